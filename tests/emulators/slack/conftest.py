@@ -1,0 +1,1 @@
+from tests.emulators.slack.plugin import slack_emulator  # noqa: F401

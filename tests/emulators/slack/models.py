@@ -1,0 +1,260 @@
+"""Plain data records kept by the Slack emulator (what was called, what the user sees)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+# Identity of the emulated workspace / app / bot user.
+TEAM_ID = "T0001"
+TEAM_NAME = "Threadbridge Test"
+TEAM_DOMAIN = "threadbridge-test"
+ENTERPRISE_ID: str | None = None
+APP_ID = "A0001"
+BOT_USER_ID = "UBOT"
+BOT_ID = "BBOT"
+BOT_NAME = "threadbridge"
+DEFAULT_USER_ID = "U0USER"
+
+BOT_TOKEN = "xoxb-test-bot"
+APP_TOKEN = "xapp-test-app"
+SIGNING_SECRET = "test-signing-secret"
+
+#: Bot scopes granted by default: the threadbridge manifest list plus reactions:write.
+DEFAULT_SCOPES: tuple[str, ...] = (
+    "app_mentions:read",
+    "chat:write",
+    "channels:history",
+    "groups:history",
+    "im:history",
+    "mpim:history",
+    "files:read",
+    "files:write",
+    "assistant:write",
+    "users:read",
+    "reactions:write",
+)
+
+
+@dataclass
+class Call:
+    """One Web API request as the emulator received it."""
+
+    method: str
+    params: dict[str, Any]
+    token: str | None
+    headers: dict[str, str]
+    time: float
+    http_method: str = "POST"
+    content_type: str = ""
+    status: int = 200
+    response: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.response.get("ok"))
+
+    @property
+    def error(self) -> str | None:
+        err = self.response.get("error")
+        return str(err) if err is not None else None
+
+
+@dataclass
+class Edit:
+    """One change to a message (post, chat.update, stream start/append/stop)."""
+
+    method: str
+    time: float
+    text: str
+    blocks: list[dict[str, Any]] | None = None
+    appended: str = ""
+
+
+@dataclass
+class Message:
+    """A message as Slack stores it; ``text`` is what the user sees now."""
+
+    channel: str
+    ts: str
+    text: str = ""
+    blocks: list[dict[str, Any]] | None = None
+    thread_ts: str | None = None
+    user: str | None = None
+    bot_id: str | None = None
+    app_id: str | None = None
+    subtype: str | None = None
+    files: list[dict[str, Any]] = field(default_factory=list)
+    attachments: list[dict[str, Any]] | None = None
+    metadata: dict[str, Any] | None = None
+    reactions: dict[str, list[str]] = field(default_factory=dict)
+    edits: list[Edit] = field(default_factory=list)
+    #: None for ordinary messages; "streaming" while a chat.startStream message is
+    #: open; "stopped" after chat.stopStream (or after expiry).
+    stream_state: str | None = None
+    #: For streams opened with ``chunks`` (as slack_sdk's chat_stream does).
+    stream_chunks: list[dict[str, Any]] = field(default_factory=list)
+    deleted: bool = False
+    recipient_user_id: str | None = None
+    recipient_team_id: str | None = None
+
+    @property
+    def is_bot(self) -> bool:
+        return self.bot_id is not None
+
+    @property
+    def is_reply(self) -> bool:
+        return self.thread_ts is not None and self.thread_ts != self.ts
+
+    @property
+    def streaming(self) -> bool:
+        return self.stream_state == "streaming"
+
+    @property
+    def history(self) -> list[str]:
+        """The text after each edit, oldest first (first entry = as posted)."""
+        return [e.text for e in self.edits]
+
+    def to_api(self) -> dict[str, Any]:
+        """The message object as Slack's Web API returns it."""
+        out: dict[str, Any] = {"type": "message", "ts": self.ts, "text": self.text}
+        if self.user is not None:
+            out["user"] = self.user
+        if self.bot_id is not None:
+            out["bot_id"] = self.bot_id
+            out["app_id"] = self.app_id or APP_ID
+            out["bot_profile"] = {
+                "id": self.bot_id,
+                "app_id": self.app_id or APP_ID,
+                "name": BOT_NAME,
+                "team_id": TEAM_ID,
+                "deleted": False,
+            }
+        if self.subtype is not None:
+            out["subtype"] = self.subtype
+        out["team"] = TEAM_ID
+        if self.thread_ts is not None:
+            out["thread_ts"] = self.thread_ts
+        if self.blocks is not None:
+            out["blocks"] = self.blocks
+        if self.files:
+            out["files"] = self.files
+            out["upload"] = False
+        if self.attachments is not None:
+            out["attachments"] = self.attachments
+        if self.metadata is not None:
+            out["metadata"] = self.metadata
+        if self.reactions:
+            out["reactions"] = [
+                {"name": name, "users": list(users), "count": len(users)}
+                for name, users in self.reactions.items()
+            ]
+        if len(self.edits) > 1 and self.stream_state is None:
+            last = self.edits[-1]
+            out["edited"] = {"user": self.user, "ts": f"{int(last.time)}.000000"}
+        return out
+
+
+@dataclass
+class Ephemeral:
+    channel: str
+    user: str
+    text: str
+    blocks: list[dict[str, Any]] | None
+    thread_ts: str | None
+    message_ts: str
+    time: float
+
+
+@dataclass
+class StoredFile:
+    """A file Slack hosts: uploaded through files_upload_v2 or placed by a test."""
+
+    id: str
+    name: str
+    content: bytes | None
+    mimetype: str
+    host: str = "files.slack.com"
+    require_token: bool = True
+    title: str | None = None
+    alt_txt: str | None = None
+    declared_length: int | None = None
+    snippet_type: str | None = None
+    completed: bool = False
+    uploaded_at: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def path(self) -> str:
+        return f"/files-pri/{TEAM_ID}-{self.id}/{self.name}"
+
+    @property
+    def download_path(self) -> str:
+        return f"/files-pri/{TEAM_ID}-{self.id}/download/{self.name}"
+
+
+@dataclass
+class FileRequest:
+    """One download attempt against /files-pri (HTTPS file host or plain-http API port)."""
+
+    scheme: str
+    host: str
+    path: str
+    has_auth: bool
+    authorization: str | None
+    time: float
+    status: int = 0
+    served: str = ""  # "file" | "login_page" | "redirect" | "not_found"
+
+
+@dataclass
+class SocketConnection:
+    """One Socket Mode WebSocket session."""
+
+    ticket: str
+    connected_at: float
+    disconnected_at: float | None = None
+    close_code: int | None = None
+    received: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def open(self) -> bool:
+        return self.disconnected_at is None
+
+
+@dataclass
+class Fault:
+    """A queued failure for ``fail_next``."""
+
+    method: str
+    error: str
+    status: int
+    retry_after: int | None
+    remaining: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _TsClock:
+    """Process-wide source of Slack ``ts`` strings: wall-clock based, strictly increasing.
+
+    Shared by the emulator (bot messages) and the payload builders (user messages),
+    so every ts sorts in creation order and looks current (stale-event filters in
+    the code under test keep working).
+    """
+
+    def __init__(self) -> None:
+        self._last_us = 0
+
+    def next(self) -> str:
+        now_us = int(time.time() * 1_000_000)
+        self._last_us = max(now_us, self._last_us + 1)
+        return f"{self._last_us // 1_000_000}.{self._last_us % 1_000_000:06d}"
+
+
+_clock = _TsClock()
+
+
+def new_ts() -> str:
+    """A fresh message ts like ``"1763712345.123456"``, unique and increasing."""
+    return _clock.next()

@@ -1,0 +1,1208 @@
+"""A loopback Slack: Web API + Socket Mode + HTTPS file host, for the real slack_sdk/bolt.
+
+Usage::
+
+    async with SlackEmulator() as slack:
+        client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
+        await client.chat_postMessage(channel="C0001", text="hi")
+        assert slack.messages("C0001")[0].text == "hi"
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import mimetypes
+import ssl
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import trustme
+from aiohttp import WSMsgType, web
+from aiohttp.abc import AbstractResolver
+
+from . import network
+from .models import (
+    APP_ID,
+    APP_TOKEN,
+    BOT_ID,
+    BOT_NAME,
+    BOT_TOKEN,
+    BOT_USER_ID,
+    DEFAULT_SCOPES,
+    DEFAULT_USER_ID,
+    SIGNING_SECRET,
+    TEAM_DOMAIN,
+    TEAM_ID,
+    TEAM_NAME,
+    Call,
+    Edit,
+    Ephemeral,
+    Fault,
+    FileRequest,
+    Message,
+    SocketConnection,
+    StoredFile,
+    new_ts,
+)
+from .payloads import event_callback
+
+#: Parameters Slack accepts as JSON-encoded strings in form/query bodies.
+_JSON_FIELDS = frozenset(
+    {"blocks", "attachments", "files", "chunks", "metadata", "prompts", "loading_messages",
+     "user_auth_blocks"}
+)
+
+#: Bot scope each method needs (conversations.* depend on the channel type, see below).
+_METHOD_SCOPES: dict[str, str] = {
+    "chat.postMessage": "chat:write",
+    "chat.update": "chat:write",
+    "chat.delete": "chat:write",
+    "chat.postEphemeral": "chat:write",
+    "chat.startStream": "chat:write",
+    "chat.appendStream": "chat:write",
+    "chat.stopStream": "chat:write",
+    "assistant.threads.setStatus": "assistant:write",
+    "assistant.threads.setSuggestedPrompts": "assistant:write",
+    "assistant.threads.setTitle": "assistant:write",
+    "users.info": "users:read",
+    "reactions.add": "reactions:write",
+    "files.getUploadURLExternal": "files:write",
+    "files.completeUploadExternal": "files:write",
+    "files.info": "files:read",
+}
+_CONVERSATION_SCOPE_PREFIX = {"channel": "channels", "group": "groups", "im": "im", "mpim": "mpim"}
+
+_LOGIN_PAGE = """<!DOCTYPE html>
+<html lang="en-US"><head><meta charset="utf-8"><title>Slack</title></head>
+<body class="signin"><div id="page"><h1>Sign in to Threadbridge Test</h1>
+<form id="signin_form" action="/signin" method="post"><input type="email" name="email">
+<input type="password" name="password"><button type="submit">Sign in</button></form>
+</div></body></html>
+"""
+
+MAX_TEXT = 40_000
+MAX_BLOCKS = 50
+MAX_SECTION_TEXT = 3_000
+
+
+class ApiError(Exception):
+    """Raised by a method handler: becomes ``{"ok": false, "error": ...}``."""
+
+    def __init__(self, error: str, *, status: int = 200, **extra: Any) -> None:
+        super().__init__(error)
+        self.error = error
+        self.status = status
+        self.extra = extra
+
+
+Handler = Callable[[Call], Awaitable[dict[str, Any]]]
+
+
+def _missing(field: str) -> ApiError:
+    return ApiError(
+        "invalid_arguments",
+        response_metadata={"messages": [f"[ERROR] missing required field: {field}"]},
+    )
+
+
+def _chunks_text(chunks: Any) -> str:
+    if not isinstance(chunks, list):
+        return ""
+    return "".join(
+        str(c.get("text", ""))
+        for c in chunks
+        if isinstance(c, dict) and c.get("type") == "markdown_text"
+    )
+
+
+def _validate_blocks(blocks: Any) -> None:
+    if not isinstance(blocks, list):
+        raise ApiError("invalid_blocks_format")
+    if len(blocks) > MAX_BLOCKS:
+        raise ApiError("invalid_blocks", errors=[f"must be at most {MAX_BLOCKS} blocks"])
+    for i, block in enumerate(blocks):
+        if not isinstance(block, dict) or "type" not in block:
+            raise ApiError("invalid_blocks", errors=[f"missing type [json-pointer:/blocks/{i}]"])
+        if block["type"] == "section":
+            text = block.get("text")
+            if isinstance(text, dict) and len(str(text.get("text", ""))) > MAX_SECTION_TEXT:
+                raise ApiError(
+                    "invalid_blocks",
+                    errors=[
+                        f"must be less than {MAX_SECTION_TEXT + 1} characters "
+                        f"[json-pointer:/blocks/{i}/text/text]"
+                    ],
+                )
+
+
+def channel_kind(channel: str) -> str:
+    if channel.startswith("D"):
+        return "im"
+    if channel.startswith("G"):
+        return "group"
+    return "channel"
+
+
+class SlackEmulator:
+    """Emulated Slack workspace ``T0001`` with bot ``UBOT``/``BBOT`` of app ``A0001``."""
+
+    def __init__(
+        self,
+        *,
+        bot_token: str = BOT_TOKEN,
+        app_token: str = APP_TOKEN,
+        signing_secret: str = SIGNING_SECRET,
+        scopes: list[str] | tuple[str, ...] = DEFAULT_SCOPES,
+    ) -> None:
+        self.bot_token = bot_token
+        self.app_token = app_token
+        self.signing_secret = signing_secret
+        #: Bot scopes: sent as ``x-oauth-scopes`` and enforced (``missing_scope``).
+        self.scopes: list[str] = list(scopes)
+        self.enforce_scopes = True
+        self.team_id = TEAM_ID
+        self.bot_user_id = BOT_USER_ID
+        self.bot_id = BOT_ID
+        self.app_id = APP_ID
+
+        self.calls: list[Call] = []
+        #: Per-method delay in seconds before answering.
+        self.latency: dict[str, float] = {}
+        self._faults: list[Fault] = []
+
+        self._messages: dict[str, dict[str, Message]] = {}
+        self.ephemerals: list[Ephemeral] = []
+        self.users: dict[str, dict[str, Any]] = {}
+        self.channels: dict[str, dict[str, Any]] = {}
+
+        self.files: dict[str, StoredFile] = {}
+        self._file_paths: dict[str, StoredFile] = {}
+        self._file_seq = 0
+        self.file_requests: list[FileRequest] = []
+        self._redirects: dict[str, str] = {}
+
+        self.socket_connections: list[SocketConnection] = []
+        self._sockets: dict[int, web.WebSocketResponse] = {}
+        self._tickets: set[str] = set()
+        #: envelope_id -> monotonic time the ack arrived.
+        self.acks: dict[str, float] = {}
+        #: envelope_id -> the ``payload`` sent with the ack (None if none).
+        self.ack_payloads: dict[str, dict[str, Any] | None] = {}
+        #: Every envelope pushed to a client, with the monotonic send time.
+        self.envelopes: list[tuple[float, dict[str, Any]]] = []
+        self._ack_cond: asyncio.Condition | None = None
+        self._socket_connected: asyncio.Event | None = None
+        self._socket_disconnected: asyncio.Event | None = None
+
+        self.ca: trustme.CA = network.make_ca()
+        self._server_ssl = network.server_ssl_context(self.ca)
+
+        self._api_runner: web.AppRunner | None = None
+        self._files_runner: web.AppRunner | None = None
+        self.port = 0
+        self.files_port = 0
+
+        self._handlers: dict[str, Handler] = {
+            "api.test": self._api_test,
+            "auth.test": self._auth_test,
+            "apps.connections.open": self._apps_connections_open,
+            "chat.postMessage": self._chat_post_message,
+            "chat.update": self._chat_update,
+            "chat.delete": self._chat_delete,
+            "chat.postEphemeral": self._chat_post_ephemeral,
+            "chat.startStream": self._chat_start_stream,
+            "chat.appendStream": self._chat_append_stream,
+            "chat.stopStream": self._chat_stop_stream,
+            "assistant.threads.setStatus": self._assistant_ok,
+            "assistant.threads.setSuggestedPrompts": self._assistant_ok,
+            "assistant.threads.setTitle": self._assistant_ok,
+            "users.info": self._users_info,
+            "conversations.info": self._conversations_info,
+            "conversations.replies": self._conversations_replies,
+            "reactions.add": self._reactions_add,
+            "files.getUploadURLExternal": self._files_get_upload_url,
+            "files.completeUploadExternal": self._files_complete_upload,
+            "files.info": self._files_info,
+        }
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> SlackEmulator:
+        self._ack_cond = asyncio.Condition()
+        self._socket_connected = asyncio.Event()
+        self._socket_disconnected = asyncio.Event()
+
+        api = web.Application(client_max_size=64 * 1024 * 1024)
+        api.router.add_route("*", "/api/{method}", self._api_handler)
+        api.router.add_post("/upload/v1/{file_id}", self._upload_handler)
+        api.router.add_get("/link/", self._ws_handler)
+        api.router.add_get("/files-pri/{tail:.*}", self._file_handler)
+        api.on_shutdown.append(self._close_sockets)
+        self._api_runner = web.AppRunner(api, access_log=None, shutdown_timeout=1.0)
+        await self._api_runner.setup()
+        api_site = web.TCPSite(self._api_runner, "127.0.0.1", 0)
+        await api_site.start()
+        self.port = self._bound_port(self._api_runner)
+
+        files = web.Application()
+        files.router.add_get("/files-pri/{tail:.*}", self._file_handler)
+        files.router.add_get("/{tail:.*}", self._file_handler)
+        self._files_runner = web.AppRunner(files, access_log=None, shutdown_timeout=1.0)
+        await self._files_runner.setup()
+        files_site = web.TCPSite(
+            self._files_runner, "127.0.0.1", 0, ssl_context=self._server_ssl
+        )
+        await files_site.start()
+        self.files_port = self._bound_port(self._files_runner)
+        return self
+
+    async def stop(self) -> None:
+        await self._close_sockets()
+        if self._api_runner is not None:
+            await self._api_runner.cleanup()
+            self._api_runner = None
+        if self._files_runner is not None:
+            await self._files_runner.cleanup()
+            self._files_runner = None
+
+    async def __aenter__(self) -> SlackEmulator:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @staticmethod
+    def _bound_port(runner: web.AppRunner) -> int:
+        addr = runner.addresses[0]
+        return int(addr[1])
+
+    # ------------------------------------------------------------------ URLs
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        """Pass as ``AsyncWebClient(base_url=...)``."""
+        return f"{self.base_url}/api/"
+
+    @property
+    def ws_base_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/link/"
+
+    def file_url(self, path: str, *, host: str = "files.slack.com", https: bool = True) -> str:
+        """URL of ``path`` on the HTTPS file host, or (https=False) on the plain-http API port."""
+        if https:
+            return f"https://{host}:{self.files_port}{path}"
+        return f"http://{host}:{self.port}{path}"
+
+    def http_url(self, url_or_file: str | dict[str, Any]) -> str:
+        """The plain-http twin of a hosted file URL (same path, API port, ``http://``)."""
+        url = url_or_file if isinstance(url_or_file, str) else url_or_file["url_private"]
+        parts = urlsplit(url)
+        return self.file_url(parts.path, host=parts.hostname or "files.slack.com", https=False)
+
+    # ------------------------------------------------------------------ TLS / DNS
+
+    def ssl_client_context(self) -> ssl.SSLContext:
+        """An SSLContext trusting only the emulator's CA."""
+        return network.client_ssl_context(self.ca)
+
+    def resolver(self, *extra_names: str) -> AbstractResolver:
+        """aiohttp resolver mapping files.slack.com, evil.example.com (+extra) to 127.0.0.1."""
+        names = {"files.slack.com", "evil.example.com", "localhost", *extra_names}
+        return network.EmulatorResolver(names)
+
+    # ------------------------------------------------------------------ faults
+
+    def fail_next(
+        self,
+        method: str,
+        error: str = "ratelimited",
+        status: int = 429,
+        retry_after: int | None = 1,
+        times: int = 1,
+        **extra: Any,
+    ) -> None:
+        """Make the next ``times`` calls of ``method`` fail.
+
+        ``status=429`` adds ``Retry-After: retry_after``. Pass ``status=200`` for a
+        plain ``{"ok": false, "error": error}`` (e.g. message_not_in_streaming_state).
+        A non-429 call without an explicit status defaults to 200.
+        """
+        if error != "ratelimited" and status == 429:
+            status = 200
+        self._faults.append(
+            Fault(method=method, error=error, status=status,
+                  retry_after=retry_after if status == 429 else None,
+                  remaining=times, extra=extra)
+        )
+
+    def _take_fault(self, method: str) -> Fault | None:
+        for fault in self._faults:
+            if fault.method == method and fault.remaining > 0:
+                fault.remaining -= 1
+                if fault.remaining == 0:
+                    self._faults.remove(fault)
+                return fault
+        return None
+
+    # ------------------------------------------------------------------ queries
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    def call_names(self) -> list[str]:
+        return [c.method for c in self.calls]
+
+    def messages(
+        self, channel: str, thread_ts: str | None = None, *, include_deleted: bool = False
+    ) -> list[Message]:
+        """Messages in ``channel`` (all, ts order), or of one thread: parent + replies."""
+        stored = self._messages.get(channel, {}).values()
+        if thread_ts is not None:
+            selected = [m for m in stored if m.ts == thread_ts or m.thread_ts == thread_ts]
+        else:
+            selected = list(stored)
+        if not include_deleted:
+            selected = [m for m in selected if not m.deleted]
+        return sorted(selected, key=lambda m: (float(m.ts), m.ts))
+
+    def bot_messages(self, channel: str, thread_ts: str | None = None) -> list[Message]:
+        return [m for m in self.messages(channel, thread_ts) if m.bot_id == self.bot_id]
+
+    def bot_texts(self, channel: str, thread_ts: str | None = None) -> list[str]:
+        """What the user sees: final text of every bot message (ts order)."""
+        return [m.text for m in self.bot_messages(channel, thread_ts)]
+
+    def message(self, channel: str, ts: str) -> Message | None:
+        return self._messages.get(channel, {}).get(ts)
+
+    def assistant_statuses(self, channel: str, thread_ts: str) -> list[str]:
+        """Every status set by assistant.threads.setStatus on a thread, in order."""
+        return [
+            str(c.params.get("status", ""))
+            for c in self.calls_to("assistant.threads.setStatus")
+            if c.ok
+            and c.params.get("channel_id") == channel
+            and c.params.get("thread_ts") == thread_ts
+        ]
+
+    # ------------------------------------------------------------------ seeding
+
+    def next_ts(self) -> str:
+        return new_ts()
+
+    def add_channel(self, channel: str, **fields: Any) -> dict[str, Any]:
+        info = self._channel_info(channel)
+        info.update(fields)
+        self.channels[channel] = info
+        return info
+
+    def add_user(self, user_id: str, **fields: Any) -> dict[str, Any]:
+        info = self._user_info(user_id) or {"id": user_id}
+        info.update(fields)
+        self.users[user_id] = info
+        return info
+
+    def user_message(
+        self,
+        channel: str,
+        text: str,
+        *,
+        user: str = DEFAULT_USER_ID,
+        thread_ts: str | None = None,
+        ts: str | None = None,
+        files: list[dict[str, Any]] | None = None,
+    ) -> Message:
+        """Store a message typed by a human (the thing an event would announce)."""
+        msg = Message(
+            channel=channel,
+            ts=ts or new_ts(),
+            text=text,
+            thread_ts=thread_ts,
+            user=user,
+            files=list(files or []),
+        )
+        msg.edits.append(Edit("user", time.monotonic(), text))
+        self._store(msg)
+        return msg
+
+    def record_event(self, payload: dict[str, Any]) -> Message | None:
+        """Store the user message an event_callback announces (no-op if known/irrelevant)."""
+        event = payload.get("event", payload)
+        if event.get("type") not in ("message", "app_mention"):
+            return None
+        if event.get("subtype") not in (None, "file_share", "thread_broadcast"):
+            return None
+        channel, ts = event.get("channel"), event.get("ts")
+        if not isinstance(channel, str) or not isinstance(ts, str):
+            return None
+        existing = self.message(channel, ts)
+        if existing is not None:
+            return existing
+        msg = Message(
+            channel=channel,
+            ts=ts,
+            text=str(event.get("text", "")),
+            blocks=event.get("blocks"),
+            thread_ts=event.get("thread_ts"),
+            user=event.get("user"),
+            bot_id=event.get("bot_id"),
+            app_id=event.get("app_id"),
+            subtype=event.get("subtype"),
+            files=list(event.get("files") or []),
+        )
+        msg.edits.append(Edit("event", time.monotonic(), msg.text))
+        self._store(msg)
+        return msg
+
+    def expire_stream(self, channel: str, ts: str) -> None:
+        """Let an open stream time out server-side (later appends fail)."""
+        msg = self.message(channel, ts)
+        if msg is None:
+            raise KeyError((channel, ts))
+        msg.stream_state = "expired"
+
+    def _store(self, msg: Message) -> None:
+        self._messages.setdefault(msg.channel, {})[msg.ts] = msg
+
+    # ------------------------------------------------------------------ file hosting
+
+    def _new_file_id(self) -> str:
+        self._file_seq += 1
+        return f"F{self._file_seq:010d}"
+
+    def _register_file(self, f: StoredFile) -> None:
+        self.files[f.id] = f
+        self._file_paths[f.path] = f
+        self._file_paths[f.download_path] = f
+
+    def host_file(
+        self,
+        name: str,
+        content: bytes,
+        mimetype: str,
+        *,
+        host: str = "files.slack.com",
+        require_token: bool = True,
+        user: str = DEFAULT_USER_ID,
+        title: str | None = None,
+        **overrides: Any,
+    ) -> dict[str, Any]:
+        """Host ``content`` and return the Slack file object for it.
+
+        ``overrides`` are merged into the returned object (``mode="external"``,
+        ``hidden_by_limit=True``, ...). ``require_token=False`` serves without auth.
+        """
+        f = StoredFile(
+            id=self._new_file_id(),
+            name=name,
+            content=content,
+            mimetype=mimetype,
+            host=host,
+            require_token=require_token,
+            title=title,
+            completed=True,
+            uploaded_at=time.time(),
+            extra={"user": user, **overrides},
+        )
+        self._register_file(f)
+        return self.file_object(f.id)
+
+    def redirect_file(self, path: str, to_url: str) -> None:
+        """Make GET ``path`` (or a full URL's path) answer ``302 Location: to_url``."""
+        if "://" in path:
+            path = urlsplit(path).path
+        self._redirects[path] = to_url
+
+    def file_object(self, file_id: str) -> dict[str, Any]:
+        f = self.files[file_id]
+        user = str(f.extra.get("user", BOT_USER_ID))
+        ext = f.name.rsplit(".", 1)[-1].lower() if "." in f.name else "binary"
+        created = int(f.uploaded_at or time.time())
+        obj: dict[str, Any] = {
+            "id": f.id,
+            "created": created,
+            "timestamp": created,
+            "name": f.name,
+            "title": f.title or f.name,
+            "mimetype": f.mimetype,
+            "filetype": ext,
+            "pretty_type": ext.upper(),
+            "user": user,
+            "user_team": TEAM_ID,
+            "editable": False,
+            "size": len(f.content or b""),
+            "mode": "hosted",
+            "is_external": False,
+            "external_type": "",
+            "is_public": False,
+            "public_url_shared": False,
+            "display_as_bot": False,
+            "username": "",
+            "url_private": self.file_url(f.path, host=f.host),
+            "url_private_download": self.file_url(f.download_path, host=f.host),
+            "permalink": f"https://{TEAM_DOMAIN}.slack.com/files/{user}/{f.id}/{f.name}",
+            "permalink_public": f"https://slack-files.com/{TEAM_ID}-{f.id}-0000000000",
+            "has_rich_preview": False,
+            "file_access": "visible",
+        }
+        if f.alt_txt is not None:
+            obj["alt_txt"] = f.alt_txt
+        obj.update({k: v for k, v in f.extra.items() if k != "user"})
+        return obj
+
+    async def _file_handler(self, request: web.Request) -> web.StreamResponse:
+        scheme = "https" if request.secure else "http"
+        host = (request.host or "").rsplit(":", 1)[0] if request.host else ""
+        auth = request.headers.get("Authorization")
+        rec = FileRequest(
+            scheme=scheme,
+            host=host,
+            path=request.path,
+            has_auth=auth is not None,
+            authorization=auth,
+            time=time.monotonic(),
+        )
+        self.file_requests.append(rec)
+        if request.path in self._redirects:
+            rec.status, rec.served = 302, "redirect"
+            raise web.HTTPFound(self._redirects[request.path])
+        f = self._file_paths.get(request.path)
+        if f is None or f.content is None:
+            rec.status, rec.served = 404, "not_found"
+            return web.Response(status=404, text="Not Found", content_type="text/plain")
+        authorized = (
+            auth == f"Bearer {self.bot_token}"
+            and ("files:read" in self.scopes or not self.enforce_scopes)
+        )
+        if f.require_token and not authorized:
+            rec.status, rec.served = 200, "login_page"
+            return web.Response(text=_LOGIN_PAGE, content_type="text/html", charset="utf-8")
+        rec.status, rec.served = 200, "file"
+        headers = {"Content-Disposition": f'attachment; filename="{f.name}"'}
+        return web.Response(body=f.content, content_type=f.mimetype, headers=headers)
+
+    async def _upload_handler(self, request: web.Request) -> web.Response:
+        f = self.files.get(request.match_info["file_id"])
+        if f is None:
+            return web.Response(status=404, text="file not found", content_type="text/plain")
+        if request.content_type == "multipart/form-data":
+            data = b""
+            reader = await request.multipart()
+            async for part in reader:
+                if part.filename is not None or getattr(part, "name", None) in ("file", "filename"):
+                    data = await part.read()  # type: ignore[union-attr]
+                    break
+        else:
+            data = await request.read()
+        f.content = data
+        f.uploaded_at = time.time()
+        return web.Response(text=f"OK - {len(data)}", content_type="text/plain")
+
+    # ------------------------------------------------------------------ Socket Mode
+
+    @property
+    def socket_connected(self) -> asyncio.Event:
+        """Set while at least one Socket Mode client is connected."""
+        assert self._socket_connected is not None, "emulator not started"
+        return self._socket_connected
+
+    @property
+    def socket_disconnected(self) -> asyncio.Event:
+        """Set once the last connected Socket Mode client has gone away."""
+        assert self._socket_disconnected is not None, "emulator not started"
+        return self._socket_disconnected
+
+    async def wait_socket_connected(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        await asyncio.wait_for(self.socket_connected.wait(), timeout)
+
+    async def wait_socket_disconnected(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        await asyncio.wait_for(self.socket_disconnected.wait(), timeout)
+
+    @property
+    def open_socket_connections(self) -> list[SocketConnection]:
+        return [c for c in self.socket_connections if c.open]
+
+    async def socket_send(self, message: dict[str, Any]) -> None:
+        """Send a raw JSON message to the newest connected Socket Mode client."""
+        for conn in reversed(self.socket_connections):
+            ws = self._sockets.get(id(conn))
+            if conn.open and ws is not None and not ws.closed:
+                await ws.send_str(json.dumps(message))
+                self.envelopes.append((time.monotonic(), message))
+                return
+        raise RuntimeError("no Socket Mode client is connected to the Slack emulator")
+
+    async def socket_send_event(
+        self,
+        payload: dict[str, Any],
+        *,
+        retry_attempt: int = 0,
+        retry_reason: str = "",
+        envelope_id: str | None = None,
+    ) -> str:
+        """Push an ``events_api`` envelope; returns its envelope_id.
+
+        ``payload`` is an ``event_callback`` body; a bare inner event is wrapped with
+        :func:`event_callback` first. The announced user message is stored (see
+        :meth:`record_event`). Retries: resend the same payload (same event_id) with
+        ``retry_attempt=1, retry_reason="timeout"``.
+        """
+        if payload.get("type") != "event_callback":
+            payload = event_callback(payload)
+        eid = envelope_id or str(uuid.uuid4())
+        envelope = {
+            "envelope_id": eid,
+            "payload": payload,
+            "type": "events_api",
+            "accepts_response_payload": False,
+            "retry_attempt": retry_attempt,
+            "retry_reason": retry_reason,
+        }
+        self.record_event(payload)
+        await self.socket_send(envelope)
+        return eid
+
+    async def socket_send_disconnect(self, reason: str = "refresh_requested") -> None:
+        """Ask the client to reconnect, as Slack does every few hours."""
+        await self.socket_send(
+            {"type": "disconnect", "reason": reason,
+             "debug_info": {"host": "slack-emulator"}}
+        )
+
+    async def socket_close(self, code: int = 1001) -> None:
+        """Drop every Socket Mode connection from the server side."""
+        for ws in list(self._sockets.values()):
+            await ws.close(code=code)
+
+    async def wait_ack(self, envelope_id: str, timeout: float = 5.0) -> float:  # noqa: ASYNC109
+        """Wait for the client's ack; returns its monotonic time. Raises TimeoutError."""
+        assert self._ack_cond is not None, "emulator not started"
+        cond = self._ack_cond
+        async with cond:
+            await asyncio.wait_for(cond.wait_for(lambda: envelope_id in self.acks), timeout)
+        return self.acks[envelope_id]
+
+    def ack_delay(self, envelope_id: str) -> float | None:
+        """Seconds between sending an envelope and its ack (None if not acked)."""
+        if envelope_id not in self.acks:
+            return None
+        for sent, env in self.envelopes:
+            if env.get("envelope_id") == envelope_id:
+                return self.acks[envelope_id] - sent
+        return None
+
+    async def _ws_handler(self, request: web.Request) -> web.StreamResponse:
+        ticket = request.query.get("ticket", "")
+        if ticket not in self._tickets:
+            return web.json_response({"ok": False, "error": "invalid_ticket"}, status=401)
+        self._tickets.discard(ticket)
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        conn = SocketConnection(ticket=ticket, connected_at=time.monotonic())
+        self.socket_connections.append(conn)
+        self._sockets[id(conn)] = ws
+        await ws.send_str(
+            json.dumps(
+                {
+                    "type": "hello",
+                    "num_connections": len(self.open_socket_connections),
+                    "debug_info": {
+                        "host": "slack-emulator",
+                        "build_number": 1,
+                        "approximate_connection_time": 18060,
+                    },
+                    "connection_info": {"app_id": self.app_id},
+                }
+            )
+        )
+        self.socket_disconnected.clear()
+        self.socket_connected.set()
+        try:
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                try:
+                    data = json.loads(msg.data)
+                except ValueError:
+                    continue
+                if not isinstance(data, dict):
+                    continue
+                conn.received.append(data)
+                eid = data.get("envelope_id")
+                if isinstance(eid, str):
+                    assert self._ack_cond is not None
+                    async with self._ack_cond:
+                        self.acks.setdefault(eid, time.monotonic())
+                        self.ack_payloads.setdefault(eid, data.get("payload"))
+                        self._ack_cond.notify_all()
+        finally:
+            conn.disconnected_at = time.monotonic()
+            conn.close_code = ws.close_code
+            self._sockets.pop(id(conn), None)
+            if not self.open_socket_connections:
+                self.socket_connected.clear()
+                self.socket_disconnected.set()
+        return ws
+
+    async def _close_sockets(self, _app: web.Application | None = None) -> None:
+        for ws in list(self._sockets.values()):
+            await ws.close(code=1001, message=b"server shutdown")
+
+    # ------------------------------------------------------------------ Web API plumbing
+
+    async def _parse_params(self, request: web.Request) -> tuple[dict[str, Any], str | None]:
+        params: dict[str, Any] = dict(request.query)
+        if request.method == "POST" and request.can_read_body:
+            ctype = request.content_type
+            if ctype == "application/json":
+                try:
+                    body = await request.json()
+                except ValueError as exc:
+                    raise ApiError("invalid_json") from exc
+                if not isinstance(body, dict):
+                    raise ApiError("invalid_json")
+                params.update(body)
+            elif ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+                form = await request.post()
+                for key, value in form.items():
+                    if isinstance(value, web.FileField):
+                        params[key] = value.file.read()
+                    else:
+                        params[key] = value
+        for key in _JSON_FIELDS & params.keys():
+            value = params[key]
+            if isinstance(value, str) and value[:1] in ("[", "{"):
+                with contextlib.suppress(ValueError):
+                    params[key] = json.loads(value)
+        token: str | None = None
+        authz = request.headers.get("Authorization", "")
+        if authz.lower().startswith("bearer "):
+            token = authz[7:].strip()
+        body_token = params.pop("token", None)
+        if token is None and isinstance(body_token, str):
+            token = body_token
+        return params, token
+
+    def _required_scope(self, call: Call) -> str | None:
+        if call.method in ("conversations.info", "conversations.replies"):
+            channel = str(call.params.get("channel", ""))
+            info = self._channel_info(channel)
+            kind = "mpim" if info.get("is_mpim") else (
+                "im" if info.get("is_im") else ("group" if info.get("is_private") else "channel")
+            )
+            suffix = "read" if call.method == "conversations.info" else "history"
+            return f"{_CONVERSATION_SCOPE_PREFIX[kind]}:{suffix}"
+        return _METHOD_SCOPES.get(call.method)
+
+    async def _api_handler(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        call = Call(
+            method=method,
+            params={},
+            token=None,
+            headers=dict(request.headers),
+            time=time.monotonic(),
+            http_method=request.method,
+            content_type=request.content_type,
+        )
+        self.calls.append(call)
+        headers: dict[str, str] = {}
+        try:
+            call.params, call.token = await self._parse_params(request)
+            delay = self.latency.get(method, 0.0)
+            if delay:
+                await asyncio.sleep(delay)
+            fault = self._take_fault(method)
+            if fault is not None:
+                if fault.retry_after is not None:
+                    headers["Retry-After"] = str(fault.retry_after)
+                raise ApiError(fault.error, status=fault.status, **fault.extra)
+            handler = self._handlers.get(method)
+            if handler is None:
+                raise ApiError("unknown_method", status=404, req_method=method)
+            self._check_auth(call)
+            if call.token == self.bot_token:
+                headers["x-oauth-scopes"] = ",".join(self.scopes)
+                needed = self._required_scope(call)
+                if needed is not None:
+                    headers["x-accepted-oauth-scopes"] = needed
+                    if self.enforce_scopes and needed not in self.scopes:
+                        raise ApiError("missing_scope", needed=needed,
+                                       provided=",".join(self.scopes))
+            body = await handler(call)
+            body = {"ok": True, **body}
+            status = 200
+        except ApiError as err:
+            body = {"ok": False, "error": err.error, **err.extra}
+            status = err.status
+            if call.token == self.bot_token:
+                headers.setdefault("x-oauth-scopes", ",".join(self.scopes))
+        call.status = status
+        call.response = body
+        return web.json_response(body, status=status, headers=headers)
+
+    def _check_auth(self, call: Call) -> None:
+        if not call.token:
+            raise ApiError("not_authed")
+        if call.method == "apps.connections.open":
+            if call.token == self.app_token:
+                return
+            if call.token == self.bot_token:
+                raise ApiError("not_allowed_token_type")
+            raise ApiError("invalid_auth")
+        if call.token == self.bot_token:
+            return
+        if call.token == self.app_token:
+            raise ApiError("not_allowed_token_type")
+        raise ApiError("invalid_auth")
+
+    # ------------------------------------------------------------------ helpers
+
+    @staticmethod
+    def _req(call: Call, name: str) -> Any:
+        value = call.params.get(name)
+        if value is None or value == "":
+            raise _missing(name)
+        return value
+
+    def _resolve_channel(self, channel: str) -> str:
+        if channel.startswith(("U", "W")):
+            return "D" + channel[1:]  # posting to a user id goes to the app DM
+        if channel.startswith(("C", "G", "D")) or channel in self.channels:
+            return channel
+        raise ApiError("channel_not_found")
+
+    def _bot_message(self, channel: str, ts: str, **kw: Any) -> Message:
+        return Message(channel=channel, ts=ts, user=self.bot_user_id, bot_id=self.bot_id,
+                       app_id=self.app_id, **kw)
+
+    def _lookup(self, call: Call, ts_field: str = "ts") -> Message:
+        channel = self._resolve_channel(str(self._req(call, "channel")))
+        ts = str(self._req(call, ts_field))
+        msg = self.message(channel, ts)
+        if msg is None or msg.deleted:
+            raise ApiError("message_not_found")
+        return msg
+
+    def _channel_info(self, channel: str) -> dict[str, Any]:
+        if channel in self.channels:
+            return dict(self.channels[channel])
+        kind = channel_kind(channel)
+        created = 1_600_000_000
+        if kind == "im":
+            return {"id": channel, "created": created, "is_im": True, "is_org_shared": False,
+                    "user": DEFAULT_USER_ID, "is_user_deleted": False, "priority": 0}
+        return {
+            "id": channel,
+            "name": f"{'private' if kind == 'group' else 'general'}-{channel.lower()}",
+            "is_channel": kind == "channel",
+            "is_group": kind == "group",
+            "is_im": False,
+            "is_mpim": False,
+            "is_private": kind == "group",
+            "created": created,
+            "is_archived": False,
+            "is_general": False,
+            "is_shared": False,
+            "is_ext_shared": False,
+            "is_org_shared": False,
+            "is_member": True,
+            "context_team_id": TEAM_ID,
+            "topic": {"value": "", "creator": "", "last_set": 0},
+            "purpose": {"value": "", "creator": "", "last_set": 0},
+        }
+
+    def _user_info(self, user_id: str) -> dict[str, Any] | None:
+        if user_id in self.users:
+            return dict(self.users[user_id])
+        if user_id == self.bot_user_id:
+            return {"id": user_id, "team_id": TEAM_ID, "name": BOT_NAME, "real_name": BOT_NAME,
+                    "deleted": False, "is_bot": True, "is_app_user": False,
+                    "tz": "UTC", "tz_offset": 0,
+                    "profile": {"real_name": BOT_NAME, "display_name": "", "bot_id": self.bot_id,
+                                "api_app_id": self.app_id, "team": TEAM_ID}}
+        if not user_id.startswith(("U", "W")):
+            return None
+        name = user_id.lower()
+        return {
+            "id": user_id, "team_id": TEAM_ID, "name": name, "deleted": False,
+            "real_name": f"User {user_id}", "tz": "UTC", "tz_label": "UTC", "tz_offset": 0,
+            "is_admin": False, "is_owner": False, "is_bot": False, "is_app_user": False,
+            "updated": 1_600_000_000,
+            "profile": {"real_name": f"User {user_id}", "display_name": name,
+                        "real_name_normalized": f"User {user_id}",
+                        "display_name_normalized": name, "team": TEAM_ID},
+        }
+
+    # ------------------------------------------------------------------ methods
+
+    async def _api_test(self, call: Call) -> dict[str, Any]:
+        return {"args": {k: v for k, v in call.params.items() if isinstance(v, str)}}
+
+    async def _auth_test(self, call: Call) -> dict[str, Any]:
+        return {
+            "url": f"https://{TEAM_DOMAIN}.slack.com/",
+            "team": TEAM_NAME,
+            "user": BOT_NAME,
+            "team_id": self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "is_enterprise_install": False,
+        }
+
+    async def _apps_connections_open(self, call: Call) -> dict[str, Any]:
+        ticket = str(uuid.uuid4())
+        self._tickets.add(ticket)
+        return {"url": f"{self.ws_base_url}?ticket={ticket}&app_id={self.app_id}"}
+
+    def _message_content(self, call: Call, *, require: bool = True) -> tuple[str, Any]:
+        text = call.params.get("text")
+        if text is None and call.params.get("markdown_text") is not None:
+            text = call.params["markdown_text"]
+        blocks = call.params.get("blocks")
+        if blocks is not None and not isinstance(blocks, list):
+            raise ApiError("invalid_blocks_format")
+        if blocks is not None:
+            _validate_blocks(blocks)
+        if require and not text and not blocks and not call.params.get("attachments"):
+            raise ApiError("no_text")
+        if text is not None and len(str(text)) > MAX_TEXT:
+            raise ApiError("msg_too_long")
+        return ("" if text is None else str(text)), blocks
+
+    async def _chat_post_message(self, call: Call) -> dict[str, Any]:
+        channel = self._resolve_channel(str(self._req(call, "channel")))
+        text, blocks = self._message_content(call)
+        thread_ts = call.params.get("thread_ts") or None
+        msg = self._bot_message(
+            channel, new_ts(), text=text, blocks=blocks,
+            thread_ts=str(thread_ts) if thread_ts else None,
+            attachments=call.params.get("attachments"),
+            metadata=call.params.get("metadata"),
+        )
+        msg.edits.append(Edit(call.method, call.time, text, blocks))
+        self._store(msg)
+        return {"channel": channel, "ts": msg.ts, "message": msg.to_api()}
+
+    async def _chat_update(self, call: Call) -> dict[str, Any]:
+        msg = self._lookup(call)
+        if msg.bot_id != self.bot_id:
+            raise ApiError("cant_update_message")
+        if msg.streaming:
+            raise ApiError("streaming_state_conflict")
+        text, blocks = self._message_content(call)
+        if "text" in call.params or "markdown_text" in call.params:
+            msg.text = text
+        if "blocks" in call.params:
+            msg.blocks = blocks or None
+        if "attachments" in call.params:
+            msg.attachments = call.params["attachments"]
+        if "metadata" in call.params:
+            msg.metadata = call.params["metadata"]
+        msg.edits.append(Edit(call.method, call.time, msg.text, msg.blocks))
+        return {"channel": msg.channel, "ts": msg.ts, "text": msg.text, "message": msg.to_api()}
+
+    async def _chat_delete(self, call: Call) -> dict[str, Any]:
+        msg = self._lookup(call)
+        if msg.bot_id != self.bot_id:
+            raise ApiError("cant_delete_message")
+        msg.deleted = True
+        msg.stream_state = None if msg.stream_state is None else "stopped"
+        return {"channel": msg.channel, "ts": msg.ts}
+
+    async def _chat_post_ephemeral(self, call: Call) -> dict[str, Any]:
+        channel = self._resolve_channel(str(self._req(call, "channel")))
+        user = str(self._req(call, "user"))
+        text, blocks = self._message_content(call)
+        ts = new_ts()
+        self.ephemerals.append(
+            Ephemeral(channel=channel, user=user, text=text, blocks=blocks,
+                      thread_ts=call.params.get("thread_ts"), message_ts=ts, time=call.time)
+        )
+        return {"message_ts": ts}
+
+    async def _chat_start_stream(self, call: Call) -> dict[str, Any]:
+        channel = self._resolve_channel(str(self._req(call, "channel")))
+        thread_ts = str(self._req(call, "thread_ts"))
+        team = call.params.get("recipient_team_id")
+        user = call.params.get("recipient_user_id")
+        if channel_kind(channel) != "im" and not self._channel_info(channel).get("is_im"):
+            if not team:
+                raise ApiError("missing_recipient_team_id")
+            if not user:
+                raise ApiError("missing_recipient_user_id")
+        chunks = call.params.get("chunks")
+        text = str(call.params.get("markdown_text") or "") + _chunks_text(chunks)
+        msg = self._bot_message(channel, new_ts(), text=text, thread_ts=thread_ts,
+                                stream_state="streaming",
+                                recipient_team_id=team, recipient_user_id=user)
+        if isinstance(chunks, list):
+            msg.stream_chunks.extend(chunks)
+        msg.edits.append(Edit(call.method, call.time, text, None, appended=text))
+        self._store(msg)
+        return {"channel": channel, "ts": msg.ts}
+
+    def _stream_target(self, call: Call) -> Message:
+        msg = self._lookup(call)
+        if msg.bot_id != self.bot_id:
+            raise ApiError("message_not_owned_by_app")
+        if not msg.streaming:
+            raise ApiError("message_not_in_streaming_state")
+        return msg
+
+    def _stream_append(self, msg: Message, call: Call) -> str:
+        chunks = call.params.get("chunks")
+        added = str(call.params.get("markdown_text") or "") + _chunks_text(chunks)
+        if isinstance(chunks, list):
+            msg.stream_chunks.extend(chunks)
+        msg.text += added
+        return added
+
+    async def _chat_append_stream(self, call: Call) -> dict[str, Any]:
+        msg = self._stream_target(call)
+        if call.params.get("markdown_text") is None and call.params.get("chunks") is None:
+            raise _missing("markdown_text")
+        added = self._stream_append(msg, call)
+        msg.edits.append(Edit(call.method, call.time, msg.text, msg.blocks, appended=added))
+        return {"channel": msg.channel, "ts": msg.ts}
+
+    async def _chat_stop_stream(self, call: Call) -> dict[str, Any]:
+        msg = self._stream_target(call)
+        added = self._stream_append(msg, call)
+        blocks = call.params.get("blocks")
+        if blocks is not None:
+            _validate_blocks(blocks)
+            msg.blocks = blocks
+        if call.params.get("metadata") is not None:
+            msg.metadata = call.params["metadata"]
+        msg.stream_state = "stopped"
+        msg.edits.append(Edit(call.method, call.time, msg.text, msg.blocks, appended=added))
+        return {"channel": msg.channel, "ts": msg.ts, "message": msg.to_api()}
+
+    async def _assistant_ok(self, call: Call) -> dict[str, Any]:
+        self._req(call, "channel_id")
+        if call.method != "assistant.threads.setSuggestedPrompts":
+            self._req(call, "thread_ts")
+        if call.method == "assistant.threads.setStatus" and "status" not in call.params:
+            raise _missing("status")
+        if call.method == "assistant.threads.setTitle":
+            self._req(call, "title")
+        if call.method == "assistant.threads.setSuggestedPrompts":
+            prompts = call.params.get("prompts")
+            if not isinstance(prompts, list) or not prompts:
+                raise _missing("prompts")
+        return {}
+
+    async def _users_info(self, call: Call) -> dict[str, Any]:
+        info = self._user_info(str(self._req(call, "user")))
+        if info is None:
+            raise ApiError("user_not_found")
+        return {"user": info}
+
+    async def _conversations_info(self, call: Call) -> dict[str, Any]:
+        channel = str(self._req(call, "channel"))
+        if not channel.startswith(("C", "G", "D")) and channel not in self.channels:
+            raise ApiError("channel_not_found")
+        return {"channel": self._channel_info(channel)}
+
+    async def _conversations_replies(self, call: Call) -> dict[str, Any]:
+        channel = str(self._req(call, "channel"))
+        ts = str(self._req(call, "ts"))
+        msgs = self.messages(channel, ts)
+        if not msgs:
+            raise ApiError("thread_not_found")
+        parent = self.message(channel, ts)
+        out: list[dict[str, Any]] = []
+        for m in msgs:
+            obj = m.to_api()
+            if m is parent:
+                replies = [r for r in msgs if r is not m]
+                if replies:
+                    obj["thread_ts"] = m.ts
+                    obj["reply_count"] = len(replies)
+                    obj["reply_users"] = sorted({r.user for r in replies if r.user})
+                    obj["latest_reply"] = replies[-1].ts
+            out.append(obj)
+        limit = call.params.get("limit")
+        if limit:
+            out = out[: int(limit)]
+        return {"messages": out, "has_more": False,
+                "response_metadata": {"next_cursor": ""}}
+
+    async def _reactions_add(self, call: Call) -> dict[str, Any]:
+        name = str(self._req(call, "name")).strip(":")
+        msg = self._lookup(call, "timestamp")
+        users = msg.reactions.setdefault(name, [])
+        if self.bot_user_id in users:
+            raise ApiError("already_reacted")
+        users.append(self.bot_user_id)
+        return {}
+
+    async def _files_get_upload_url(self, call: Call) -> dict[str, Any]:
+        filename = str(self._req(call, "filename"))
+        length = self._req(call, "length")
+        try:
+            declared = int(length)
+        except (TypeError, ValueError) as exc:
+            raise ApiError("invalid_arguments") from exc
+        f = StoredFile(
+            id=self._new_file_id(),
+            name=filename,
+            content=None,
+            mimetype=mimetypes.guess_type(filename)[0] or "application/octet-stream",
+            declared_length=declared,
+            alt_txt=call.params.get("alt_txt") or call.params.get("alt_text"),
+            snippet_type=call.params.get("snippet_type"),
+            extra={"user": self.bot_user_id},
+        )
+        self._register_file(f)
+        return {"upload_url": f"{self.base_url}/upload/v1/{f.id}", "file_id": f.id}
+
+    async def _files_complete_upload(self, call: Call) -> dict[str, Any]:
+        entries = self._req(call, "files")
+        if not isinstance(entries, list) or not entries:
+            raise ApiError("invalid_arguments")
+        done: list[StoredFile] = []
+        for entry in entries:
+            f = self.files.get(str(entry.get("id"))) if isinstance(entry, dict) else None
+            if f is None or f.content is None:
+                raise ApiError("file_not_found")
+            if entry.get("title"):
+                f.title = str(entry["title"])
+            f.completed = True
+            done.append(f)
+        channel_id = call.params.get("channel_id")
+        channels = call.params.get("channels")
+        targets: list[str] = []
+        if channel_id:
+            targets.append(str(channel_id))
+        if channels:
+            targets.extend(c for c in str(channels).split(",") if c)
+        thread_ts = call.params.get("thread_ts") or None
+        comment = str(call.params.get("initial_comment") or "")
+        for target in targets:
+            channel = self._resolve_channel(target)
+            msg = self._bot_message(
+                channel, new_ts(), text=comment,
+                thread_ts=str(thread_ts) if thread_ts else None,
+                files=[self.file_object(f.id) for f in done],
+            )
+            msg.edits.append(Edit(call.method, call.time, comment))
+            self._store(msg)
+        return {"files": [{"id": f.id, "title": f.title or f.name} for f in done]}
+
+    async def _files_info(self, call: Call) -> dict[str, Any]:
+        file_id = str(self._req(call, "file"))
+        if file_id not in self.files or not self.files[file_id].completed:
+            raise ApiError("file_not_found")
+        return {"file": self.file_object(file_id), "comments": [],
+                "response_metadata": {"next_cursor": ""}}
