@@ -1,0 +1,129 @@
+"""The assistant: model, instructions and tools, defined in our config.
+
+The Assistants API kept this object on OpenAI's side; with Responses it is sent with
+every request, so it is built once at start and shared by every turn. Nothing is
+created remotely, so there is nothing to duplicate.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.config import Settings
+from bot.tools import ToolRegistry
+
+KNOWLEDGE_STORE_KEY = "knowledge.vector_store_id"
+
+
+class AssistantConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class McpServer:
+    label: str
+    url: str
+    allowed_tools: tuple[str, ...] = ()
+
+    def tool(self) -> dict[str, Any]:
+        # Only the listed tools are offered, and only they run without approval: a chat
+        # has nobody to approve anything else.
+        return {
+            "type": "mcp",
+            "server_label": self.label,
+            "server_url": self.url,
+            "allowed_tools": list(self.allowed_tools),
+            "require_approval": {"never": {"tool_names": list(self.allowed_tools)}},
+        }
+
+
+def parse_mcp_servers(raw: str | None) -> tuple[McpServer, ...]:
+    if not raw:
+        return ()
+    try:
+        data = json.loads(raw)
+        servers = tuple(
+            McpServer(
+                label=str(entry["label"]),
+                url=str(entry["url"]),
+                allowed_tools=tuple(str(name) for name in entry.get("allowed_tools", [])),
+            )
+            for entry in data
+        )
+    except (ValueError, TypeError, KeyError) as exc:
+        raise AssistantConfigError(
+            "THREADBRIDGE_MCP_SERVERS: expected a JSON list like "
+            '[{"label": "docs", "url": "https://...", "allowed_tools": ["search"]}]'
+            f" ({exc.__class__.__name__})"
+        ) from None
+    for server in servers:
+        if not server.allowed_tools:
+            raise AssistantConfigError(
+                f"THREADBRIDGE_MCP_SERVERS: server {server.label!r} needs an allowed_tools list"
+            )
+        if not server.url.startswith("https://"):
+            raise AssistantConfigError(
+                f"THREADBRIDGE_MCP_SERVERS: server {server.label!r} must use an https:// URL"
+            )
+    return servers
+
+
+@dataclass(frozen=True, slots=True)
+class Assistant:
+    """What the model is told on every turn."""
+
+    model: str
+    instructions: str
+    functions: ToolRegistry = field(default_factory=ToolRegistry)
+    code_interpreter: bool = False
+    image_generation: bool = False
+    web_search: bool = False
+    file_search: bool = True
+    mcp_servers: tuple[McpServer, ...] = ()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, functions: ToolRegistry | None = None) -> Assistant:
+        return cls(
+            model=settings.openai_model,
+            instructions=settings.instructions,
+            functions=functions or ToolRegistry(),
+            code_interpreter=settings.code_interpreter,
+            image_generation=settings.image_generation,
+            web_search=settings.web_search,
+            file_search=settings.file_search,
+            mcp_servers=parse_mcp_servers(settings.mcp_servers),
+        )
+
+    def tools(
+        self, *, container_id: str | None = None, vector_store_ids: tuple[str, ...] = ()
+    ) -> list[dict[str, Any]]:
+        """The `tools` parameter for one request of a turn."""
+        specs: list[dict[str, Any]] = list(self.functions.definitions())
+        if self.code_interpreter and container_id:
+            specs.append({"type": "code_interpreter", "container": container_id})
+        if self.file_search and vector_store_ids:
+            specs.append({"type": "file_search", "vector_store_ids": list(vector_store_ids)})
+        if self.image_generation:
+            specs.append({"type": "image_generation"})
+        if self.web_search:
+            specs.append({"type": "web_search"})
+        specs.extend(server.tool() for server in self.mcp_servers)
+        return specs
+
+    def describe(self) -> list[str]:
+        """Human names of the enabled tools (for /help)."""
+        names = []
+        if self.functions:
+            names.append("functions: " + ", ".join(self.functions.names()))
+        if self.code_interpreter:
+            names.append("code interpreter (send data files; get charts, CSV, slides back)")
+        if self.file_search:
+            names.append("file search over the knowledge base and files shared in the thread")
+        if self.image_generation:
+            names.append("image generation")
+        if self.web_search:
+            names.append("web search")
+        names.extend(f"MCP server {s.label}" for s in self.mcp_servers)
+        return names

@@ -1,0 +1,82 @@
+"""Deciding what a user's file is for. Pure functions, no I/O."""
+
+from __future__ import annotations
+
+import mimetypes
+from pathlib import PurePath
+from typing import Literal
+
+FileKind = Literal["image", "document", "data", "unsupported"]
+
+IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
+DOCUMENT_TYPES = {
+    "application/pdf",
+    "text/plain",
+    "text/markdown",
+    "text/html",
+    "application/msword",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+}
+DATA_EXTENSIONS = {
+    ".csv",
+    ".tsv",
+    ".xlsx",
+    ".xls",
+    ".json",
+    ".jsonl",
+    ".parquet",
+    ".xml",
+    ".zip",
+    ".py",
+    ".txt",
+    ".md",
+    ".sql",
+    ".yaml",
+    ".yml",
+    ".pptx",
+    ".docx",
+    ".pdf",
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".gif",
+}
+TEXT_EXTENSIONS = {".txt", ".md", ".markdown", ".rst", ".log", ".py", ".js", ".ts", ".sql"}
+DATA_ONLY = {".csv", ".tsv", ".xlsx", ".xls", ".json", ".jsonl", ".parquet", ".xml", ".zip"}
+
+
+def guess_mime(name: str, declared: str = "") -> str:
+    if declared and declared != "application/octet-stream":
+        return declared.split(";", 1)[0].strip().lower()
+    guessed, _ = mimetypes.guess_type(name)
+    return guessed or "application/octet-stream"
+
+
+def classify(name: str, mime_type: str, *, code_interpreter: bool) -> FileKind:
+    """Where a file goes: the model's eyes, its reading, the code container, or nowhere."""
+    mime = guess_mime(name, mime_type)
+    ext = PurePath(name).suffix.lower()
+    if mime in IMAGE_TYPES:
+        return "image"
+    if ext in DATA_ONLY or mime in {"text/csv", "application/json"}:
+        return "data" if code_interpreter else "unsupported"
+    if mime in DOCUMENT_TYPES or ext in TEXT_EXTENSIONS or mime.startswith("text/"):
+        return "document"
+    if code_interpreter and ext in DATA_EXTENSIONS:
+        return "data"
+    return "unsupported"
+
+
+def is_text(name: str, mime_type: str) -> bool:
+    mime = guess_mime(name, mime_type)
+    return mime.startswith("text/") or PurePath(name).suffix.lower() in TEXT_EXTENSIONS
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} bytes"

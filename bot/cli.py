@@ -1,0 +1,169 @@
+"""The `threadbridge` command: the one place that wires adapters to the core."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from bot.assistant import Assistant, AssistantConfigError
+from bot.config import ConfigError, Settings, load_settings
+from bot.engine import Engine, build_client
+from bot.logs import setup_logging
+from bot.service import Service
+from bot.store import Store
+from bot.tools import ToolRegistry
+
+logger = logging.getLogger(__name__)
+
+EXIT_CONFIG = 2
+
+
+class UsageError(Exception):
+    """A problem the user must fix; printed as one line, exit code 2."""
+
+
+@dataclass
+class Core:
+    settings: Settings
+    store: Store
+    engine: Engine
+    service: Service
+
+
+def _secrets(settings: Settings) -> list[str]:
+    values = [settings.openai_api_key]
+    values += [
+        s
+        for s in (
+            settings.slack_bot_token,
+            settings.slack_app_token,
+            settings.slack_signing_secret,
+            settings.discord_token,
+        )
+        if s is not None
+    ]
+    return [v.get_secret_value() for v in values]
+
+
+def _tools(settings: Settings) -> ToolRegistry:
+    kwargs = {"timeout": settings.tool_timeout, "output_limit": settings.tool_output_limit}
+    if not settings.tools_module:
+        return ToolRegistry(**kwargs)  # type: ignore[arg-type]
+    try:
+        return ToolRegistry.from_module(settings.tools_module, **kwargs)
+    except (ImportError, TypeError, SyntaxError) as exc:
+        raise UsageError(
+            f"THREADBRIDGE_TOOLS: cannot load {settings.tools_module!r}: {exc}"
+        ) from None
+
+
+async def open_store(settings: Settings) -> Store:
+    url, connect_args = settings.async_database_url
+    try:
+        return await Store.open(url, connect_args=connect_args)
+    except OSError as exc:
+        raise UsageError(f"DATABASE_URL: cannot open the database: {exc}") from None
+
+
+@asynccontextmanager
+async def core(settings: Settings) -> AsyncIterator[Core]:
+    """Store, engine and service, closed in reverse order."""
+    try:
+        assistant = Assistant.from_settings(settings, _tools(settings))
+    except AssistantConfigError as exc:
+        raise UsageError(str(exc)) from None
+    store = await open_store(settings)
+    engine = Engine(
+        client=build_client(settings), assistant=assistant, store=store, settings=settings
+    )
+    service = Service(store=store, engine=engine, settings=settings)
+    try:
+        yield Core(settings, store, engine, service)
+    finally:
+        await engine.close()
+        await store.close()
+
+
+# --- commands ---------------------------------------------------------------------
+
+
+async def cmd_console(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.console import Console
+
+    async with core(settings) as c:
+        console = Console(service=c.service, thread=args.thread, output_dir=settings.output_dir)
+        await c.service.start()
+        return await console.run()
+
+
+async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    runners: list[Callable[[Core], Awaitable[None]]] = []
+    if not runners:
+        raise UsageError(
+            "no chat platform is configured: set SLACK_BOT_TOKEN and SLACK_APP_TOKEN "
+            "(Socket Mode) or SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (HTTP mode, --http) "
+            "for Slack, or DISCORD_TOKEN for Discord. To try the assistant with only "
+            "OPENAI_API_KEY set, run: threadbridge console"
+        )
+    async with core(settings) as c:
+        await c.service.start()
+        await asyncio.gather(*(runner(c) for runner in runners))
+    return 0
+
+
+async def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
+    url, connect_args = settings.async_database_url
+    store = await Store.open(url, connect_args=connect_args, migrate=False)
+    try:
+        if args.action == "upgrade":
+            await store.migrate()
+            print(f"database at revision {await store.revision()}")
+        else:
+            print(await store.revision() or "empty (no migrations applied)")
+    finally:
+        await store.close()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="threadbridge",
+        description="An OpenAI assistant in Slack and Discord threads.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="connect to every configured chat platform")
+    run.add_argument("--http", action="store_true", help="Slack over HTTP on $PORT")
+    run.set_defaults(handler=cmd_run)
+
+    console = sub.add_parser("console", help="chat with the assistant in the terminal")
+    console.add_argument("--thread", help="resume (or start) the thread with this name")
+    console.set_defaults(handler=cmd_console)
+
+    db = sub.add_parser("db", help="database migrations")
+    db.add_argument("action", choices=["upgrade", "current"])
+    db.set_defaults(handler=cmd_db)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"threadbridge: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    setup_logging(settings.log_level, secrets=_secrets(settings))
+    try:
+        code: int = asyncio.run(args.handler(settings, args))
+        return code
+    except (UsageError, ConfigError) as exc:
+        print(f"threadbridge: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,329 @@
+"""Settings: environment variables and `.env`, checked once at start.
+
+Standard names are used where the ecosystem has them (`OPENAI_API_KEY`,
+`DATABASE_URL`, `SLACK_BOT_TOKEN`, ...); everything of our own is prefixed
+`THREADBRIDGE_`. A bad value raises :class:`ConfigError` naming the variable, and
+the command line turns that into one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_INSTRUCTIONS = (
+    "You are a helpful assistant in a team chat. Answer clearly and concisely. "
+    "Use Markdown for structure and code blocks for code."
+)
+DEFAULT_DATABASE_URL = "sqlite:///threadbridge.db"
+
+ConversationMode = Literal["conversations", "stateless"]
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid; the message names the variable."""
+
+
+def _csv(value: Any) -> Any:
+    """Comma-separated env values become lists (`A,B` -> ["A", "B"])."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+CsvList = Annotated[list[str], NoDecode]
+
+
+def normalize_database_url(url: str) -> tuple[str, dict[str, Any]]:
+    """Return an async SQLAlchemy URL and extra connect args for `url`.
+
+    Accepts `sqlite:///path`, `sqlite+aiosqlite:///path`, `postgres://...` (Heroku),
+    `postgresql://...` and `postgresql+asyncpg://...`. asyncpg rejects `sslmode` in
+    the URL, so it is turned into an `ssl` connect argument.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme in ("sqlite", "sqlite+aiosqlite"):
+        if not url.split(":", 1)[1].startswith("///"):
+            raise ValueError("a SQLite URL looks like sqlite:///path/to/file.db")
+        return "sqlite+aiosqlite:" + url.split(":", 1)[1], {}
+    if scheme in ("postgres", "postgresql", "postgresql+asyncpg"):
+        if not parts.hostname and not parts.path.strip("/"):
+            raise ValueError("a PostgreSQL URL needs a host or a database name")
+        query = dict(parse_qsl(parts.query))
+        connect_args: dict[str, Any] = {}
+        sslmode = query.pop("sslmode", None)
+        if sslmode in ("require", "prefer", "allow"):
+            # Heroku Postgres uses self-signed certificates: encrypt, don't verify.
+            connect_args["ssl"] = "require" if sslmode == "require" else sslmode
+        elif sslmode in ("verify-ca", "verify-full"):
+            connect_args["ssl"] = sslmode
+        elif sslmode == "disable":
+            connect_args["ssl"] = False
+        rebuilt = urlunsplit(("postgresql+asyncpg", parts.netloc, parts.path, urlencode(query), ""))
+        return rebuilt, connect_args
+    raise ValueError(
+        f"unsupported scheme {scheme or '(none)'!r}; use sqlite:///file.db or postgres://..."
+    )
+
+
+class Settings(BaseSettings):
+    """Everything threadbridge reads from the environment."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        validate_default=True,
+    )
+
+    # --- OpenAI -----------------------------------------------------------------
+    openai_api_key: SecretStr = Field(
+        alias="OPENAI_API_KEY", description="API key for OpenAI or the compatible server."
+    )
+    openai_base_url: str | None = Field(
+        None,
+        alias="OPENAI_BASE_URL",
+        description="Base URL of an OpenAI-compatible server (default: api.openai.com).",
+    )
+    openai_model: str = Field("gpt-5-mini", alias="OPENAI_MODEL", description="Model name.")
+    instructions: str = Field(
+        DEFAULT_INSTRUCTIONS,
+        alias="THREADBRIDGE_INSTRUCTIONS",
+        description="The assistant's instructions (system prompt).",
+    )
+    instructions_file: Path | None = Field(
+        None,
+        alias="THREADBRIDGE_INSTRUCTIONS_FILE",
+        description="Read the instructions from this file instead.",
+    )
+    conversation_mode: ConversationMode = Field(
+        "conversations",
+        alias="THREADBRIDGE_CONVERSATION_MODE",
+        description="`conversations` (OpenAI Conversations API) or `stateless` "
+        "(history kept in our database, for servers without Conversations).",
+    )
+    history_limit: int = Field(
+        40,
+        ge=1,
+        alias="THREADBRIDGE_HISTORY_LIMIT",
+        description="Stateless mode: how many past items of a thread are replayed.",
+    )
+    openai_timeout: float = Field(
+        120.0, gt=0, alias="OPENAI_TIMEOUT", description="Seconds for one OpenAI request."
+    )
+    openai_connect_timeout: float = Field(
+        10.0, gt=0, alias="OPENAI_CONNECT_TIMEOUT", description="Seconds to connect to OpenAI."
+    )
+    openai_max_retries: int = Field(
+        2, ge=0, alias="OPENAI_MAX_RETRIES", description="SDK retries for 408/409/429/5xx."
+    )
+    locked_retry_seconds: float = Field(
+        30.0,
+        ge=0,
+        alias="THREADBRIDGE_LOCKED_RETRY_SECONDS",
+        description="How long a `conversation_locked` answer is retried before giving up.",
+    )
+
+    # --- Tools (see README "Tools") ----------------------------------------------
+    tools_module: str | None = Field(
+        None,
+        alias="THREADBRIDGE_TOOLS",
+        description="Python module whose functions become function tools.",
+    )
+    tool_timeout: float = Field(
+        30.0, gt=0, alias="THREADBRIDGE_TOOL_TIMEOUT", description="Seconds per function call."
+    )
+    tool_output_limit: int = Field(
+        16_000,
+        ge=100,
+        alias="THREADBRIDGE_TOOL_OUTPUT_LIMIT",
+        description="Characters of a function's output sent to the model.",
+    )
+    tool_rounds: int = Field(
+        8, ge=1, alias="THREADBRIDGE_TOOL_ROUNDS", description="Max function-call rounds per turn."
+    )
+    code_interpreter: bool = Field(
+        False, alias="THREADBRIDGE_CODE_INTERPRETER", description="Enable the code interpreter."
+    )
+    image_generation: bool = Field(
+        False, alias="THREADBRIDGE_IMAGE_GENERATION", description="Enable image generation."
+    )
+    web_search: bool = Field(
+        False, alias="THREADBRIDGE_WEB_SEARCH", description="Enable web search."
+    )
+    file_search: bool = Field(
+        True,
+        alias="THREADBRIDGE_FILE_SEARCH",
+        description="Use the knowledge base (when one exists) and files attached in a thread.",
+    )
+    mcp_servers: str | None = Field(
+        None,
+        alias="THREADBRIDGE_MCP_SERVERS",
+        description="JSON list of remote MCP servers: "
+        '[{"label": "...", "url": "...", "allowed_tools": ["..."]}].',
+    )
+    max_file_bytes: int = Field(
+        20 * 1024 * 1024,
+        ge=1,
+        alias="THREADBRIDGE_MAX_FILE_BYTES",
+        description="Largest file accepted from or delivered to a chat.",
+    )
+    max_message_bytes: int = Field(
+        50 * 1024 * 1024,
+        ge=1,
+        alias="THREADBRIDGE_MAX_MESSAGE_BYTES",
+        description="Largest total of attachments in one message.",
+    )
+    output_dir: Path = Field(
+        Path("threadbridge-files"),
+        alias="THREADBRIDGE_OUTPUT_DIR",
+        description="Console: where generated files are saved.",
+    )
+
+    # --- Service -----------------------------------------------------------------
+    database_url: str = Field(
+        DEFAULT_DATABASE_URL,
+        alias="DATABASE_URL",
+        description="sqlite:///file.db (default) or postgres://user:pass@host/db.",
+    )
+    max_concurrent_turns: int = Field(
+        32,
+        ge=1,
+        alias="THREADBRIDGE_MAX_CONCURRENT_TURNS",
+        description="Turns running at once across all threads.",
+    )
+    log_level: str = Field("INFO", alias="THREADBRIDGE_LOG_LEVEL", description="Log level.")
+
+    # --- Slack ---------------------------------------------------------------------
+    slack_bot_token: SecretStr | None = Field(
+        None, alias="SLACK_BOT_TOKEN", description="Slack bot token (xoxb-...)."
+    )
+    slack_app_token: SecretStr | None = Field(
+        None, alias="SLACK_APP_TOKEN", description="Slack app-level token for Socket Mode."
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        None, alias="SLACK_SIGNING_SECRET", description="Slack signing secret (HTTP mode)."
+    )
+    slack_api_url: str = Field(
+        "https://slack.com/api/",
+        alias="SLACK_API_URL",
+        description="Slack Web API base (https://slack-gov.com/api/ for GovSlack).",
+    )
+
+    # --- Discord -------------------------------------------------------------------
+    discord_token: SecretStr | None = Field(
+        None, alias="DISCORD_TOKEN", description="Discord bot token."
+    )
+    discord_api_url: str = Field(
+        "https://discord.com/api/v10",
+        alias="DISCORD_API_URL",
+        description="Discord REST base URL.",
+    )
+    discord_guild_ids: CsvList = Field(
+        default_factory=list,
+        alias="DISCORD_GUILD_IDS",
+        description="Guilds to sync slash commands to instantly (comma-separated).",
+    )
+
+    port: int = Field(3000, ge=1, le=65535, alias="PORT", description="HTTP port (HTTP mode).")
+
+    _split_csv = field_validator("discord_guild_ids", mode="before")(_csv)
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        normalize_database_url(value)
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        if value.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError("use one of DEBUG, INFO, WARNING, ERROR")
+        return value.upper()
+
+    @field_validator("openai_api_key")
+    @classmethod
+    def _check_api_key(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @model_validator(mode="after")
+    def _load_instructions_file(self) -> Settings:
+        if self.instructions_file is not None:
+            try:
+                self.instructions = self.instructions_file.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ValueError(
+                    f"THREADBRIDGE_INSTRUCTIONS_FILE: cannot read {self.instructions_file}: "
+                    f"{exc.strerror}"
+                ) from None
+        return self
+
+    @property
+    def async_database_url(self) -> tuple[str, dict[str, Any]]:
+        return normalize_database_url(self.database_url)
+
+
+def _describe(error: Any) -> str:
+    loc = ".".join(str(part) for part in error["loc"]) or "settings"
+    message = str(error["msg"])
+    if error["type"] == "missing":
+        message = "is required but not set"
+    elif message.startswith("Value error, "):
+        message = message.removeprefix("Value error, ")
+    if ": " in message and message.split(": ", 1)[0].isupper():
+        return message  # already names its variable
+    if error["type"] == "literal_error" and "input" in error:
+        message = f"{message} (got {error['input']!r})"
+    return f"{loc} {message}" if error["type"] == "missing" else f"{loc}: {message}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings from the environment and `.env`, raising ConfigError on a bad value."""
+    env_file = overrides.pop("_env_file", os.environ.get("THREADBRIDGE_ENV_FILE", ".env"))
+    try:
+        return Settings(_env_file=env_file, **overrides)
+    except ValidationError as exc:
+        raise ConfigError("; ".join(_describe(e) for e in exc.errors())) from None
+
+
+def settings_table() -> list[tuple[str, str, str]]:
+    """(variable, default, description) for every setting, for the README and `--help`."""
+    rows: list[tuple[str, str, str]] = []
+    for name, field in Settings.model_fields.items():
+        alias = field.alias or name.upper()
+        if field.is_required():
+            default = "required"
+        elif field.default_factory is not None:
+            default = ""
+        else:
+            default = "" if field.default is None else str(field.default)
+            if isinstance(field.default, bool):
+                default = str(field.default).lower()
+        rows.append((alias, default, field.description or ""))
+    return rows
+
+
+__all__ = [
+    "ConfigError",
+    "ConversationMode",
+    "Settings",
+    "load_settings",
+    "normalize_database_url",
+    "settings_table",
+]

@@ -1,0 +1,592 @@
+"""The conversation engine: OpenAI Responses + Conversations.
+
+One turn = one or more `responses.create(stream=True)` calls on the thread's
+Conversation (more than one only while the model calls functions). The stream is
+turned into platform-neutral events (:mod:`bot.models`). In stateless mode the
+history comes from our store instead of a Conversation, for OpenAI-compatible
+servers that lack the Conversations API.
+
+This module (with :mod:`bot.knowledge`) is the only place that imports `openai`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import openai
+from openai import AsyncOpenAI
+
+from bot.assistant import KNOWLEDGE_STORE_KEY, Assistant
+from bot.attachments import classify, guess_mime, human_size, is_text
+from bot.config import Settings
+from bot.models import (
+    Done,
+    EngineEvent,
+    Failed,
+    FileReady,
+    InputFile,
+    Notice,
+    OutFile,
+    Progress,
+    StepKind,
+    TextDelta,
+    Usage,
+    UserMessage,
+)
+from bot.store import Store, ThreadRow
+from bot.tools import FunctionCall, ToolContext
+
+logger = logging.getLogger(__name__)
+
+# Containers idle for ~20 minutes expire; re-check an older one before using it.
+CONTAINER_FRESH_SECONDS = 15 * 60
+KNOWLEDGE_CACHE_SECONDS = 30.0
+LOCKED_BACKOFF = (0.2, 0.4, 0.8, 1.6, 3.2, 5.0)
+
+STEP_LABELS: dict[str, tuple[StepKind, str]] = {
+    "code_interpreter_call": ("code", "Running code"),
+    "file_search_call": ("file_search", "Searching the knowledge base"),
+    "image_generation_call": ("image", "Generating an image"),
+    "web_search_call": ("web_search", "Searching the web"),
+    "mcp_call": ("mcp", "Using a connected tool"),
+}
+
+
+def build_client(settings: Settings) -> AsyncOpenAI:
+    """The one OpenAI client of the process, with explicit timeouts and retries."""
+    return AsyncOpenAI(
+        api_key=settings.openai_api_key.get_secret_value(),
+        base_url=settings.openai_base_url,
+        timeout=openai.Timeout(settings.openai_timeout, connect=settings.openai_connect_timeout),
+        max_retries=settings.openai_max_retries,
+    )
+
+
+def new_ref() -> str:
+    """A short id the user can quote and that is in the logs."""
+    return secrets.token_hex(4)
+
+
+class TurnFailed(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.user_message = message
+
+
+def _user_message_for(exc: BaseException) -> str:
+    if isinstance(exc, TurnFailed):
+        return exc.user_message
+    if isinstance(exc, openai.RateLimitError):
+        return "The assistant is busy right now (rate limited). Please try again in a minute."
+    if isinstance(exc, openai.APITimeoutError):
+        return "The assistant took too long to answer. Please try again."
+    if isinstance(exc, openai.APIConnectionError):
+        return "The assistant could not be reached. Please try again."
+    if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+        return "The assistant is not configured correctly (the API key was refused)."
+    if isinstance(exc, openai.BadRequestError):
+        return "The assistant could not handle this request."
+    return "Sorry, something went wrong while answering."
+
+
+def _is_locked(exc: openai.APIStatusError) -> bool:
+    return getattr(exc, "code", None) == "conversation_locked" or (
+        "currently operating on this conversation" in str(exc)
+    )
+
+
+def _is_container_gone(exc: openai.APIStatusError) -> bool:
+    code = str(getattr(exc, "code", "") or "")
+    return code.startswith("container_") or (
+        "container" in str(exc).lower()
+        and ("expired" in str(exc).lower() or "not found" in str(exc).lower())
+    )
+
+
+@dataclass
+class _RoundResult:
+    """What one streamed response left behind for the turn."""
+
+    response_id: str | None = None
+    calls: list[FunctionCall] = field(default_factory=list)
+    output_items: list[dict[str, Any]] = field(default_factory=list)
+    text: list[str] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    container_files: dict[str, tuple[str, str]] = field(default_factory=dict)
+    cited_names: list[str] = field(default_factory=list)
+    ran_code: bool = False
+
+
+@dataclass
+class _TurnState:
+    thread: ThreadRow
+    conversation_id: str | None
+    container_id: str | None
+    vector_store_ids: tuple[str, ...]
+    started_at: float
+    delivered: set[str] = field(default_factory=set)
+    images: int = 0
+
+
+class Engine:
+    """Runs turns against the Responses API. One instance per process."""
+
+    def __init__(
+        self,
+        *,
+        client: AsyncOpenAI,
+        assistant: Assistant,
+        store: Store,
+        settings: Settings,
+    ) -> None:
+        self.client = client
+        self.assistant = assistant
+        self.store = store
+        self.settings = settings
+        self.stateless = settings.conversation_mode == "stateless"
+        self._knowledge: tuple[float, str | None] = (0.0, None)
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    # --- the turn ------------------------------------------------------------
+
+    async def turn(
+        self,
+        *,
+        thread: ThreadRow,
+        messages: Sequence[UserMessage],
+        context: ToolContext,
+    ) -> AsyncIterator[EngineEvent]:
+        """Answer `messages` in `thread`, yielding events; never raises for API errors."""
+        ref = new_ref()
+        try:
+            async for event in self._turn(thread, messages, context, ref):
+                yield event
+        except Exception as exc:
+            logger.error(
+                "turn failed ref=%s thread=%s: %s: %s",
+                ref,
+                thread.key,
+                exc.__class__.__name__,
+                exc,
+                exc_info=not isinstance(exc, openai.APIError | TurnFailed),
+            )
+            yield Failed(message=_user_message_for(exc), ref=ref)
+
+    async def _turn(
+        self,
+        thread: ThreadRow,
+        messages: Sequence[UserMessage],
+        context: ToolContext,
+        ref: str,
+    ) -> AsyncIterator[EngineEvent]:
+        state = _TurnState(
+            thread=thread,
+            conversation_id=thread.conversation_id,
+            container_id=thread.container_id,
+            vector_store_ids=(),
+            started_at=time.time(),
+        )
+        if self.assistant.code_interpreter and not self.stateless:
+            state.container_id = await self._ensure_container(state)
+        notices: list[str] = []
+        new_items = [await self._user_item(state, message, notices) for message in messages]
+        for text in notices:
+            yield Notice(text)
+        state.vector_store_ids = await self._vector_store_ids(state)
+
+        history: list[dict[str, Any]] = []
+        if self.stateless:
+            history = await self.store.history(thread.id, self.settings.history_limit)
+        elif state.conversation_id is None:
+            state.conversation_id = await self._new_conversation(thread)
+
+        usage = Usage()
+        transcript: list[dict[str, Any]] = list(new_items)
+        pending_input: list[dict[str, Any]] = list(new_items)
+        response_id: str | None = None
+        for _round in range(self.settings.tool_rounds + 1):
+            result = _RoundResult()
+            request_input = history + transcript if self.stateless else pending_input
+            async for event in self._stream_round(state, request_input, result):
+                yield event
+            usage = usage + result.usage
+            response_id = result.response_id or response_id
+            transcript.extend(result.output_items)
+            async for event in self._deliver_files(state, result):
+                yield event
+            if result.cited_names:
+                names = ", ".join(dict.fromkeys(result.cited_names))
+                yield TextDelta(f"\n\nSources: {names}")
+            if not result.calls:
+                break
+            if _round == self.settings.tool_rounds:
+                yield Notice("Stopped after too many tool calls in one turn.")
+                break
+            for call in result.calls:
+                yield Progress(call.call_id, "function", f"Calling {call.name}")
+            outputs = await self.assistant.functions.run(result.calls, context)
+            for call in result.calls:
+                yield Progress(call.call_id, "function", f"Calling {call.name}", done=True)
+            transcript.extend(outputs)
+            pending_input = outputs
+
+        if self.stateless:
+            await self.store.append_history(thread.id, _portable(transcript))
+        yield Done(usage=usage, model=self.assistant.model, response_id=response_id)
+
+    # --- one streamed response ----------------------------------------------------
+
+    async def _create(self, state: _TurnState, request_input: list[dict[str, Any]]) -> Any:
+        """`responses.create(stream=True)`, retrying while the conversation is locked."""
+        kwargs: dict[str, Any] = {
+            "model": self.assistant.model,
+            "instructions": self.assistant.instructions,
+            "input": request_input,
+            "stream": True,
+        }
+        tools = self.assistant.tools(
+            container_id=state.container_id, vector_store_ids=state.vector_store_ids
+        )
+        if tools:
+            kwargs["tools"] = tools
+        if self.stateless:
+            kwargs["store"] = False
+        else:
+            kwargs["conversation"] = state.conversation_id
+        if state.container_id:
+            kwargs["include"] = ["code_interpreter_call.outputs"]
+
+        deadline = time.monotonic() + self.settings.locked_retry_seconds
+        attempt = 0
+        recreated_container = False
+        while True:
+            try:
+                return await self.client.responses.create(**kwargs)
+            except openai.APIStatusError as exc:
+                if _is_locked(exc) and time.monotonic() < deadline:
+                    delay = LOCKED_BACKOFF[min(attempt, len(LOCKED_BACKOFF) - 1)]
+                    attempt += 1
+                    logger.info("conversation locked, retrying in %.1fs", delay)
+                    await asyncio.sleep(delay)
+                    continue
+                if (
+                    state.container_id
+                    and not recreated_container
+                    and exc.status_code in (400, 404)
+                    and _is_container_gone(exc)
+                ):
+                    recreated_container = True
+                    state.container_id = await self._new_container(state)
+                    kwargs["tools"] = self.assistant.tools(
+                        container_id=state.container_id, vector_store_ids=state.vector_store_ids
+                    )
+                    continue
+                raise
+
+    async def _stream_round(
+        self, state: _TurnState, request_input: list[dict[str, Any]], result: _RoundResult
+    ) -> AsyncIterator[EngineEvent]:
+        stream = await self._create(state, request_input)
+        try:
+            async for event in stream:
+                for out in self._map_event(event, state, result):
+                    yield out
+        finally:
+            await stream.close()
+
+    def _map_event(self, event: Any, state: _TurnState, result: _RoundResult) -> list[EngineEvent]:
+        kind = event.type
+        if kind == "response.output_text.delta":
+            result.text.append(event.delta)
+            return [TextDelta(event.delta)]
+        if kind == "response.created":
+            result.response_id = event.response.id
+            return []
+        if kind == "response.output_item.added":
+            return self._step(event.item, done=False)
+        if kind == "response.output_item.done":
+            return self._item_done(event.item, state, result)
+        if kind == "response.completed":
+            usage = event.response.usage
+            if usage is not None:
+                result.usage = Usage(usage.input_tokens, usage.output_tokens)
+            return []
+        if kind == "response.incomplete":
+            response = event.response
+            if response.usage is not None:
+                result.usage = Usage(response.usage.input_tokens, response.usage.output_tokens)
+            details = response.incomplete_details
+            reason = getattr(details, "reason", None) or "unknown"
+            return [Notice(f"The reply was cut short ({reason.replace('_', ' ')}).")]
+        if kind == "response.failed":
+            error = event.response.error
+            logger.warning(
+                "response %s failed: %s",
+                event.response.id,
+                getattr(error, "message", None) or "no details",
+            )
+            raise TurnFailed("The model could not finish this answer. Please try again.")
+        if kind == "error":
+            logger.warning("stream error event: %s", getattr(event, "message", ""))
+            raise TurnFailed("The model stream broke off. Please try again.")
+        return []
+
+    def _step(self, item: Any, *, done: bool) -> list[EngineEvent]:
+        item_type = getattr(item, "type", "")
+        if item_type == "function_call":
+            return []  # announced by the turn loop, which runs the function
+        if item_type not in STEP_LABELS:
+            return []
+        kind, label = STEP_LABELS[item_type]
+        if item_type == "mcp_call":
+            label = f"Using {getattr(item, 'server_label', 'a tool')}: {getattr(item, 'name', '')}"
+        return [Progress(getattr(item, "id", "") or item_type, kind, label, done=done)]
+
+    def _item_done(self, item: Any, state: _TurnState, result: _RoundResult) -> list[EngineEvent]:
+        events = self._step(item, done=True)
+        item_type = getattr(item, "type", "")
+        if item_type == "function_call":
+            result.calls.append(FunctionCall(item.call_id, item.name, item.arguments))
+            result.output_items.append(
+                {
+                    "type": "function_call",
+                    "call_id": item.call_id,
+                    "name": item.name,
+                    "arguments": item.arguments,
+                }
+            )
+        elif item_type == "message":
+            text = "".join(
+                part.text for part in item.content if getattr(part, "type", "") == "output_text"
+            )
+            result.output_items.append({"role": "assistant", "content": text})
+            for part in item.content:
+                for note in getattr(part, "annotations", None) or []:
+                    self._annotation(note, result)
+        elif item_type == "code_interpreter_call":
+            result.ran_code = True
+        elif item_type == "image_generation_call" and getattr(item, "result", None):
+            state.images += 1
+            data = base64.b64decode(item.result)
+            events.append(
+                FileReady(
+                    OutFile(
+                        name=f"image-{state.images}.png",
+                        mime_type="image/png",
+                        data=data,
+                        alt_text=getattr(item, "revised_prompt", None) or "Generated image",
+                    )
+                )
+            )
+        return events
+
+    def _annotation(self, note: Any, result: _RoundResult) -> None:
+        note_type = getattr(note, "type", "")
+        if note_type == "container_file_citation":
+            result.container_files[note.file_id] = (note.container_id, note.filename)
+        elif note_type == "file_citation":
+            result.cited_names.append(getattr(note, "filename", None) or note.file_id)
+
+    # --- generated files ----------------------------------------------------------
+
+    async def _deliver_files(
+        self, state: _TurnState, result: _RoundResult
+    ) -> AsyncIterator[EngineEvent]:
+        wanted = dict(result.container_files)
+        sizes: dict[str, int] = {}
+        if result.ran_code and state.container_id:
+            # Citations are sometimes missing: also take files the code wrote this turn.
+            async for cfile in self.client.containers.files.list(state.container_id):
+                if getattr(cfile, "source", "") != "assistant":
+                    continue
+                if cfile.created_at < state.started_at - 5:
+                    continue
+                name = cfile.path.rsplit("/", 1)[-1]
+                wanted.setdefault(cfile.id, (state.container_id, name))
+                sizes[cfile.id] = cfile.bytes or 0
+        for file_id, (container_id, name) in wanted.items():
+            if file_id in state.delivered:
+                continue
+            state.delivered.add(file_id)
+            limit = self.settings.max_file_bytes
+            if sizes.get(file_id, 0) > limit:
+                yield Notice(
+                    f"{name} is too large to post ({human_size(sizes[file_id])}; "
+                    f"limit {human_size(limit)})."
+                )
+                continue
+            content = await self.client.containers.files.content.retrieve(
+                file_id, container_id=container_id
+            )
+            data = content.content
+            if len(data) > limit:
+                yield Notice(
+                    f"{name} is too large to post ({human_size(len(data))}; "
+                    f"limit {human_size(limit)})."
+                )
+                continue
+            yield FileReady(OutFile(name=name, mime_type=guess_mime(name), data=data))
+
+    # --- inputs -------------------------------------------------------------------
+
+    async def _user_item(
+        self, state: _TurnState, message: UserMessage, notices: list[str]
+    ) -> dict[str, Any]:
+        text = message.text
+        if message.user_name:
+            text = f"[{message.user_name}] {text}"
+        parts: list[dict[str, Any]] = [{"type": "input_text", "text": text}]
+        for file in message.files:
+            parts.extend(await self._file_parts(state, file, notices))
+        if self.stateless and len(parts) == 1:
+            return {"role": "user", "content": text}
+        return {"type": "message", "role": "user", "content": parts}
+
+    async def _file_parts(
+        self, state: _TurnState, file: InputFile, notices: list[str]
+    ) -> list[dict[str, Any]]:
+        kind = classify(file.name, file.mime_type, code_interpreter=self.assistant.code_interpreter)
+        if kind == "unsupported":
+            notices.append(f"I can't read {file.name} ({guess_mime(file.name, file.mime_type)}).")
+            return []
+        if self.stateless:
+            return self._inline_parts(file, kind, notices)
+        if kind == "image":
+            file_id = await self._upload(file)
+            return [{"type": "input_image", "file_id": file_id, "detail": "auto"}]
+        if kind == "data":
+            file_id = await self._upload(file)
+            await self.store.add_thread_file(
+                state.thread.id, file_id=file_id, name=file.name, purpose="container"
+            )
+            if state.container_id:
+                await self._attach_to_container(state.container_id, file_id)
+            # Re-created on the next _ensure_container if this thread has none yet.
+            return [
+                {
+                    "type": "input_text",
+                    "text": f"(File {file.name} is available to the code interpreter.)",
+                }
+            ]
+        file_id = await self._upload(file)
+        if self.assistant.file_search:
+            await self._add_to_thread_search(state, file_id, file.name)
+        return [{"type": "input_file", "file_id": file_id}]
+
+    def _inline_parts(self, file: InputFile, kind: str, notices: list[str]) -> list[dict[str, Any]]:
+        if kind == "image":
+            encoded = base64.b64encode(file.data).decode()
+            mime = guess_mime(file.name, file.mime_type)
+            return [{"type": "input_image", "image_url": f"data:{mime};base64,{encoded}"}]
+        if is_text(file.name, file.mime_type):
+            body = file.data.decode("utf-8", errors="replace")
+            return [{"type": "input_text", "text": f"File {file.name}:\n{body}"}]
+        notices.append(f"I can't read {file.name} in stateless mode.")
+        return []
+
+    async def _upload(self, file: InputFile) -> str:
+        uploaded = await self.client.files.create(
+            file=(file.name, file.data, guess_mime(file.name, file.mime_type)),
+            purpose="user_data",
+        )
+        return uploaded.id
+
+    # --- conversations, containers, vector stores ------------------------------
+
+    async def _new_conversation(self, thread: ThreadRow) -> str:
+        conversation = await self.client.conversations.create(
+            metadata={"platform": thread.key.platform, "thread": str(thread.id)}
+        )
+        await self.store.update_thread(thread.id, conversation_id=conversation.id)
+        logger.info("thread %s -> conversation %s", thread.key, conversation.id)
+        return conversation.id
+
+    async def _ensure_container(self, state: _TurnState) -> str:
+        thread = state.thread
+        now = time.time()
+        if thread.container_id and thread.container_used_at:
+            if now - thread.container_used_at < CONTAINER_FRESH_SECONDS:
+                await self.store.update_thread(thread.id, container_used_at=now)
+                return thread.container_id
+            try:
+                container = await self.client.containers.retrieve(thread.container_id)
+                if getattr(container, "status", "running") != "expired":
+                    await self.store.update_thread(thread.id, container_used_at=now)
+                    return thread.container_id
+            except openai.NotFoundError:
+                pass
+        return await self._new_container(state)
+
+    async def _new_container(self, state: _TurnState) -> str:
+        file_ids = [fid for fid, _ in await self.store.thread_files(state.thread.id, "container")]
+        container = await self.client.containers.create(
+            name=f"threadbridge-{state.thread.id}", file_ids=file_ids
+        )
+        await self.store.update_thread(
+            state.thread.id, container_id=container.id, container_used_at=time.time()
+        )
+        logger.info(
+            "thread %s -> container %s (%d files)", state.thread.key, container.id, len(file_ids)
+        )
+        return container.id
+
+    async def _attach_to_container(self, container_id: str, file_id: str) -> None:
+        await self.client.containers.files.create(container_id, file_id=file_id)
+
+    async def _vector_store_ids(self, state: _TurnState) -> tuple[str, ...]:
+        if not self.assistant.file_search or self.stateless:
+            return ()
+        ids = []
+        knowledge = await self.knowledge_store_id()
+        if knowledge:
+            ids.append(knowledge)
+        thread_store = state.thread.vector_store_id
+        if thread_store:
+            ids.append(thread_store)
+        return tuple(ids)
+
+    async def knowledge_store_id(self) -> str | None:
+        fetched_at, value = self._knowledge
+        if time.monotonic() - fetched_at > KNOWLEDGE_CACHE_SECONDS:
+            value = await self.store.get_value(KNOWLEDGE_STORE_KEY)
+            self._knowledge = (time.monotonic(), value)
+        return value
+
+    async def _add_to_thread_search(self, state: _TurnState, file_id: str, name: str) -> None:
+        store_id = state.thread.vector_store_id
+        if store_id is None:
+            created = await self.client.vector_stores.create(
+                name=f"threadbridge-thread-{state.thread.id}",
+                expires_after={"anchor": "last_active_at", "days": 7},
+            )
+            store_id = created.id
+            await self.store.update_thread(state.thread.id, vector_store_id=store_id)
+            state.thread = await self.store.thread(state.thread.id)
+        await self.client.vector_stores.files.create_and_poll(
+            file_id=file_id, vector_store_id=store_id, poll_interval_ms=200
+        )
+        await self.store.add_thread_file(
+            state.thread.id, file_id=file_id, name=name, purpose="search"
+        )
+
+
+def _portable(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """History items any Responses-compatible server accepts when replayed."""
+    keep = []
+    for item in items:
+        if item.get("role") in ("user", "assistant") or item.get("type") in (
+            "function_call",
+            "function_call_output",
+            "message",
+        ):
+            keep.append(item)
+    return keep

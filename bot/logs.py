@@ -1,0 +1,72 @@
+"""Logging set-up: readable or JSON lines, with secrets redacted."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from collections.abc import Iterable
+
+TOKEN_PATTERNS = [
+    re.compile(r"xox[abposr]-[A-Za-z0-9-]+"),
+    re.compile(r"xapp-[A-Za-z0-9-]+"),
+    re.compile(r"sk-[A-Za-z0-9_-]{8,}"),
+    # Discord bot tokens: three base64url parts separated by dots.
+    re.compile(r"[MNO][A-Za-z\d_-]{22,28}\.[A-Za-z\d_-]{6}\.[A-Za-z\d_-]{27,40}"),
+    re.compile(r"(?i)(authorization:\s*bearer\s+)\S+"),
+]
+
+
+class RedactingFilter(logging.Filter):
+    """Replaces known secrets and token-shaped strings in every record."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.secrets = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "[redacted]")
+        for pattern in TOKEN_PATTERNS:
+            text = pattern.sub(lambda m: (m.group(1) if m.lastindex else "") + "[redacted]", text)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = self.redact(message)
+        if record.exc_info:
+            formatter = logging.Formatter()
+            record.exc_text = self.redact(formatter.formatException(record.exc_info))
+            record.exc_info = None
+        if redacted != message or record.args:
+            record.msg, record.args = redacted, None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        payload = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_text:
+            payload["exception"] = record.exc_text
+        return json.dumps(payload, ensure_ascii=False)
+
+
+def setup_logging(level: str, *, secrets: Iterable[str] = (), json_lines: bool = False) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactingFilter(secrets))
+    if json_lines:
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # The HTTP stacks log request details at DEBUG; keep them out of our logs.
+    for noisy in ("httpx", "httpx2", "httpcore", "openai._base_client", "aiosqlite"):
+        logging.getLogger(noisy).setLevel(max(logging.INFO, root.level))

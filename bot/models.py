@@ -1,0 +1,188 @@
+"""Plain data shared by the core and the adapters. No I/O here."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+Platform = str  # "slack" | "discord" | "console"
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadKey:
+    """Where a conversation lives on a chat platform.
+
+    `scope` is the Slack team or Discord guild ("" for DMs and the console), `channel`
+    the channel id, `thread` the thread id (Slack thread_ts, Discord thread channel id,
+    console thread name).
+    """
+
+    platform: Platform
+    scope: str
+    channel: str
+    thread: str
+
+    def __str__(self) -> str:
+        return f"{self.platform}:{self.scope}/{self.channel}/{self.thread}"
+
+
+class AttachmentError(Exception):
+    """A file could not be fetched; the message is safe to show to the user."""
+
+
+Downloader = Callable[[int], Awaitable[bytes]]
+"""`download(max_bytes)` returns the file's bytes or raises AttachmentError."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file a user sent, not yet downloaded. The adapter supplies `download`."""
+
+    name: str
+    mime_type: str
+    size: int | None
+    download: Downloader | None = field(default=None, compare=False, repr=False)
+    url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One user message as the core sees it.
+
+    `event_id` and `message_id` are the dedup keys: the platform's delivery id (Slack
+    event_id, Discord interaction id) and the message's own id within its channel
+    (Slack ts, Discord message id). Either may be None. `anchor` tells the adapter
+    where to put the reply (opaque to the core, stored with the turn).
+    """
+
+    key: ThreadKey
+    text: str
+    user_id: str
+    event_id: str | None = None
+    message_id: str | None = None
+    anchor: str = ""
+    user_name: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    notices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class InputFile:
+    """An attachment after download, ready for the engine."""
+
+    name: str
+    mime_type: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class UserMessage:
+    """A queued message handed to the engine for a turn."""
+
+    text: str
+    user_id: str
+    user_name: str | None = None
+    files: tuple[InputFile, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OutFile:
+    """A file the assistant produced (chart, CSV, image...)."""
+
+    name: str
+    mime_type: str
+    data: bytes
+    alt_text: str = ""
+
+
+# --- engine events --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+
+
+StepKind = Literal["code", "file_search", "function", "image", "web_search", "mcp", "other"]
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """A run step: a tool call started or finished. `label` is for humans."""
+
+    step_id: str
+    kind: StepKind
+    label: str
+    done: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FileReady:
+    file: OutFile
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A short remark for the user that is not model text (skipped file, cap hit...)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input_tokens + other.input_tokens, self.output_tokens + other.output_tokens
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    usage: Usage
+    model: str
+    response_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The turn failed; `message` is short and safe to show, `ref` is in the logs."""
+
+    message: str
+    ref: str
+
+
+EngineEvent = TextDelta | Progress | FileReady | Notice | Done | Failed
+
+
+# --- adapter side ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PostedRefs:
+    """Platform message ids the sink posted, recorded with the turn."""
+
+    message_ids: tuple[str, ...] = ()
+
+
+class ReplySink(Protocol):
+    """Renders one turn's reply on a platform. Created by `Replier.open_reply`."""
+
+    async def progress(self, step: Progress) -> None: ...
+
+    async def text(self, delta: str) -> None: ...
+
+    async def file(self, file: OutFile) -> None: ...
+
+    async def notice(self, text: str) -> None: ...
+
+    async def finish(self, *, error: str | None = None) -> PostedRefs: ...
+
+
+class Replier(Protocol):
+    """What an adapter gives the service: a way to reach a thread from stored data."""
+
+    async def open_reply(self, *, key: ThreadKey, anchor: str) -> ReplySink: ...

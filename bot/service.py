@@ -1,0 +1,268 @@
+"""A turn from inbound message to finished reply.
+
+`submit()` claims a message's dedup keys and queues it in one transaction; a
+duplicate delivery returns False at once. Each thread has at most one worker, so a
+thread's turns never overlap; workers of different threads run concurrently, bounded
+by `THREADBRIDGE_MAX_CONCURRENT_TURNS`.
+
+Messages that arrive while a turn runs wait in the queue. When the worker comes
+back, it takes *all* queued messages of the thread as one turn (in order), so a user
+who sends three quick lines gets one answer to all three.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from bot.attachments import human_size
+from bot.config import Settings
+from bot.engine import Engine
+from bot.models import (
+    Attachment,
+    AttachmentError,
+    Done,
+    Failed,
+    FileReady,
+    Inbound,
+    InputFile,
+    Notice,
+    Progress,
+    Replier,
+    ReplySink,
+    TextDelta,
+    Usage,
+    UserMessage,
+)
+from bot.store import InboundRow, Store, ThreadRow
+from bot.tools import ToolContext
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class TurnOutcome:
+    turn_id: int
+    status: str
+    error: str | None
+
+
+class Service:
+    """Queues inbound messages per thread and runs their turns."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        engine: Engine,
+        settings: Settings,
+        repliers: Mapping[str, Replier] | None = None,
+    ) -> None:
+        self.store = store
+        self.engine = engine
+        self.settings = settings
+        self.repliers: dict[str, Replier] = dict(repliers or {})
+        self._slots = asyncio.Semaphore(settings.max_concurrent_turns)
+        self._workers: dict[int, asyncio.Task[None]] = {}
+        self._dirty: set[int] = set()
+        # Download callables live only in memory; after a restart the metadata in the
+        # store is all that is left of an attachment.
+        self._attachments: dict[int, tuple[Attachment, ...]] = {}
+        self._accepting = True
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def register(self, platform: str, replier: Replier) -> None:
+        self.repliers[platform] = replier
+
+    # --- intake -------------------------------------------------------------------
+
+    async def submit(self, inbound: Inbound) -> bool:
+        """Queue `inbound` unless it was seen before. Returns True if queued.
+
+        Adapters call this before acknowledging the platform's delivery.
+        """
+        if not self._accepting:
+            raise ServiceStopping()
+        meta = [
+            {"name": a.name, "mime_type": a.mime_type, "size": a.size, "url": a.url}
+            for a in inbound.attachments
+        ]
+        inbound_id = await self.store.claim(inbound, meta)
+        if inbound_id is None:
+            logger.debug("duplicate delivery ignored: %s", inbound.key)
+            return False
+        if inbound.attachments:
+            self._attachments[inbound_id] = inbound.attachments
+        thread = await self.store.find_thread(inbound.key)
+        assert thread is not None
+        self.wake(thread.id)
+        return True
+
+    def wake(self, thread_id: int) -> None:
+        """Make sure a worker will look at `thread_id`'s queue."""
+        self._dirty.add(thread_id)
+        if thread_id not in self._workers:
+            self._idle.clear()
+            self._workers[thread_id] = asyncio.create_task(
+                self._worker(thread_id), name=f"thread-{thread_id}"
+            )
+
+    async def start(self) -> None:
+        """Pick up work a previous process left behind."""
+        for thread_id in await self.store.threads_with_work():
+            for turn in await self.store.open_turns(thread_id):
+                logger.info("re-running interrupted turn %s of thread %s", turn.id, thread_id)
+                await self.store.requeue_turn(turn.id)
+            self.wake(thread_id)
+
+    async def drain(self) -> None:
+        """Wait until every queued message has been answered."""
+        await self._idle.wait()
+
+    async def stop(self, *, budget: float) -> bool:
+        """Stop intake, give running turns `budget` seconds, cancel the rest.
+
+        Returns True if everything finished. Unfinished work stays in the store.
+        """
+        self._accepting = False
+        tasks = list(self._workers.values())
+        if not tasks:
+            return True
+        _, pending = await asyncio.wait(tasks, timeout=budget)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        return not pending
+
+    # --- workers ------------------------------------------------------------------
+
+    async def _worker(self, thread_id: int) -> None:
+        try:
+            while True:
+                self._dirty.discard(thread_id)
+                rows = await self.store.pending(thread_id)
+                if rows:
+                    async with self._slots:
+                        await self._run_turn(thread_id, rows)
+                    continue
+                if thread_id not in self._dirty:
+                    break
+        except Exception:
+            logger.exception("worker for thread %s crashed", thread_id)
+        finally:
+            self._workers.pop(thread_id, None)
+            if not self._workers:
+                self._idle.set()
+
+    async def _run_turn(self, thread_id: int, rows: list[InboundRow]) -> TurnOutcome:
+        thread = await self.store.thread(thread_id)
+        anchor = rows[-1].anchor
+        turn_id = await self.store.start_turn(thread_id, [r.id for r in rows], anchor)
+        replier = self.repliers.get(thread.key.platform)
+        if replier is None:
+            logger.error("no adapter for %s; turn %s left failed", thread.key.platform, turn_id)
+            await self.store.finish_turn(
+                turn_id,
+                status="failed",
+                posted=[],
+                error="no adapter",
+                ref=None,
+                response_id=None,
+                usage=None,
+            )
+            return TurnOutcome(turn_id, "failed", "no adapter")
+        sink = await replier.open_reply(key=thread.key, anchor=anchor)
+        status, error, ref, posted = "failed", None, None, []
+        done: Done | None = None
+        try:
+            for row in rows:
+                for text in row.notices:
+                    await sink.notice(text)
+            messages = [await self._user_message(row, sink) for row in rows]
+            context = ToolContext(
+                thread=thread.key, user_id=rows[-1].user_id, user_name=rows[-1].user_name
+            )
+            async for event in self.engine.turn(thread=thread, messages=messages, context=context):
+                if isinstance(event, TextDelta):
+                    await sink.text(event.text)
+                elif isinstance(event, Progress):
+                    await sink.progress(event)
+                elif isinstance(event, FileReady):
+                    await sink.file(event.file)
+                elif isinstance(event, Notice):
+                    await sink.notice(event.text)
+                elif isinstance(event, Done):
+                    done = event
+                elif isinstance(event, Failed):
+                    error = f"{event.message} (ref {event.ref})"
+                    ref = event.ref
+            refs = await sink.finish(error=error)
+            posted = list(refs.message_ids)
+            status = "done" if error is None else "failed"
+        except Exception as exc:
+            logger.exception("turn %s of %s could not be delivered", turn_id, thread.key)
+            error = f"delivery failed: {exc.__class__.__name__}"
+        finally:
+            for row in rows:
+                self._attachments.pop(row.id, None)
+        await self.store.finish_turn(
+            turn_id,
+            status=status,
+            posted=posted,
+            error=error,
+            ref=ref,
+            response_id=done.response_id if done else None,
+            usage=self._usage(thread, rows, done),
+        )
+        return TurnOutcome(turn_id, status, error)
+
+    @staticmethod
+    def _usage(
+        thread: ThreadRow, rows: list[InboundRow], done: Done | None
+    ) -> tuple[ThreadRow, str, str, Usage] | None:
+        if done is None:
+            return None
+        # A merged turn is charged to the user whose message closed it.
+        return (thread, rows[-1].user_id, done.model, done.usage)
+
+    async def _user_message(self, row: InboundRow, sink: ReplySink) -> UserMessage:
+        files: list[InputFile] = []
+        attachments = self._attachments.get(row.id)
+        if attachments is None and row.attachments:
+            for meta in row.attachments:
+                await sink.notice(f"{meta['name']} could not be fetched any more; send it again.")
+            attachments = ()
+        budget = self.settings.max_message_bytes
+        limit = self.settings.max_file_bytes
+        for attachment in attachments or ():
+            cap = min(limit, budget)
+            if attachment.size is not None and attachment.size > cap:
+                which = "file" if attachment.size > limit else "message's files"
+                await sink.notice(
+                    f"Skipped {attachment.name}: {human_size(attachment.size)} is over the "
+                    f"{which} limit of {human_size(cap)}."
+                )
+                continue
+            if attachment.download is None:
+                await sink.notice(f"Skipped {attachment.name}: it cannot be downloaded.")
+                continue
+            try:
+                data = await attachment.download(cap)
+            except AttachmentError as exc:
+                await sink.notice(f"Skipped {attachment.name}: {exc}")
+                continue
+            if len(data) > cap:
+                await sink.notice(f"Skipped {attachment.name}: it is over the size limit.")
+                continue
+            budget -= len(data)
+            files.append(InputFile(attachment.name, attachment.mime_type, data))
+        return UserMessage(
+            text=row.text, user_id=row.user_id, user_name=row.user_name, files=tuple(files)
+        )
+
+
+class ServiceStopping(Exception):
+    """Raised by submit() while shutting down; adapters answer 503 / don't ack."""
