@@ -1,0 +1,1 @@
+from tests.emulators.openai.plugin import openai_emulator  # noqa: F401
