@@ -1,0 +1,98 @@
+"""Shared fixtures: settings on a real SQLite file, the core wired to the emulators."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.assistant import Assistant
+from bot.config import Settings, load_settings
+from bot.engine import Engine, build_client
+from bot.service import Service
+from bot.store import Store
+from bot.tools import ToolRegistry
+from tests.helpers import RecordingReplier
+
+pytest_plugins = [
+    "tests.emulators.openai.plugin",
+    "tests.emulators.slack.plugin",
+    "tests.emulators.discord.plugin",
+]
+
+SettingsFactory = Callable[..., Settings]
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Tests never read the developer's .env or environment."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith(("OPENAI_", "SLACK_", "DISCORD_", "THREADBRIDGE_")) or name in (
+            "DATABASE_URL",
+            "DYNO",
+            "PORT",
+        ):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("THREADBRIDGE_ENV_FILE", str(tmp_path / "no.env"))
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, openai_emulator: Any) -> SettingsFactory:
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "OPENAI_API_KEY": "sk-test-key-123456",
+            "OPENAI_BASE_URL": openai_emulator.base_url,
+            "OPENAI_MODEL": "test-model",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'threadbridge.db'}",
+            "OPENAI_MAX_RETRIES": 1,
+            "THREADBRIDGE_OUTPUT_DIR": str(tmp_path / "out"),
+        }
+        values.update(overrides)
+        return load_settings(_env_file=None, **values)
+
+    return make
+
+
+class Core:
+    def __init__(self, settings: Settings, store: Store, engine: Engine, service: Service,
+                 replier: RecordingReplier) -> None:
+        self.settings = settings
+        self.store = store
+        self.engine = engine
+        self.service = service
+        self.replier = replier
+
+
+async def build_core(settings: Settings, tools: ToolRegistry | None = None) -> Core:
+    url, connect_args = settings.async_database_url
+    store = await Store.open(url, connect_args=connect_args)
+    assistant = Assistant.from_settings(settings, tools)
+    engine = Engine(client=build_client(settings), assistant=assistant, store=store,
+                    settings=settings)
+    replier = RecordingReplier()
+    service = Service(store=store, engine=engine, settings=settings, repliers={"test": replier})
+    return Core(settings, store, engine, service, replier)
+
+
+async def close_core(core: Core) -> None:
+    await core.service.stop(budget=5)
+    await core.engine.close()
+    await core.store.close()
+
+
+@pytest.fixture
+async def make_core(make_settings: SettingsFactory) -> AsyncIterator[Callable[..., Any]]:
+    cores: list[Core] = []
+
+    async def make(tools: ToolRegistry | None = None, **overrides: Any) -> Core:
+        core = await build_core(make_settings(**overrides), tools)
+        cores.append(core)
+        return core
+
+    yield make
+    for core in cores:
+        await close_core(core)

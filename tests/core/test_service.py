@@ -1,0 +1,206 @@
+"""Whole turns through service -> engine -> real openai SDK -> emulator."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import openai
+
+from tests.emulators.openai import Reply
+from tests.helpers import inbound, key
+
+
+def responses(emulator: Any) -> list[Any]:
+    return emulator.responses_requests()
+
+
+async def test_first_turn_creates_conversation_then_one_request_per_turn(make_core: Any, openai_emulator: Any) -> None:
+    core = await make_core()
+    assert await core.service.submit(inbound("hello there"))
+    await core.service.drain()
+    thread = await core.store.find_thread(key())
+    assert thread is not None and thread.conversation_id is not None
+    assert thread.conversation_id.startswith("conv_")
+    assert [r.text for r in core.replier.replies] == ["echo: hello there"]
+    paths = [(r.method, r.path) for r in openai_emulator.requests]
+    assert paths == [("POST", "/v1/conversations"), ("POST", "/v1/responses")]
+
+    await core.service.submit(inbound("second"))
+    await core.service.drain()
+    assert core.replier.replies[-1].text == "echo: second"
+    assert len(openai_emulator.requests) == 3
+    last = responses(openai_emulator)[-1].body
+    assert last["conversation"] in (thread.conversation_id, {"id": thread.conversation_id})
+    assert last["stream"] is True
+    assert last["model"] == "test-model"
+    assert last["instructions"] == core.settings.instructions
+    # The conversation on the server holds both exchanges.
+    items = openai_emulator.conversations[thread.conversation_id].items
+    assert sum(1 for i in items if i.get("role") == "user") == 2
+
+
+async def test_usage_recorded_per_turn_user_and_thread(make_core: Any, openai_emulator: Any) -> None:
+    core = await make_core()
+    openai_emulator.script(Reply(text="fine", usage=(11, 3)))
+    await core.service.submit(inbound("how are you", user="U42"))
+    await core.service.drain()
+    rows = await core.store.usage_rows()
+    thread = await core.store.find_thread(key())
+    assert thread is not None
+    assert [(r["user_id"], r["thread_id"], r["model"], r["input_tokens"], r["output_tokens"])
+            for r in rows] == [("U42", thread.id, "test-model", 11, 3)]
+    turns = await core.store.turns_of(thread.id)
+    assert [t.status for t in turns] == ["done"]
+    assert turns[0].response_id is not None and turns[0].posted
+
+
+async def test_same_event_twice_and_same_message_under_two_event_ids_is_one_turn(make_core: Any, openai_emulator: Any) -> None:
+    core = await make_core()
+    assert await core.service.submit(inbound("once", event_id="Ev1", message_id="10.1"))
+    assert not await core.service.submit(inbound("once", event_id="Ev1", message_id="10.1"))
+    assert not await core.service.submit(inbound("once", event_id="EvOther", message_id="10.1"))
+    await core.service.drain()
+    assert [r.text for r in core.replier.replies] == ["echo: once"]
+    assert len(responses(openai_emulator)) == 1
+
+
+async def test_five_messages_at_once_are_answered_in_order_without_overlap(make_core: Any, openai_emulator: Any) -> None:
+    core = await make_core()
+    openai_emulator.script(Reply(text="first answer", ttft=0.2))
+    results = await asyncio.gather(*(core.service.submit(inbound(f"m{i}")) for i in range(5)))
+    assert all(results)
+    await core.service.drain()
+    seen = "\n".join(r.text for r in core.replier.replies)
+    # Every message is answered: the first alone, the rest (queued meanwhile) merged.
+    assert core.replier.replies[0].text == "first answer"
+    assert all(r.error is None for r in core.replier.replies)
+    positions = [seen.find(f"m{i}") for i in range(1, 5)]
+    assert -1 not in positions and positions == sorted(positions)
+    assert openai_emulator.overlaps == []
+    spans = [(r.t_start, r.t_end) for r in responses(openai_emulator)]
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
+
+
+async def test_two_threads_run_concurrently(make_core: Any, openai_emulator: Any) -> None:
+    core = await make_core()
+    openai_emulator.script(Reply(text="a", ttft=0.5), Reply(text="b", ttft=0.5))
+    await core.service.submit(inbound("x", thread="A"))
+    await core.service.submit(inbound("y", thread="B"))
+    await core.service.drain()
+    assert openai_emulator.max_concurrent_responses == 2
+    assert sorted(r.text for r in core.replier.replies) == ["a", "b"]
+
+
+async def test_server_error_then_success_gives_one_reply(make_core: Any, openai_emulator: Any) -> None:
+    core = await make_core()
+    openai_emulator.script(Reply(status=500), Reply(text="recovered"))
+    await core.service.submit(inbound("hi"))
+    await core.service.drain()
+    assert [(r.text, r.error) for r in core.replier.replies] == [("recovered", None)]
+    assert len(responses(openai_emulator)) == 2
+
+
+async def test_server_error_forever_shows_short_message_with_ref_and_thread_stays_usable(make_core: Any, openai_emulator: Any, caplog: Any) -> None:
+    core = await make_core()
+    openai_emulator.script(Reply(status=500), Reply(status=500))
+    await core.service.submit(inbound("hi"))
+    await core.service.drain()
+    reply = core.replier.replies[0]
+    assert reply.error is not None and "(ref " in reply.error
+    ref = reply.error.split("(ref ")[1].rstrip(")")
+    assert len(reply.error) < 120
+    assert ref in caplog.text
+    await core.service.submit(inbound("again"))
+    await core.service.drain()
+    assert core.replier.replies[1].text == "echo: again"
+    assert core.replier.replies[1].error is None
+
+
+async def test_response_failed_event_shows_message_and_next_works(make_core: Any, openai_emulator: Any) -> None:
+    core = await make_core()
+    openai_emulator.script(Reply(text="partial answ", fail="model crashed"))
+    await core.service.submit(inbound("hi"))
+    await core.service.drain()
+    first = core.replier.replies[0]
+    assert first.error is not None and "ref " in first.error
+    assert "model crashed" not in first.error
+    thread = await core.store.find_thread(key())
+    assert thread is not None
+    assert [t.status for t in await core.store.turns_of(thread.id)] == ["failed"]
+    await core.service.submit(inbound("next"))
+    await core.service.drain()
+    assert core.replier.replies[1].text == "echo: next"
+
+
+async def test_incomplete_response_is_answered_with_a_notice(make_core: Any, openai_emulator: Any) -> None:
+    core = await make_core()
+    openai_emulator.script(Reply(text="long long", incomplete="max_output_tokens"))
+    await core.service.submit(inbound("hi"))
+    await core.service.drain()
+    reply = core.replier.replies[0]
+    assert reply.text.startswith("long")
+    assert reply.notices == ["The reply was cut short (max output tokens)."]
+    assert reply.error is None
+
+
+async def test_conversation_locked_is_retried_not_shown(make_core: Any, openai_emulator: Any) -> None:
+    core = await make_core()
+    await core.service.submit(inbound("start"))
+    await core.service.drain()
+    thread = await core.store.find_thread(key())
+    assert thread is not None
+    # Someone else (another process, a retry of ours) holds the conversation.
+    client = openai.AsyncOpenAI(base_url=openai_emulator.base_url, api_key="sk-other")
+    openai_emulator.script(Reply(text="other", ttft=0.6))
+    holder = await client.responses.create(model="m", conversation=thread.conversation_id,
+                                           input="hold", stream=True)
+    consume = asyncio.create_task(_consume(holder))
+    await asyncio.sleep(0.1)
+    await core.service.submit(inbound("mine"))
+    await core.service.drain()
+    await consume
+    await client.close()
+    assert core.replier.replies[-1].text == "echo: mine"
+    assert core.replier.replies[-1].error is None
+    assert openai_emulator.overlaps  # the emulator did refuse at least once
+
+
+async def _consume(stream: Any) -> None:
+    async for _ in stream:
+        pass
+
+
+async def test_restart_continues_same_thread_with_same_conversation(make_core: Any, openai_emulator: Any) -> None:
+    first = await make_core()
+    await first.service.submit(inbound("remember 42"))
+    await first.service.drain()
+    before = await first.store.find_thread(key())
+    second = await make_core()  # same SQLite file, new process objects
+    await second.service.submit(inbound("what number?"))
+    await second.service.drain()
+    after = await second.store.find_thread(key())
+    assert before is not None and after is not None
+    assert after.conversation_id == before.conversation_id
+    assert [r.path for r in openai_emulator.requests].count("/v1/conversations") == 1
+
+
+async def test_stateless_mode_replays_history_from_the_store(make_core: Any, openai_emulator: Any) -> None:
+    openai_emulator.conversations_enabled = False
+    core = await make_core(THREADBRIDGE_CONVERSATION_MODE="stateless")
+    openai_emulator.script(Reply(text="I am Ada"))
+    await core.service.submit(inbound("who are you?"))
+    await core.service.drain()
+    await core.service.submit(inbound("say it again"))
+    await core.service.drain()
+    assert [r.error for r in core.replier.replies] == [None, None]
+    assert all("conversations" not in r.path for r in openai_emulator.requests)
+    second = responses(openai_emulator)[-1].body
+    assert "conversation" not in second
+    assert second["store"] is False
+    assert second["input"] == [
+        {"role": "user", "content": "who are you?"},
+        {"role": "assistant", "content": "I am Ada"},
+        {"role": "user", "content": "say it again"},
+    ]
+    assert core.replier.replies[1].text == "echo: say it again"
