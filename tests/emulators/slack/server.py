@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import trustme
-from aiohttp import WSMsgType, web
+from aiohttp import BodyPartReader, WSMsgType, web
 from aiohttp.abc import AbstractResolver
 
 from . import network
@@ -597,9 +597,11 @@ class SlackEmulator:
         if request.content_type == "multipart/form-data":
             data = b""
             reader = await request.multipart()
-            async for part in reader:
-                if part.filename is not None or getattr(part, "name", None) in ("file", "filename"):
-                    data = await part.read()  # type: ignore[union-attr]
+            while (part := await reader.next()) is not None:
+                if isinstance(part, BodyPartReader) and (
+                    part.filename is not None or part.name in ("file", "filename")
+                ):
+                    data = bytes(await part.read())
                     break
         else:
             data = await request.read()
