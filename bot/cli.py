@@ -9,6 +9,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from bot.assistant import Assistant, AssistantConfigError
 from bot.config import ConfigError, Settings, load_settings
@@ -116,6 +117,42 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_knowledge(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.knowledge import KnowledgeBase
+
+    async with core(settings) as c:
+        kb = KnowledgeBase(client=c.engine.client, store=c.store)
+        if args.action == "add":
+            results = await kb.add([Path(p) for p in args.paths])
+            for result in results:
+                print(f"{'ok    ' if result.ok else 'FAILED'} {result.name}: {result.detail}")
+            return 0 if all(r.ok for r in results) else 1
+        if args.action == "list":
+            files = await kb.files()
+            if not files:
+                print(
+                    "the knowledge base is empty; add files with: threadbridge knowledge add PATH"
+                )
+            for f in files:
+                print(f"{f.name}\t{f.status}\t{f.size} bytes\t{f.file_id}")
+            return 0
+        removed = await kb.remove(args.name)
+        print(f"removed {removed} file(s) named {args.name}")
+        return 0 if removed else 1
+
+
+async def cmd_usage(settings: Settings, args: argparse.Namespace) -> int:
+    import time
+
+    async with core(settings) as c:
+        since = time.time() - args.days * 86400
+        rows = await c.store.usage_summary(since=since, by=args.by)
+    print(f"{'platform':<9} {args.by:<24} {'turns':>6} {'input':>10} {'output':>10}")
+    for platform, who, turns, tokens_in, tokens_out in rows:
+        print(f"{platform:<9} {who:<24} {turns:>6} {tokens_in:>10} {tokens_out:>10}")
+    return 0
+
+
 async def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
     url, connect_args = settings.async_database_url
     store = await Store.open(url, connect_args=connect_args, migrate=False)
@@ -144,6 +181,20 @@ def build_parser() -> argparse.ArgumentParser:
     console = sub.add_parser("console", help="chat with the assistant in the terminal")
     console.add_argument("--thread", help="resume (or start) the thread with this name")
     console.set_defaults(handler=cmd_console)
+
+    knowledge = sub.add_parser("knowledge", help="manage the knowledge base (file search)")
+    kb_sub = knowledge.add_subparsers(dest="action", required=True)
+    kb_add = kb_sub.add_parser("add", help="upload files and wait until they are indexed")
+    kb_add.add_argument("paths", nargs="+")
+    kb_sub.add_parser("list", help="list the files")
+    kb_remove = kb_sub.add_parser("remove", help="remove a file by name")
+    kb_remove.add_argument("name")
+    knowledge.set_defaults(handler=cmd_knowledge)
+
+    usage = sub.add_parser("usage", help="tokens per user or thread")
+    usage.add_argument("--days", type=float, default=30, help="period (default 30 days)")
+    usage.add_argument("--by", choices=["user", "thread"], default="user")
+    usage.set_defaults(handler=cmd_usage)
 
     db = sub.add_parser("db", help="database migrations")
     db.add_argument("action", choices=["upgrade", "current"])

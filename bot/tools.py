@@ -108,6 +108,7 @@ class FunctionTool:
         self.description = summary or self.name.replace("_", " ")
         hints = get_type_hints(func, include_extras=True)
         self.context_param: str | None = None
+        self.defaults: dict[str, Any] = {}
         fields: dict[str, Any] = {}
         signature = inspect.signature(func)
         for pname, param in signature.parameters.items():
@@ -119,11 +120,16 @@ class FunctionTool:
                 raise TypeError(f"tool {self.name}: *args/**kwargs are not supported")
             if annotation is Any:
                 raise TypeError(f"tool {self.name}: parameter {pname!r} needs a type hint")
-            default = ... if param.default is param.empty else param.default
-            fields[pname] = (
-                annotation,
-                pydantic.Field(default, description=arg_docs.get(pname)),
-            )
+            if param.default is param.empty:
+                fields[pname] = (annotation, pydantic.Field(description=arg_docs.get(pname)))
+            else:
+                # Strict schemas require every property; an optional one is nullable
+                # and null means "use the default".
+                self.defaults[pname] = param.default
+                fields[pname] = (
+                    annotation | None,
+                    pydantic.Field(None, description=arg_docs.get(pname)),
+                )
         self.model: type[pydantic.BaseModel] = pydantic.create_model(
             f"{self.name}_args", __config__=pydantic.ConfigDict(extra="forbid"), **fields
         )
@@ -142,6 +148,9 @@ class FunctionTool:
         raw = json.loads(arguments or "{}")
         parsed = self.model.model_validate(raw)
         kwargs = {name: getattr(parsed, name) for name in type(parsed).model_fields}
+        for name, default in self.defaults.items():
+            if kwargs.get(name) is None:
+                kwargs[name] = default
         if self.context_param:
             kwargs[self.context_param] = context
         if inspect.iscoroutinefunction(self.func):
