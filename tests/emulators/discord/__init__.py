@@ -1,0 +1,44 @@
+"""Loopback Discord emulator (REST v10 + gateway + HTTPS CDN) for driving discord.py.
+
+discord.py imports the stdlib ``audioop`` module, which warns with a
+DeprecationWarning on Python 3.11/3.12; under ``filterwarnings = error`` that
+would break collection, so it is imported once here with the warning silenced.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message=".*audioop.*", category=DeprecationWarning)
+    try:
+        import audioop  # noqa: F401
+    except ImportError:  # Python >= 3.13
+        pass
+
+from .cdn import CdnRequest, CdnResolver, CdnServer
+from .gateway import GatewayHub, GatewaySession
+from .server import (
+    Callback,
+    DefaultWorld,
+    DiscordEmulator,
+    EditRecord,
+    InteractionRecord,
+    Req,
+    UploadedFile,
+)
+
+__all__ = [
+    "Callback",
+    "CdnRequest",
+    "CdnResolver",
+    "CdnServer",
+    "DefaultWorld",
+    "DiscordEmulator",
+    "EditRecord",
+    "GatewayHub",
+    "GatewaySession",
+    "InteractionRecord",
+    "Req",
+    "UploadedFile",
+]

@@ -1,0 +1,3 @@
+from tests.emulators.discord.plugin import discord_emulator
+
+__all__ = ["discord_emulator"]
