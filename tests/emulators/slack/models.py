@@ -138,6 +138,12 @@ class Message:
             out["thread_ts"] = self.thread_ts
         if self.blocks is not None:
             out["blocks"] = self.blocks
+        elif self.text and self.stream_state is None:
+            # Slack derives a rich_text block from plain text (bolt's assistant
+            # thread-context store reads message["blocks"] unconditionally).
+            from .payloads import rich_text_blocks
+
+            out["blocks"] = rich_text_blocks(self.text)
         if self.files:
             out["files"] = self.files
             out["upload"] = False

@@ -57,7 +57,7 @@ def rich_text_blocks(text: str) -> list[dict[str, Any]]:
     return [
         {
             "type": "rich_text",
-            "block_id": secrets.token_hex(3),
+            "block_id": hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:5],
             "elements": [{"type": "rich_text_section", "elements": elements}],
         }
     ]

@@ -22,6 +22,7 @@ from tests.emulators.slack import (
     BOT_USER_ID,
     SlackEmulator,
     app_mention_event,
+    assistant_thread_started_event,
     event_callback,
     message_event,
     signed_event_request,
@@ -398,3 +399,123 @@ async def test_bolt_http_mode_signature(slack_emulator: SlackEmulator) -> None:
         await asyncio.sleep(0.02)
     assert seen == ["<@UBOT> over http", "<@UBOT> over http"]
     assert json.loads(body)["event_id"].startswith("Ev")
+
+
+# --------------------------------------------------------------------------- more plumbing
+
+
+async def test_form_and_multipart_bodies(slack_emulator: SlackEmulator) -> None:
+    client = web_client(slack_emulator)
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "*hi*"}}]
+    # Form-encoded with a JSON-string field, as older code paths send it.
+    await client.api_call(
+        "chat.postMessage",
+        data={"channel": "C0001", "text": "form", "blocks": json.dumps(blocks)},
+    )
+    call = slack_emulator.calls_to("chat.postMessage")[0]
+    assert call.content_type == "application/x-www-form-urlencoded"
+    assert call.params["blocks"] == blocks
+    assert slack_emulator.messages("C0001")[0].blocks == blocks
+
+    too_big = [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}]
+    with pytest.raises(SlackApiError) as exc:
+        await client.chat_postMessage(channel="C0001", text="t", blocks=too_big)
+    assert exc.value.response["error"] == "invalid_blocks"
+
+    # A multipart upload to the upload URL (what non-slack_sdk clients send).
+    url = await client.files_getUploadURLExternal(filename="a.csv", length=3)
+    form = aiohttp.FormData()
+    form.add_field("file", b"a,b", filename="a.csv", content_type="text/csv")
+    async with aiohttp.ClientSession() as session, session.post(url["upload_url"], data=form) as r:
+        assert r.status == 200 and (await r.text()).startswith("OK")
+    assert slack_emulator.files[url["file_id"]].content == b"a,b"
+    await client.files_completeUploadExternal(files=[{"id": url["file_id"]}])
+    assert slack_emulator.messages("C0001")[-1].files == []  # no channel: nothing shared
+
+
+async def test_bolt_say_stream_and_reconnect(slack_emulator: SlackEmulator) -> None:
+    app = AsyncApp(client=web_client(slack_emulator))
+    done = asyncio.Event()
+
+    @app.event("app_mention")
+    async def on_mention(say_stream: Any, set_status: Any) -> None:
+        await set_status("is thinking...")
+        stream = await say_stream(buffer_size=1)
+        await stream.append(markdown_text="streamed ")
+        await stream.stop(markdown_text="reply")
+        done.set()
+
+    handler = await start_socket_mode(app, slack_emulator.app_token)
+    try:
+        await slack_emulator.wait_socket_connected()
+        # Slack asks clients to reconnect every few hours: slack_sdk opens a new socket.
+        await slack_emulator.socket_send_disconnect()
+        for _ in range(100):
+            conns = slack_emulator.socket_connections
+            if len(conns) == 2 and slack_emulator.socket_connected.is_set():
+                break
+            await asyncio.sleep(0.02)
+        first, second = slack_emulator.socket_connections
+        assert not first.open and second.open
+        assert len(slack_emulator.calls_to("apps.connections.open")) == 2
+
+        event = app_mention_event(channel="C0001", user="U0USER")
+        await slack_emulator.socket_send_event(event)
+        await asyncio.wait_for(done.wait(), 5)
+    finally:
+        await close_socket_mode(handler)
+    start = slack_emulator.calls_to("chat.startStream")[0]
+    # say_stream fills the recipient from the event (team_id / user).
+    assert start.params["recipient_team_id"] == "T0001"
+    assert start.params["recipient_user_id"] == "U0USER"
+    assert start.params["thread_ts"] == event["ts"]
+    assert slack_emulator.bot_texts("C0001", event["ts"]) == ["streamed reply"]
+    assert slack_emulator.assistant_statuses("C0001", event["ts"]) == ["is thinking..."]
+
+
+async def test_bolt_assistant_say_reads_thread_history(slack_emulator: SlackEmulator) -> None:
+    from slack_bolt.middleware.assistant.async_assistant import AsyncAssistant
+
+    app = AsyncApp(client=web_client(slack_emulator))
+    assistant = AsyncAssistant()
+    done = asyncio.Event()
+
+    @assistant.thread_started
+    async def started(say: Any, set_suggested_prompts: Any) -> None:
+        await say("How can I help?")
+        await set_suggested_prompts(prompts=[{"title": "Hi", "message": "Hello"}])
+
+    @assistant.user_message
+    async def user_message(say: Any, set_status: Any) -> None:
+        await set_status("is typing...")
+        await say("answer")
+        done.set()
+
+    app.use(assistant)
+    handler = await start_socket_mode(app, slack_emulator.app_token)
+    try:
+        await slack_emulator.wait_socket_connected()
+        started_ev = assistant_thread_started_event(channel="D0001")
+        thread_ts = started_ev["assistant_thread"]["thread_ts"]
+        eid = await slack_emulator.socket_send_event(started_ev)
+        await slack_emulator.wait_ack(eid)
+        for _ in range(100):
+            if slack_emulator.calls_to("assistant.threads.setSuggestedPrompts"):
+                break
+            await asyncio.sleep(0.02)
+        slack_emulator.calls.clear()
+        await slack_emulator.socket_send_event(
+            message_event(channel="D0001", text="question", thread_ts=thread_ts)
+        )
+        await asyncio.wait_for(done.wait(), 5)
+    finally:
+        await close_socket_mode(handler)
+    # Bolt's say() in an assistant thread first looks up the thread context via
+    # conversations.replies (throttled for non-Marketplace apps).
+    assert slack_emulator.call_names() == [
+        "assistant.threads.setStatus", "conversations.replies", "chat.postMessage",
+    ]
+    assert slack_emulator.bot_texts("D0001", thread_ts) == ["How can I help?", "answer"]
+    first = slack_emulator.bot_messages("D0001", thread_ts)[0]
+    assert first.metadata is not None
+    assert first.metadata["event_type"] == "assistant_thread_context"
