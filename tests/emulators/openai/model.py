@@ -26,9 +26,9 @@ __all__ = [
 ]
 
 
-def new_id(prefix: str) -> str:
-    """An id shaped like the real service's: ``prefix_`` + hex."""
-    return f"{prefix}_{secrets.token_hex(16)}"
+def new_id(prefix: str, sep: str = "_") -> str:
+    """An id shaped like the real service's: ``prefix_`` + hex (files: ``file-`` + hex)."""
+    return f"{prefix}{sep}{secrets.token_hex(16)}"
 
 
 @dataclass

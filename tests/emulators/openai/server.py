@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from .model import (
     JSON,
@@ -45,8 +45,7 @@ __all__ = [
 
 MAX_ITEMS_PER_CALL = 20
 CONVERSATION_LOCKED_MESSAGE = (
-    "Another process is currently operating on this conversation. "
-    "Please retry after a few seconds."
+    "Another process is currently operating on this conversation. Please retry after a few seconds."
 )
 _TERMINAL = frozenset({"completed", "failed", "incomplete", "cancelled"})
 _RETRYABLE_STATUSES = frozenset({408, 409, 429})
@@ -491,9 +490,9 @@ class OpenAIEmulator:
     def in_flight(self) -> int:
         return self._in_flight
 
-    async def wait_idle(self, timeout: float = 5.0) -> None:
-        """Wait until no response is in flight."""
-        async with asyncio.timeout(timeout):
+    async def wait_idle(self, within: float = 5.0) -> None:
+        """Wait until no response is in flight (TimeoutError after ``within`` seconds)."""
+        async with asyncio.timeout(within):
             while self._in_flight:
                 await self._idle.wait()
 
@@ -578,7 +577,7 @@ class OpenAIEmulator:
                 part = await reader.next()
                 if part is None:
                     break
-                if not isinstance(part, web.BodyPartReader) or part.name is None:
+                if not isinstance(part, BodyPartReader) or part.name is None:
                     continue
                 if part.filename is not None:
                     data = bytes(await part.read())
@@ -641,6 +640,14 @@ class OpenAIEmulator:
                 )
             except ApiError as err:
                 resp = err.to_response()
+            except Exception as exc:  # an emulator bug: record it and answer 500
+                self.errors.append(exc)
+                resp = ApiError(
+                    500,
+                    f"emulator bug: {exc!r}",
+                    type_="server_error",
+                    headers={"x-should-retry": "false"},
+                ).to_response()
             rec.status = resp.status
             return resp
         finally:
@@ -844,9 +851,7 @@ class OpenAIEmulator:
 
         if conv is not None and conv.active_response is not None:
             self.overlaps.append(conv.id)
-            raise ApiError(
-                400, CONVERSATION_LOCKED_MESSAGE, code="conversation_locked", param=None
-            )
+            raise ApiError(400, CONVERSATION_LOCKED_MESSAGE, code="conversation_locked", param=None)
 
         response = self._new_response(body, conv_id, background)
         if conv is not None:
@@ -898,7 +903,10 @@ class OpenAIEmulator:
     ) -> web.StreamResponse:
         resp = web.StreamResponse(
             status=200,
-            headers={"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"},
+            headers={
+                "Content-Type": "text/event-stream; charset=utf-8",
+                "Cache-Control": "no-cache",
+            },
         )
         try:
             await resp.prepare(ctx.request)
@@ -990,7 +998,9 @@ class OpenAIEmulator:
         annotations: list[JSON] = []
         fs_tool = req.tool("file_search")
         if reply.file_search is not None and fs_tool is not None:
-            annotations.extend(await self._file_search_item(run, fs_tool, reply.file_search, include))
+            annotations.extend(
+                await self._file_search_item(run, fs_tool, reply.file_search, include)
+            )
 
         created: list[ContainerFile] = []
         ci_tool = req.tool("code_interpreter")
@@ -1246,7 +1256,9 @@ class OpenAIEmulator:
         i = self._add_item(run, item)
         part: JSON = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
         item["content"].append(part)
-        self._item_event(run, "response.content_part.added", item, i, content_index=0, part=_snap(part))
+        self._item_event(
+            run, "response.content_part.added", item, i, content_index=0, part=_snap(part)
+        )
         next_ann = 0
 
         def flush_annotations(upto: int) -> None:
@@ -1305,7 +1317,9 @@ class OpenAIEmulator:
         self._item_event(
             run, "response.output_text.done", item, i, content_index=0, text=text, logprobs=[]
         )
-        self._item_event(run, "response.content_part.done", item, i, content_index=0, part=_snap(part))
+        self._item_event(
+            run, "response.content_part.done", item, i, content_index=0, part=_snap(part)
+        )
         item["status"] = "incomplete" if reply.incomplete is not None else "completed"
         self._emit(run, "response.output_item.done", output_index=i, item=_snap(item))
         return True
@@ -1469,7 +1483,7 @@ class OpenAIEmulator:
         if not purpose:
             raise ApiError(400, "Missing required parameter: 'purpose'.", param="purpose")
         stored = StoredFile(
-            id=new_id("file"),
+            id=new_id("file", "-"),
             filename=upload.filename,
             purpose=purpose,
             data=upload.data,
@@ -1502,9 +1516,7 @@ class OpenAIEmulator:
     def _container(self, cid: str, *, for_files: bool = False) -> ContainerState:
         state = self.containers.get(cid)
         if state is None:
-            raise ApiError(
-                404, f"Container with id '{cid}' not found.", code="container_not_found"
-            )
+            raise ApiError(404, f"Container with id '{cid}' not found.", code="container_not_found")
         if for_files and state.status == "expired":
             raise ApiError(404, "Container is expired.", code="container_expired")
         return state
