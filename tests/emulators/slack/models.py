@@ -215,6 +215,18 @@ class FileRequest:
 
 
 @dataclass
+class HttpDelivery:
+    """One signed Events API POST made by ``http_send_event``."""
+
+    url: str
+    payload: dict[str, Any]
+    headers: dict[str, str]
+    status: int
+    body: str
+    seconds: float
+
+
+@dataclass
 class SocketConnection:
     """One Socket Mode WebSocket session."""
 

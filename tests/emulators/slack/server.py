@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 import trustme
 from aiohttp import BodyPartReader, WSMsgType, web
 from aiohttp.abc import AbstractResolver
@@ -44,12 +45,13 @@ from .models import (
     Ephemeral,
     Fault,
     FileRequest,
+    HttpDelivery,
     Message,
     SocketConnection,
     StoredFile,
     new_ts,
 )
-from .payloads import event_callback
+from .payloads import event_callback, signed_event_request
 
 #: Parameters Slack accepts as JSON-encoded strings in form/query bodies.
 _JSON_FIELDS = frozenset(
@@ -71,6 +73,7 @@ _METHOD_SCOPES: dict[str, str] = {
     "assistant.threads.setTitle": "assistant:write",
     "users.info": "users:read",
     "reactions.add": "reactions:write",
+    "reactions.remove": "reactions:write",
     "files.getUploadURLExternal": "files:write",
     "files.completeUploadExternal": "files:write",
     "files.info": "files:read",
@@ -186,6 +189,9 @@ class SlackEmulator:
         self.file_requests: list[FileRequest] = []
         self._redirects: dict[str, str] = {}
 
+        #: Events POSTed to the app with :meth:`http_send_event`.
+        self.http_deliveries: list[HttpDelivery] = []
+
         self.socket_connections: list[SocketConnection] = []
         self._sockets: dict[int, web.WebSocketResponse] = {}
         self._tickets: set[str] = set()
@@ -225,6 +231,7 @@ class SlackEmulator:
             "conversations.info": self._conversations_info,
             "conversations.replies": self._conversations_replies,
             "reactions.add": self._reactions_add,
+            "reactions.remove": self._reactions_remove,
             "files.getUploadURLExternal": self._files_get_upload_url,
             "files.completeUploadExternal": self._files_complete_upload,
             "files.info": self._files_info,
@@ -325,19 +332,20 @@ class SlackEmulator:
         self,
         method: str,
         error: str = "ratelimited",
-        status: int = 429,
+        status: int | None = None,
         retry_after: int | None = 1,
         times: int = 1,
         **extra: Any,
     ) -> None:
-        """Make the next ``times`` calls of ``method`` fail.
+        """Make the next ``times`` calls of ``method`` fail with ``error``.
 
-        ``status=429`` adds ``Retry-After: retry_after``. Pass ``status=200`` for a
-        plain ``{"ok": false, "error": error}`` (e.g. message_not_in_streaming_state).
-        A non-429 call without an explicit status defaults to 200.
+        ``status`` defaults to 429 for ``ratelimited`` (with ``Retry-After:
+        retry_after``) and to 200 otherwise (plain ``{"ok": false, "error": ...}``,
+        e.g. message_not_in_streaming_state). ``extra`` is merged into the body.
+        Failed calls have no side effects but are recorded in :attr:`calls`.
         """
-        if error != "ratelimited" and status == 429:
-            status = 200
+        if status is None:
+            status = 429 if error == "ratelimited" else 200
         self._faults.append(
             Fault(method=method, error=error, status=status,
                   retry_after=retry_after if status == 429 else None,
@@ -608,6 +616,49 @@ class SlackEmulator:
         f.content = data
         f.uploaded_at = time.time()
         return web.Response(text=f"OK - {len(data)}", content_type="text/plain")
+
+    # ------------------------------------------------------------------ HTTP mode delivery
+
+    async def http_send_event(
+        self,
+        url: str,
+        payload: dict[str, Any],
+        *,
+        retry_num: int | None = None,
+        retry_reason: str | None = None,
+        timestamp: int | None = None,
+        signing_secret: str | None = None,
+        timeout_seconds: float = 10.0,
+    ) -> tuple[int, str]:
+        """POST a signed Events API delivery to the app's endpoint, as Slack does.
+
+        A bare inner event is wrapped with :func:`event_callback`; the announced user
+        message is stored. Returns (status, body text); also appended, with the
+        round-trip seconds, to :attr:`http_deliveries`.
+        """
+        if payload.get("type") not in ("event_callback", "url_verification"):
+            payload = event_callback(payload)
+        self.record_event(payload)
+        body, headers = signed_event_request(
+            payload,
+            signing_secret or self.signing_secret,
+            timestamp=timestamp,
+            retry_num=retry_num,
+            retry_reason=retry_reason,
+        )
+        started = time.monotonic()
+        client_timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+        async with (
+            aiohttp.ClientSession(timeout=client_timeout) as session,
+            session.post(url, data=body, headers=headers) as resp,
+        ):
+            text = await resp.text()
+            status = resp.status
+        self.http_deliveries.append(
+            HttpDelivery(url=url, payload=payload, headers=headers, status=status,
+                         body=text, seconds=time.monotonic() - started)
+        )
+        return status, text
 
     # ------------------------------------------------------------------ Socket Mode
 
@@ -1147,6 +1198,17 @@ class SlackEmulator:
         if self.bot_user_id in users:
             raise ApiError("already_reacted")
         users.append(self.bot_user_id)
+        return {}
+
+    async def _reactions_remove(self, call: Call) -> dict[str, Any]:
+        name = str(self._req(call, "name")).strip(":")
+        msg = self._lookup(call, "timestamp")
+        users = msg.reactions.get(name, [])
+        if self.bot_user_id not in users:
+            raise ApiError("no_reaction")
+        users.remove(self.bot_user_id)
+        if not users:
+            del msg.reactions[name]
         return {}
 
     async def _files_get_upload_url(self, call: Call) -> dict[str, Any]:

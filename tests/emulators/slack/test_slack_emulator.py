@@ -110,6 +110,11 @@ async def test_misc_methods(slack_emulator: SlackEmulator) -> None:
     parent = slack_emulator.user_message("C0001", "question")
     await client.reactions_add(channel="C0001", timestamp=parent.ts, name="eyes")
     assert parent.reactions == {"eyes": ["UBOT"]}
+    with pytest.raises(SlackApiError) as exc:
+        await client.reactions_add(channel="C0001", timestamp=parent.ts, name="eyes")
+    assert exc.value.response["error"] == "already_reacted"
+    await client.reactions_remove(channel="C0001", timestamp=parent.ts, name="eyes")
+    assert parent.reactions == {}
     reply = await client.chat_postMessage(channel="C0001", thread_ts=parent.ts, text="a")
     replies = await client.conversations_replies(channel="C0001", ts=parent.ts)
     assert [m["ts"] for m in replies["messages"]] == [parent.ts, reply["ts"]]
@@ -384,20 +389,29 @@ async def test_bolt_http_mode_signature(slack_emulator: SlackEmulator) -> None:
     await site.start()
     port = runner.addresses[0][1]
     try:
+        url = f"http://127.0.0.1:{port}/slack/events"
         async with aiohttp.ClientSession() as session:
-            url = f"http://127.0.0.1:{port}/slack/events"
             async with session.post(url, data=body, headers=headers) as r:
                 assert r.status == 200
             async with session.post(url, data=tampered, headers=headers) as r:
                 assert r.status == 401
+        # The emulator can deliver too (signs with its signing secret, records it).
+        status, _ = await slack_emulator.http_send_event(url, payload, retry_num=2,
+                                                         retry_reason="http_timeout")
+        assert status == 200
+        status, _ = await slack_emulator.http_send_event(url, payload, signing_secret="wrong")
+        assert status == 401
+        delivery = slack_emulator.http_deliveries[0]
+        assert delivery.headers["X-Slack-Retry-Num"] == "2" and delivery.seconds < 5
     finally:
         await runner.cleanup()
 
     for _ in range(50):
-        if len(seen) == 2:
+        if len(seen) == 3:
             break
         await asyncio.sleep(0.02)
-    assert seen == ["<@UBOT> over http", "<@UBOT> over http"]
+    # Bolt does not drop HTTP redeliveries (X-Slack-Retry-Num): the app must dedupe.
+    assert seen == ["<@UBOT> over http"] * 3
     assert json.loads(body)["event_id"].startswith("Ev")
 
 
