@@ -496,6 +496,15 @@ class OpenAIEmulator:
             while self._in_flight:
                 await self._idle.wait()
 
+    def lock_conversation(self, conversation_id: str) -> None:
+        """Hold the conversation as if another process had a response in flight on it."""
+        self.conversations[conversation_id].active_response = "resp_external_lock"
+
+    def unlock_conversation(self, conversation_id: str) -> None:
+        conv = self.conversations.get(conversation_id)
+        if conv is not None and conv.active_response == "resp_external_lock":
+            conv.active_response = None
+
     def expire_container(self, container_id: str) -> None:
         self.containers[container_id].status = "expired"
 

@@ -172,6 +172,13 @@ async def test_conversation_locked_on_overlap(
     assert len(openai_emulator.conversations[conv.id].items) == 2
     again = await client.responses.create(model="gpt-4.1", conversation=conv.id, input="third")
     assert again.output_text == "echo: third"
+    # a lock held by "another process"
+    openai_emulator.lock_conversation(conv.id)
+    with pytest.raises(openai.BadRequestError) as held:
+        await client.responses.create(model="gpt-4.1", conversation=conv.id, input="x")
+    assert held.value.code == "conversation_locked"
+    openai_emulator.unlock_conversation(conv.id)
+    assert openai_emulator.overlaps == [conv.id, conv.id]
 
 
 async def test_disconnect_mid_stream_releases_lock(
