@@ -7,14 +7,12 @@ would break collection, so it is imported once here with the warning silenced.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
-with warnings.catch_warnings():
+with warnings.catch_warnings(), contextlib.suppress(ImportError):  # no audioop on 3.13+
     warnings.filterwarnings("ignore", message=".*audioop.*", category=DeprecationWarning)
-    try:
-        import audioop  # noqa: F401
-    except ImportError:  # Python >= 3.13
-        pass
+    import audioop  # noqa: F401
 
 from .cdn import CdnRequest, CdnResolver, CdnServer
 from .gateway import GatewayHub, GatewaySession

@@ -186,7 +186,7 @@ class GatewayHub:
             if conn is not None:
                 await conn.send({"op": OP_INVALID_SESSION, "d": resumable})
 
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:  # noqa: ASYNC109
         async with asyncio.timeout(timeout), self._changed:
             await self._changed.wait_for(predicate)
 

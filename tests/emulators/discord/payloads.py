@@ -8,7 +8,6 @@ current time, so ``discord.utils.snowflake_time`` gives sensible values.
 from __future__ import annotations
 
 import datetime as _dt
-import itertools
 import mimetypes
 import re
 import threading
@@ -72,7 +71,9 @@ CHANNEL_DM = 1
 CHANNEL_ANNOUNCEMENT_THREAD = 10
 CHANNEL_PUBLIC_THREAD = 11
 CHANNEL_PRIVATE_THREAD = 12
-THREAD_TYPES = frozenset({CHANNEL_ANNOUNCEMENT_THREAD, CHANNEL_PUBLIC_THREAD, CHANNEL_PRIVATE_THREAD})
+THREAD_TYPES = frozenset(
+    {CHANNEL_ANNOUNCEMENT_THREAD, CHANNEL_PUBLIC_THREAD, CHANNEL_PRIVATE_THREAD}
+)
 
 # --- message types / flags ---------------------------------------------------
 MESSAGE_DEFAULT = 0
@@ -108,7 +109,6 @@ class SnowflakeGenerator:
     def __init__(self) -> None:
         self._last = 0
         self._lock = threading.Lock()
-        self._worker = itertools.count()
 
     def __call__(self) -> str:
         with self._lock:

@@ -41,7 +41,7 @@ async def started_client(
     client: discord.Client,
     token: str,
     *,
-    timeout: float = 10.0,
+    timeout: float = 10.0,  # noqa: ASYNC109
     fast_ready: bool = True,
 ) -> AsyncIterator[discord.Client]:
     """Run ``client.start(token)`` as a task until the client is ready; on exit

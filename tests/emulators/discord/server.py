@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Se
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from . import payloads as P
 from .cdn import CdnRequest, CdnResolver, CdnServer
@@ -182,7 +182,9 @@ def _not_found(code: int, what: str) -> ApiError:
     return ApiError(404, P.error_body(code, f"Unknown {what}"))
 
 
-def _json_response(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
+def _json_response(
+    data: Any, status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
     resp = web.Response(
         status=status,
         body=json.dumps(data).encode(),
@@ -207,7 +209,7 @@ class DiscordEmulator:
         *,
         application_id: str | None = None,
         bot_name: str = "threadbridge",
-        bot_token: str | None = "test-bot-token",
+        bot_token: str | None = "test-bot-token",  # noqa: S107
     ) -> None:
         self.application_id: str = application_id or P.new_snowflake()
         self.bot_user: JSON = P.user_payload(self.application_id, bot_name, bot=True)
@@ -390,7 +392,9 @@ class DiscordEmulator:
         guild.members[self.bot_user["id"]] = P.member_payload(None, roles=[bot_role_id])
         return guild
 
-    def add_member(self, guild_id: str, user: Mapping[str, Any], *, roles: Sequence[str] = ()) -> JSON:
+    def add_member(
+        self, guild_id: str, user: Mapping[str, Any], *, roles: Sequence[str] = ()
+    ) -> JSON:
         self.users.setdefault(user["id"], dict(user))
         member = P.member_payload(None, roles=roles)
         self.guilds[guild_id].members[user["id"]] = member
@@ -585,7 +589,8 @@ class DiscordEmulator:
         msg["allowed_mentions"] = copy.deepcopy(meta.allowed_mentions)
         msg["uploaded_files"] = list(meta.files)
         msg["edits"] = [
-            {"time": e.time, "content": e.content, "body": copy.deepcopy(e.body)} for e in meta.edits
+            {"time": e.time, "content": e.content, "body": copy.deepcopy(e.body)}
+            for e in meta.edits
         ]
         msg["deleted"] = meta.deleted
         msg["created_monotonic"] = meta.created
@@ -612,7 +617,9 @@ class DiscordEmulator:
             out.append(self._view(mid))
         return out
 
-    def _validate_message_body(self, body: JSON, files: Sequence[UploadedFile], *, edit: bool) -> None:
+    def _validate_message_body(
+        self, body: JSON, files: Sequence[UploadedFile], *, edit: bool
+    ) -> None:
         content = body.get("content")
         if content is not None and not isinstance(content, str):
             content = str(content)
@@ -625,7 +632,10 @@ class DiscordEmulator:
             )
         embeds = body.get("embeds") or []
         if len(embeds) > 10:
-            raise ApiError(400, P.form_error("embeds", "BASE_TYPE_MAX_LENGTH", "Must be 10 or fewer in length."))
+            raise ApiError(
+                400,
+                P.form_error("embeds", "BASE_TYPE_MAX_LENGTH", "Must be 10 or fewer in length."),
+            )
         total = 0
         for i, embed in enumerate(embeds):
             desc = embed.get("description") or ""
@@ -634,20 +644,35 @@ class DiscordEmulator:
                 raise ApiError(
                     400,
                     P.form_error(
-                        f"embeds.{i}.description", "BASE_TYPE_MAX_LENGTH", "Must be 4096 or fewer in length."
+                        f"embeds.{i}.description",
+                        "BASE_TYPE_MAX_LENGTH",
+                        "Must be 4096 or fewer in length.",
                     ),
                 )
             if len(title) > 256:
                 raise ApiError(
                     400,
-                    P.form_error(f"embeds.{i}.title", "BASE_TYPE_MAX_LENGTH", "Must be 256 or fewer in length."),
+                    P.form_error(
+                        f"embeds.{i}.title",
+                        "BASE_TYPE_MAX_LENGTH",
+                        "Must be 256 or fewer in length.",
+                    ),
                 )
             total += len(desc) + len(title)
-            total += sum(len(f.get("name", "")) + len(f.get("value", "")) for f in embed.get("fields", []))
+            total += sum(
+                len(f.get("name", "")) + len(f.get("value", "")) for f in embed.get("fields", [])
+            )
         if total > 6000:
-            raise ApiError(400, P.form_error("embeds", "MAX_EMBED_SIZE_EXCEEDED", "Embed size exceeds maximum size of 6000"))
+            raise ApiError(
+                400,
+                P.form_error(
+                    "embeds", "MAX_EMBED_SIZE_EXCEEDED", "Embed size exceeds maximum size of 6000"
+                ),
+            )
         if len(files) > 10:
-            raise ApiError(400, P.form_error("files", "BASE_TYPE_MAX_LENGTH", "Must be 10 or fewer in length."))
+            raise ApiError(
+                400, P.form_error("files", "BASE_TYPE_MAX_LENGTH", "Must be 10 or fewer in length.")
+            )
         for f in files:
             if f.size > self.upload_limit:
                 raise ApiError(413, P.error_body(40005, "Request entity too large"))
@@ -688,7 +713,11 @@ class DiscordEmulator:
         return self._mention_objects(user_ids, guild), role_ids, everyone
 
     def _attachments_from(
-        self, body: JSON, files: Sequence[UploadedFile], channel_id: str, existing: Sequence[JSON] = ()
+        self,
+        body: JSON,
+        files: Sequence[UploadedFile],
+        channel_id: str,
+        existing: Sequence[JSON] = (),
     ) -> list[JSON]:
         by_index = {i: f for i, f in enumerate(files)}
         by_field = {f.field: f for f in files}
@@ -719,7 +748,9 @@ class DiscordEmulator:
             out.append(att)
         return out
 
-    def _host_upload(self, channel_id: str, filename: str, data: bytes, content_type: str | None) -> JSON:
+    def _host_upload(
+        self, channel_id: str, filename: str, data: bytes, content_type: str | None
+    ) -> JSON:
         ctype = content_type
         if not ctype or ctype == "application/octet-stream":
             ctype = P.guess_content_type(filename)
@@ -769,7 +800,9 @@ class DiscordEmulator:
             if referenced is None and ref.get("fail_if_not_exists", True):
                 raise ApiError(
                     400,
-                    P.form_error("message_reference", "MESSAGE_REFERENCE_UNKNOWN_MESSAGE", "Unknown message"),
+                    P.form_error(
+                        "message_reference", "MESSAGE_REFERENCE_UNKNOWN_MESSAGE", "Unknown message"
+                    ),
                 )
             ref = {
                 "type": 0,
@@ -787,7 +820,9 @@ class DiscordEmulator:
         msg_flags = (int(body.get("flags") or 0) | flags) & ~0
         interaction_metadata = None
         if interaction is not None:
-            user = interaction.payload.get("member", {}).get("user") or interaction.payload.get("user")
+            user = interaction.payload.get("member", {}).get("user") or interaction.payload.get(
+                "user"
+            )
             interaction_metadata = {
                 "id": interaction.id,
                 "type": 2,
@@ -849,7 +884,9 @@ class DiscordEmulator:
             keep = msg["flags"] & (P.FLAG_EPHEMERAL | P.FLAG_HAS_THREAD)
             msg["flags"] = int(body["flags"]) | keep
         if "attachments" in body or files:
-            msg["attachments"] = self._attachments_from(body, files, msg["channel_id"], msg["attachments"])
+            msg["attachments"] = self._attachments_from(
+                body, files, msg["channel_id"], msg["attachments"]
+            )
             meta.files.extend(files)
         if "allowed_mentions" in body:
             meta.allowed_mentions = copy.deepcopy(body["allowed_mentions"])
@@ -857,10 +894,16 @@ class DiscordEmulator:
         mentions, role_ids, everyone = self._resolve_mentions(
             msg["content"], meta.allowed_mentions, guild, ref["author"]["id"] if ref else None
         )
-        msg["mentions"], msg["mention_roles"], msg["mention_everyone"] = mentions, role_ids, everyone
+        msg["mentions"], msg["mention_roles"], msg["mention_everyone"] = (
+            mentions,
+            role_ids,
+            everyone,
+        )
         msg["flags"] &= ~P.FLAG_LOADING
         msg["edited_timestamp"] = P.iso_now()
-        meta.edits.append(EditRecord(time=time.monotonic(), content=msg["content"], body=copy.deepcopy(body)))
+        meta.edits.append(
+            EditRecord(time=time.monotonic(), content=msg["content"], body=copy.deepcopy(body))
+        )
         if not meta.ephemeral:
             await self.dispatch("MESSAGE_UPDATE", msg)
         return copy.deepcopy(msg)
@@ -878,7 +921,11 @@ class DiscordEmulator:
 
     def _live_message(self, channel_id: str, mid: str) -> JSON:
         msg = self.messages.get(str(mid))
-        if msg is None or msg["channel_id"] != str(channel_id) or self.message_meta[str(mid)].deleted:
+        if (
+            msg is None
+            or msg["channel_id"] != str(channel_id)
+            or self.message_meta[str(mid)].deleted
+        ):
             raise _not_found(10008, "Message")
         return msg
 
@@ -939,7 +986,9 @@ class DiscordEmulator:
             mention_everyone="@everyone" in content or "@here" in content,
             attachments=attachments,
             embeds=embeds,
-            type=message_type if message_type is not None else (P.MESSAGE_REPLY if ref else P.MESSAGE_DEFAULT),
+            type=message_type
+            if message_type is not None
+            else (P.MESSAGE_REPLY if ref else P.MESSAGE_DEFAULT),
             message_reference=ref,
             referenced_message=referenced,
         )
@@ -979,7 +1028,7 @@ class DiscordEmulator:
             return data
         raise LookupError(f"no {event_name} dispatched yet")
 
-    async def force_reconnect(self, *, wait: bool = True, timeout: float = 5.0) -> None:
+    async def force_reconnect(self, *, wait: bool = True, timeout: float = 5.0) -> None:  # noqa: ASYNC109
         """Gateway op 7 RECONNECT; discord.py reconnects and RESUMEs (events sent
         meanwhile are replayed). With ``wait``, returns once every session resumed."""
         sessions = self.gateway.live_sessions
@@ -1018,7 +1067,7 @@ class DiscordEmulator:
         values.update(attachments or {})
         definitions = command.get("options", []) if command else []
         if subcommand is not None:
-            sub_def = next((o for o in definitions if o.get("name") == subcommand), {})
+            sub_def: JSON = next((o for o in definitions if o.get("name") == subcommand), {})
             sub_defs = sub_def.get("options", [])
         else:
             sub_defs = definitions
@@ -1171,7 +1220,9 @@ class DiscordEmulator:
         thread = await self._make_thread(parent, name, user["id"], type=type, message_id=message_id)
         return thread
 
-    async def archive_thread(self, thread_id: str, *, archived: bool = True, locked: bool | None = None) -> JSON:
+    async def archive_thread(
+        self, thread_id: str, *, archived: bool = True, locked: bool | None = None
+    ) -> JSON:
         """Archive (or unarchive) a thread as a moderator/auto-archive would: THREAD_UPDATE."""
         thread = self._get_channel(thread_id)
         meta = thread["thread_metadata"]
@@ -1197,7 +1248,11 @@ class DiscordEmulator:
         if not name or len(name) > MAX_THREAD_NAME:
             raise ApiError(
                 400,
-                P.form_error("name", "BASE_TYPE_BAD_LENGTH", f"Must be between 1 and {MAX_THREAD_NAME} in length."),
+                P.form_error(
+                    "name",
+                    "BASE_TYPE_BAD_LENGTH",
+                    f"Must be between 1 and {MAX_THREAD_NAME} in length.",
+                ),
             )
         if parent["type"] != P.CHANNEL_GUILD_TEXT:
             raise ApiError(400, P.error_body(50024, "Cannot execute action on this channel type"))
@@ -1245,7 +1300,9 @@ class DiscordEmulator:
         ctype = content_type or P.guess_content_type(filename)
         self.cdn.put(host, path, content, content_type=ctype)
         self.cdn.put("media.discordapp.net", path, content, content_type=ctype)
-        query = f"?ex={int(time.time()) + 86400:x}&is={int(time.time()):x}&hm={secrets.token_hex(32)}&"
+        query = (
+            f"?ex={int(time.time()) + 86400:x}&is={int(time.time()):x}&hm={secrets.token_hex(32)}&"
+        )
         return P.attachment_payload(
             filename,
             len(content),
@@ -1266,7 +1323,9 @@ class DiscordEmulator:
         headers: Mapping[str, str] | None = None,
     ) -> str:
         """Serve an arbitrary response (e.g. a redirect) on the CDN; returns its URL."""
-        return self.cdn.put(host, path, body, content_type=content_type, status=status, headers=headers)
+        return self.cdn.put(
+            host, path, body, content_type=content_type, status=status, headers=headers
+        )
 
     @property
     def cdn_port(self) -> int:
@@ -1296,7 +1355,7 @@ class DiscordEmulator:
             if (method is None or r.method == method.upper()) and path_contains in r.path
         ]
 
-    async def wait_until(self, predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
+    async def wait_until(self, predicate: Callable[[], Any], timeout: float = 5.0) -> Any:  # noqa: ASYNC109
         """Poll ``predicate`` (every 5 ms) until it returns something truthy."""
         async with asyncio.timeout(timeout):
             while True:
@@ -1306,7 +1365,12 @@ class DiscordEmulator:
                 await asyncio.sleep(0.005)
 
     async def wait_for_request(
-        self, method: str | None = None, path_contains: str = "", *, timeout: float = 5.0, count: int = 1
+        self,
+        method: str | None = None,
+        path_contains: str = "",
+        *,
+        timeout: float = 5.0,  # noqa: ASYNC109
+        count: int = 1,
     ) -> Req:
         """Wait until ``count`` matching requests were answered; returns the last."""
 
@@ -1322,7 +1386,7 @@ class DiscordEmulator:
         channel_id: str,
         predicate: Callable[[JSON], bool] | None = None,
         *,
-        timeout: float = 5.0,
+        timeout: float = 5.0,  # noqa: ASYNC109
         from_bot: bool = True,
     ) -> JSON:
         """Wait for a (by default bot-authored) message in the channel matching predicate."""
@@ -1390,7 +1454,9 @@ class DiscordEmulator:
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path in ("/gateway", "/gateway/"):
             return await handler(request)
-        path = request.path[len(API_PREFIX) :] if request.path.startswith(API_PREFIX) else request.path
+        path = (
+            request.path[len(API_PREFIX) :] if request.path.startswith(API_PREFIX) else request.path
+        )
         req = Req(
             method=request.method,
             path=path,
@@ -1403,10 +1469,13 @@ class DiscordEmulator:
             try:
                 await self._read_body(request, req)
             except (ValueError, UnicodeDecodeError):
-                raise ApiError(400, P.error_body(50109, "The request body contains invalid JSON.")) from None
+                raise ApiError(
+                    400, P.error_body(50109, "The request body contains invalid JSON.")
+                ) from None
             if self._needs_auth(path) and not self._auth_ok(request):
                 raise ApiError(401, P.error_body(0, "401: Unauthorized"))
             rule = self._take_rate_limit(req)
+            resp: web.StreamResponse
             if rule is not None:
                 req.rate_limited = True
                 resp = self._rate_limited_response(rule)
@@ -1436,7 +1505,7 @@ class DiscordEmulator:
                 part = await reader.next()
                 if part is None:
                     break
-                if not hasattr(part, "filename"):
+                if not isinstance(part, BodyPartReader):
                     continue
                 name = part.name or ""
                 if part.filename is not None:
@@ -1445,7 +1514,9 @@ class DiscordEmulator:
                         UploadedFile(
                             field=name,
                             filename=part.filename,
-                            content_type=part.headers.get("Content-Type", "application/octet-stream"),
+                            content_type=part.headers.get(
+                                "Content-Type", "application/octet-stream"
+                            ),
                             data=data,
                         )
                     )
@@ -1633,12 +1704,22 @@ class DiscordEmulator:
         if ctype == 1:
             if not _COMMAND_NAME_RE.match(name) or name != name.lower():
                 raise ApiError(
-                    400, P.form_error(f"{index}.name", "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid")
+                    400,
+                    P.form_error(
+                        f"{index}.name",
+                        "APPLICATION_COMMAND_INVALID_NAME",
+                        "Command name is invalid",
+                    ),
                 )
             desc = str(cmd.get("description", ""))
             if not 1 <= len(desc) <= 100:
                 raise ApiError(
-                    400, P.form_error(f"{index}.description", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
+                    400,
+                    P.form_error(
+                        f"{index}.description",
+                        "BASE_TYPE_BAD_LENGTH",
+                        "Must be between 1 and 100 in length.",
+                    ),
                 )
         seen_optional = False
         for j, opt in enumerate(cmd.get("options") or []):
@@ -1674,7 +1755,9 @@ class DiscordEmulator:
         body = self._body(request)
         cb_type = int(body.get("type", 0))
         elapsed = now - rec.dispatched_at
-        callback = Callback(type=cb_type, body=copy.deepcopy(body), time=now, elapsed=elapsed, status=0)
+        callback = Callback(
+            type=cb_type, body=copy.deepcopy(body), time=now, elapsed=elapsed, status=0
+        )
         rec.callbacks.append(callback)
         try:
             if self._token_expired(rec) or (
@@ -1682,7 +1765,9 @@ class DiscordEmulator:
             ):
                 raise _not_found(10062, "interaction")
             if any(200 <= c.status < 300 for c in rec.callbacks[:-1]):
-                raise ApiError(400, P.error_body(40060, "Interaction has already been acknowledged."))
+                raise ApiError(
+                    400, P.error_body(40060, "Interaction has already been acknowledged.")
+                )
             data = body.get("data") or {}
             message: JSON | None = None
             if cb_type in (4, 5):
@@ -1710,7 +1795,14 @@ class DiscordEmulator:
                 )
                 rec.original_message_id = message["id"]
             elif cb_type not in (1, 6, 7, 8, 9, 10, 12):
-                raise ApiError(400, P.form_error("type", "BASE_TYPE_CHOICES", "Value must be one of {1, 4, 5, 6, 7, 8, 9, 10, 12}."))
+                raise ApiError(
+                    400,
+                    P.form_error(
+                        "type",
+                        "BASE_TYPE_CHOICES",
+                        "Value must be one of {1, 4, 5, 6, 7, 8, 9, 10, 12}.",
+                    ),
+                )
         except ApiError as exc:
             callback.status = exc.status
             raise
@@ -1806,7 +1898,12 @@ class DiscordEmulator:
             name = str(body["name"] or "")
             if not 1 <= len(name) <= MAX_THREAD_NAME:
                 raise ApiError(
-                    400, P.form_error("name", "BASE_TYPE_BAD_LENGTH", f"Must be between 1 and {MAX_THREAD_NAME} in length.")
+                    400,
+                    P.form_error(
+                        "name",
+                        "BASE_TYPE_BAD_LENGTH",
+                        f"Must be between 1 and {MAX_THREAD_NAME} in length.",
+                    ),
                 )
             channel["name"] = name
         if "rate_limit_per_user" in body:
@@ -1844,7 +1941,9 @@ class DiscordEmulator:
 
     async def _post_message(self, request: web.Request) -> web.StreamResponse:
         req = self._req(request)
-        msg = await self._create_bot_message(request.match_info["channel_id"], self._body(request), req.files)
+        msg = await self._create_bot_message(
+            request.match_info["channel_id"], self._body(request), req.files
+        )
         return _json_response(msg)
 
     async def _get_message(self, request: web.Request) -> web.StreamResponse:
@@ -1857,7 +1956,9 @@ class DiscordEmulator:
         channel = self._get_channel(request.match_info["channel_id"])
         msg = self._live_message(channel["id"], request.match_info["message_id"])
         if msg["author"]["id"] != self.bot_user["id"]:
-            raise ApiError(403, P.error_body(50005, "Cannot edit a message authored by another user"))
+            raise ApiError(
+                403, P.error_body(50005, "Cannot edit a message authored by another user")
+            )
         if channel["type"] in P.THREAD_TYPES and channel["thread_metadata"]["archived"]:
             raise ApiError(400, P.error_body(50083, "Thread is archived"))
         return _json_response(await self._edit_message(msg["id"], self._body(request), req.files))
@@ -1883,14 +1984,18 @@ class DiscordEmulator:
         }
         if "guild_id" in msg:
             event["guild_id"] = msg["guild_id"]
-        await self.dispatch("MESSAGE_REACTION_ADD" if op == "add" else "MESSAGE_REACTION_REMOVE", event)
+        await self.dispatch(
+            "MESSAGE_REACTION_ADD" if op == "add" else "MESSAGE_REACTION_REMOVE", event
+        )
         return _no_content()
 
     async def _thread_from_message(self, request: web.Request) -> web.StreamResponse:
         parent = self._get_channel(request.match_info["channel_id"])
         msg = self._live_message(parent["id"], request.match_info["message_id"])
         if msg["id"] in self.channels:
-            raise ApiError(400, P.error_body(160004, "A thread has already been created for this message"))
+            raise ApiError(
+                400, P.error_body(160004, "A thread has already been created for this message")
+            )
         body = self._body(request)
         thread = await self._make_thread(
             parent,
@@ -1908,7 +2013,9 @@ class DiscordEmulator:
         body = self._body(request)
         ttype = int(body.get("type") or P.CHANNEL_PRIVATE_THREAD)
         if ttype not in P.THREAD_TYPES:
-            raise ApiError(400, P.form_error("type", "BASE_TYPE_CHOICES", "Value must be one of {10, 11, 12}."))
+            raise ApiError(
+                400, P.form_error("type", "BASE_TYPE_CHOICES", "Value must be one of {10, 11, 12}.")
+            )
         thread = await self._make_thread(
             parent,
             str(body.get("name") or ""),

@@ -1,24 +1,528 @@
+"""Self-tests: the real discord.py client + CommandTree against the emulator."""
+
 from __future__ import annotations
 
-import discord
+import asyncio
+import io
+from typing import Any
 
+import aiohttp
+import discord
+import pytest
+from discord import app_commands
+
+from . import payloads as P
 from .plugin import started_client
 from .server import DiscordEmulator
 
+TIMEOUT = 5.0
 
-def make_client() -> discord.Client:
+
+def make_client(*, message_content: bool = True, **kwargs: Any) -> discord.Client:
     intents = discord.Intents.default()
-    intents.message_content = True
+    intents.message_content = message_content
     return discord.Client(
-        intents=intents, allowed_mentions=discord.AllowedMentions.none(), guild_ready_timeout=0.05
+        intents=intents,
+        allowed_mentions=discord.AllowedMentions.none(),
+        guild_ready_timeout=0.05,
+        **kwargs,
     )
 
 
-async def test_login_ready(discord_emulator: DiscordEmulator) -> None:
+def token(emu: DiscordEmulator) -> str:
+    assert emu.bot_token is not None
+    return emu.bot_token
+
+
+class Recorder:
+    """Collects client events into queues."""
+
+    def __init__(self, client: discord.Client) -> None:
+        self.messages: asyncio.Queue[discord.Message] = asyncio.Queue()
+        self.threads: asyncio.Queue[discord.Thread] = asyncio.Queue()
+        self.thread_updates: asyncio.Queue[discord.Thread] = asyncio.Queue()
+        self.resumed = asyncio.Event()
+
+        @client.event
+        async def on_message(message: discord.Message) -> None:
+            await self.messages.put(message)
+
+        @client.event
+        async def on_thread_create(thread: discord.Thread) -> None:
+            await self.threads.put(thread)
+
+        @client.event
+        async def on_thread_update(before: discord.Thread, after: discord.Thread) -> None:
+            await self.thread_updates.put(after)
+
+        @client.event
+        async def on_resumed() -> None:
+            self.resumed.set()
+
+    async def next_message(self, *, from_user: bool = True) -> discord.Message:
+        async with asyncio.timeout(TIMEOUT):
+            while True:
+                msg = await self.messages.get()
+                if not from_user or not msg.author.bot:
+                    return msg
+
+
+# ---------------------------------------------------------------------------
+async def test_login_ready_and_guild_state(discord_emulator: DiscordEmulator) -> None:
+    emu = discord_emulator
     client = make_client()
-    async with started_client(client, discord_emulator.bot_token or "") as c:
-        assert c.user is not None
-        assert str(c.user.id) == discord_emulator.application_id
-        guild = c.get_guild(int(discord_emulator.guild_id))
-        assert guild is not None
-        assert guild.get_channel(int(discord_emulator.channel_id)) is not None
+    async with started_client(client, token(emu)) as c:
+        assert c.user is not None and str(c.user.id) == emu.application_id
+        assert c.user.bot
+        assert c.application_id == int(emu.application_id)
+        assert c.application_flags.gateway_message_content_limited
+        guild = c.get_guild(int(emu.guild_id))
+        assert guild is not None and guild.name == "G"
+        assert guild.member_count == 2
+        channel = guild.get_channel(int(emu.channel_id))
+        assert isinstance(channel, discord.TextChannel) and channel.name == "general"
+        assert guild.me is not None
+        assert channel.permissions_for(guild.me).send_messages_in_threads
+        identify = next(f for f in emu.gateway.received if f.get("op") == 2)
+        assert identify["d"]["intents"] == client.intents.value
+        assert emu.gateway.sessions[0].intents & P.INTENT_MESSAGE_CONTENT
+        # fetches go through REST
+        user = await c.fetch_user(int(emu.alice["id"]))
+        assert user.name == "alice"
+        fetched_guild = await c.fetch_guild(int(emu.guild_id))
+        assert fetched_guild.approximate_member_count == 2
+        fetched_channel = await c.fetch_channel(int(emu.channel_id))
+        assert fetched_channel.id == channel.id
+    assert client.is_closed()
+    routes = {r.route for r in emu.requests}
+    assert "GET /users/@me" in routes and "GET /oauth2/applications/@me" in routes
+    assert not emu.unhandled_requests
+
+
+async def test_heartbeat_ack(discord_emulator: DiscordEmulator) -> None:
+    emu = discord_emulator
+    client = make_client()
+    async with started_client(client, token(emu)) as c:
+        # discord.py heartbeats right after HELLO; the ACK gives it a latency
+        await emu.wait_until(lambda: c.latency != float("inf"))
+        assert emu.gateway.connections[0].heartbeats >= 1
+
+
+async def test_slash_command_end_to_end(discord_emulator: DiscordEmulator) -> None:
+    emu = discord_emulator
+    client = make_client()
+    tree = app_commands.CommandTree(client)
+    guild_obj = discord.Object(id=int(emu.guild_id))
+    seen: dict[str, Any] = {}
+    done = asyncio.Event()
+
+    @tree.command(name="ask", description="Ask the assistant")
+    async def ask(
+        interaction: discord.Interaction, prompt: str, file: discord.Attachment | None = None
+    ) -> None:
+        try:
+            seen["prompt"] = prompt
+            seen["file"] = file
+            await interaction.response.defer(thinking=True)
+            channel = interaction.channel
+            assert isinstance(channel, discord.TextChannel)
+            head = await channel.send(f"Q: {prompt}")
+            thread = await head.create_thread(name=prompt[:100], auto_archive_duration=1440)
+            seen["thread"] = thread
+            await thread.send("working on it")
+            await head.edit(content=f"Q: {prompt} (answered)")
+            await interaction.edit_original_response(content="see thread")
+            seen["followup"] = await interaction.followup.send("done", wait=True)
+            seen["original"] = await interaction.original_response()
+        except Exception as exc:
+            seen["error"] = exc
+            raise
+        finally:
+            done.set()
+
+    rec = Recorder(client)
+    tree.copy_global_to(guild=guild_obj)
+    async with started_client(client, token(emu)):
+        synced = await tree.sync(guild=guild_obj)
+        assert [c.name for c in synced] == ["ask"]
+        put = emu.requests_to("PUT", f"/guilds/{emu.guild_id}/commands")
+        assert len(put) == 1 and put[0].json[0]["name"] == "ask"
+        options = {o["name"]: o for o in emu.guild_commands[emu.guild_id][0]["options"]}
+        assert options["file"]["type"] == P.OPT_ATTACHMENT and not options["file"].get("required")
+
+        att = emu.host_attachment("notes.txt", b"hello notes", "text/plain")
+        inter = await emu.send_slash_command(
+            "ask", {"prompt": "what is up"}, attachments={"file": att}
+        )
+        assert inter["data"]["id"] == synced[0].id.__str__()
+        assert inter["data"]["guild_id"] == emu.guild_id
+        async with asyncio.timeout(TIMEOUT):
+            await done.wait()
+        assert "error" not in seen, seen.get("error")
+        assert seen["prompt"] == "what is up"
+        assert isinstance(seen["file"], discord.Attachment)
+        assert seen["file"].filename == "notes.txt" and seen["file"].size == 11
+
+        record = emu.interaction(inter["id"])
+        assert record.callback_types == [5]
+        assert record.first_callback_elapsed is not None and record.first_callback_elapsed < 3.0
+
+        # THREAD_CREATE reached the client
+        async with asyncio.timeout(TIMEOUT):
+            created = await rec.threads.get()
+        thread = seen["thread"]
+        assert created.id == thread.id and created.parent_id == int(emu.channel_id)
+        assert thread.owner_id == int(emu.application_id)
+
+        # what a user sees
+        general = emu.channel_messages(emu.channel_id)
+        original = next(m for m in general if m["id"] == record.original_message_id)
+        # edit_original_response replaced the "thinking" message; the followup is new
+        assert original["content"] == "see thread"
+        assert original["type"] == P.MESSAGE_CHAT_INPUT_COMMAND
+        assert not original["flags"] & P.FLAG_LOADING
+        followup = next(m for m in general if m["id"] == str(seen["followup"].id))
+        assert followup["content"] == "done"
+        assert record.followup_message_ids == [followup["id"]]
+        assert seen["original"].content == "see thread"
+        head = next(m for m in general if m["content"].startswith("Q: "))
+        assert head["content"] == "Q: what is up (answered)"
+        assert [e["content"] for e in head["edits"]] == ["Q: what is up (answered)"]
+        assert head["allowed_mentions"] == {"parse": []}
+        assert head["flags"] & P.FLAG_HAS_THREAD
+        in_thread = emu.channel_messages(str(thread.id))
+        assert [m["content"] for m in in_thread] == ["working on it"]
+        assert emu.channel(str(thread.id))["message_count"] == 1
+
+        # a user replies in the thread -> on_message
+        user_msg = await emu.send_message(str(thread.id), "thanks!", author=emu.alice)
+        got = await rec.next_message()
+        assert got.id == int(user_msg["id"]) and got.content == "thanks!"
+        assert isinstance(got.channel, discord.Thread) and got.channel.id == thread.id
+
+        # replay delivers the same message id again
+        replayed = await emu.replay_last_dispatch()
+        assert replayed["id"] == user_msg["id"]
+        again = await rec.next_message()
+        assert again.id == got.id
+
+
+async def test_followup_after_defer_replaces_thinking_message(
+    discord_emulator: DiscordEmulator,
+) -> None:
+    emu = discord_emulator
+    client = make_client()
+    tree = app_commands.CommandTree(client)
+    result: asyncio.Future[discord.WebhookMessage] = asyncio.get_running_loop().create_future()
+
+    @tree.command(name="ping", description="ping")
+    async def ping(interaction: discord.Interaction) -> None:
+        await interaction.response.defer(thinking=True)
+        msg = await interaction.followup.send("pong", wait=True)
+        second = await interaction.followup.send("again", wait=True)
+        await second.edit(content="again (edited)")
+        result.set_result(msg)
+
+    async with started_client(client, token(emu)):
+        await tree.sync()
+        assert emu.global_commands[0]["name"] == "ping"
+        inter = await emu.send_slash_command("ping")
+        assert "guild_id" not in inter["data"]
+        msg = await asyncio.wait_for(result, TIMEOUT)
+        record = emu.interaction(inter["id"])
+        assert msg.id == int(record.original_message_id or 0)
+        contents = [m["content"] for m in emu.channel_messages(emu.channel_id)]
+        assert contents == ["pong", "again (edited)"]
+        assert all(not m["flags"] & P.FLAG_LOADING for m in emu.channel_messages(emu.channel_id))
+
+
+async def test_expired_interaction_token(discord_emulator: DiscordEmulator) -> None:
+    emu = discord_emulator
+    client = make_client()
+    tree = app_commands.CommandTree(client)
+    outcome: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
+    go = asyncio.Event()
+
+    @tree.command(name="slow", description="slow")
+    async def slow(interaction: discord.Interaction) -> None:
+        await interaction.response.defer()
+        await go.wait()
+        try:
+            await interaction.followup.send("late")
+        except discord.HTTPException as exc:
+            outcome.set_result(exc)
+        else:
+            outcome.set_result(None)
+
+    async with started_client(client, token(emu)):
+        await tree.sync()
+        inter = await emu.send_slash_command("slow")
+        await emu.wait_until(lambda: emu.interaction(inter["id"]).acknowledged)
+        emu.expire_interaction_tokens()
+        go.set()
+        exc = await asyncio.wait_for(outcome, TIMEOUT)
+        assert isinstance(exc, discord.NotFound)
+        assert exc.code == 10015 and exc.status == 404
+
+
+async def test_multipart_upload_and_413(discord_emulator: DiscordEmulator) -> None:
+    emu = discord_emulator
+    emu.upload_limit = 1024
+    client = make_client()
+    async with started_client(client, token(emu)) as c:
+        channel = c.get_channel(int(emu.channel_id))
+        assert isinstance(channel, discord.TextChannel)
+        data = b"\x89PNG fake image bytes"
+        sent = await channel.send("here", file=discord.File(io.BytesIO(data), filename="a.png"))
+        assert sent.attachments[0].filename == "a.png"
+        assert sent.attachments[0].size == len(data)
+        req = emu.requests_to("POST", "/messages")[-1]
+        assert req.multipart and req.json["content"] == "here"
+        assert [(f.filename, f.size, f.data) for f in req.files] == [("a.png", len(data), data)]
+        stored = emu.channel_messages(emu.channel_id)[-1]
+        assert stored["uploaded_files"][0].data == data
+        assert stored["attachments"][0]["content_type"] == "image/png"
+        # the uploaded attachment is downloadable via discord.py from the CDN? (https) -> ours
+        with pytest.raises(discord.HTTPException) as info:
+            await channel.send(file=discord.File(io.BytesIO(b"x" * 2048), filename="big.bin"))
+        assert info.value.status == 413 and info.value.code == 40005
+
+
+async def test_rate_limit_is_retried(discord_emulator: DiscordEmulator) -> None:
+    emu = discord_emulator
+    client = make_client()
+    async with started_client(client, token(emu)) as c:
+        channel = c.get_channel(int(emu.channel_id))
+        assert isinstance(channel, discord.TextChannel)
+        emu.rate_limit_next("POST /channels/", retry_after=0.05)
+        msg = await channel.send("after 429")
+        posts = emu.requests_to("POST", f"/channels/{emu.channel_id}/messages")
+        assert [r.status for r in posts] == [429, 200]
+        assert posts[1].time - posts[0].time >= 0.04
+        assert msg.content == "after 429"
+
+
+async def test_archived_thread_and_thread_update(discord_emulator: DiscordEmulator) -> None:
+    emu = discord_emulator
+    client = make_client()
+    rec = Recorder(client)
+    async with started_client(client, token(emu)) as c:
+        channel = c.get_channel(int(emu.channel_id))
+        assert isinstance(channel, discord.TextChannel)
+        thread = await channel.create_thread(name="x" * 100, type=discord.ChannelType.public_thread)
+        assert thread.type is discord.ChannelType.public_thread
+        with pytest.raises(discord.HTTPException) as too_long:
+            await channel.create_thread(name="y" * 101, type=discord.ChannelType.public_thread)
+        assert too_long.value.status == 400
+        await emu.archive_thread(str(thread.id))
+        async with asyncio.timeout(TIMEOUT):
+            updated = await rec.thread_updates.get()
+        assert updated.archived
+        with pytest.raises(discord.HTTPException) as archived:
+            await thread.send("hello?")
+        assert archived.value.code == 50083
+        await thread.edit(archived=False)
+        assert not emu.channel(str(thread.id))["thread_metadata"]["archived"]
+        await thread.send("back")
+        assert emu.channel_messages(str(thread.id))[-1]["content"] == "back"
+
+
+async def test_message_content_intent_denied(discord_emulator: DiscordEmulator) -> None:
+    emu = discord_emulator
+    emu.deny_message_content = True
+    client = make_client(message_content=True)
+    with pytest.raises(discord.PrivilegedIntentsRequired):
+        async with started_client(client, token(emu)):
+            pass
+    assert client.is_closed()
+
+
+async def test_without_message_content_only_mentions_have_content(
+    discord_emulator: DiscordEmulator,
+) -> None:
+    emu = discord_emulator
+    client = make_client(message_content=False)
+    rec = Recorder(client)
+    async with started_client(client, token(emu)):
+        await emu.send_message(emu.channel_id, "no mention", author=emu.alice)
+        plain = await rec.next_message()
+        assert plain.content == ""
+        await emu.send_message(emu.channel_id, f"<@{emu.application_id}> hi", author=emu.alice)
+        mentioned = await rec.next_message()
+        assert mentioned.content.endswith("hi")
+        assert any(u.id == int(emu.application_id) for u in mentioned.mentions)
+        dm = emu.create_dm_channel(emu.alice)
+        await emu.send_message(dm["id"], "private", author=emu.alice)
+        private = await rec.next_message()
+        assert private.content == "private" and private.guild is None
+        assert isinstance(private.channel, discord.DMChannel)
+
+
+async def test_force_reconnect_resumes_and_replays(discord_emulator: DiscordEmulator) -> None:
+    emu = discord_emulator
+    client = make_client()
+    rec = Recorder(client)
+    async with started_client(client, token(emu)):
+        session = emu.gateway.sessions[0]
+        await emu.force_reconnect()
+        assert session.resumes == 1
+        async with asyncio.timeout(TIMEOUT):
+            await rec.resumed.wait()
+        msg = await emu.send_message(emu.channel_id, "after resume", author=emu.alice)
+        got = await rec.next_message()
+        assert got.id == int(msg["id"])
+        assert len(emu.gateway.sessions) == 1  # resumed, not re-identified
+
+
+async def test_cdn_download_with_resolver_and_ssl(discord_emulator: DiscordEmulator) -> None:
+    emu = discord_emulator
+    att = emu.host_attachment("report.pdf", b"%PDF-1.4 data", "application/pdf")
+    assert att["url"].startswith(f"https://cdn.discordapp.com:{emu.cdn_port}/attachments/")
+    connector = aiohttp.TCPConnector(resolver=emu.resolver(), ssl=emu.ssl_client_context())
+    async with aiohttp.ClientSession(connector=connector) as session:
+        async with session.get(att["url"]) as resp:
+            assert resp.status == 200
+            assert resp.headers["Content-Type"] == "application/pdf"
+            assert await resp.read() == b"%PDF-1.4 data"
+        async with session.get(att["proxy_url"]) as resp:
+            assert await resp.read() == b"%PDF-1.4 data"
+        with pytest.raises(aiohttp.ClientConnectorError):
+            await session.get("https://example.org/")
+    assert [(r.host, r.status) for r in emu.cdn_requests] == [
+        ("cdn.discordapp.com", 200),
+        ("media.discordapp.net", 200),
+    ]
+    assert emu.cdn_requests[0].path == att["url"].split(str(emu.cdn_port), 1)[1].split("?")[0]
+
+
+async def test_bad_token_is_login_failure(discord_emulator: DiscordEmulator) -> None:
+    client = make_client()
+    with pytest.raises(discord.LoginFailure):
+        async with started_client(client, "wrong-token"):
+            pass
+    assert client.is_closed()
+
+
+async def test_callback_after_deadline_is_unknown_interaction(
+    discord_emulator: DiscordEmulator,
+) -> None:
+    emu = discord_emulator
+    emu.callback_deadline = 0.0  # every callback is "too late"
+    client = make_client()
+    tree = app_commands.CommandTree(client)
+    outcome: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
+
+    @tree.command(name="late", description="late")
+    async def late(interaction: discord.Interaction) -> None:
+        try:
+            await interaction.response.defer()
+        except discord.HTTPException as exc:
+            outcome.set_result(exc)
+        else:
+            outcome.set_result(None)
+
+    async with started_client(client, token(emu)):
+        await tree.sync()
+        inter = await emu.send_slash_command("late")
+        exc = await asyncio.wait_for(outcome, TIMEOUT)
+        assert isinstance(exc, discord.NotFound) and exc.code == 10062
+        assert emu.interaction(inter["id"]).callbacks[0].status == 404
+
+
+async def test_dm_slash_command_and_immediate_response_with_file(
+    discord_emulator: DiscordEmulator,
+) -> None:
+    emu = discord_emulator
+    client = make_client()
+    tree = app_commands.CommandTree(client)
+    outcome: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+
+    @tree.command(name="hello", description="hello")
+    async def hello(interaction: discord.Interaction, count: int, loud: bool) -> None:
+        response = await interaction.response.send_message(
+            f"hi x{count}", file=discord.File(io.BytesIO(b"abc"), filename="x.txt")
+        )
+        followup = await interaction.followup.send("secret", ephemeral=True, wait=True)
+        outcome.set_result(
+            {
+                "guild": interaction.guild,
+                "channel": interaction.channel,
+                "user": interaction.user,
+                "count": count,
+                "loud": loud,
+                "message_id": response.message_id,
+                "followup": followup,
+                "limit": interaction.filesize_limit,
+            }
+        )
+
+    async with started_client(client, token(emu)):
+        await tree.sync()
+        dm = emu.create_dm_channel(emu.alice)
+        inter = await emu.send_slash_command(
+            "hello", {"count": 3, "loud": True}, channel_id=dm["id"]
+        )
+        assert inter["user"]["id"] == emu.alice["id"] and "guild_id" not in inter
+        got = await asyncio.wait_for(outcome, TIMEOUT)
+        assert got["guild"] is None and isinstance(got["channel"], discord.DMChannel)
+        assert got["user"].name == "alice" and got["count"] == 3 and got["loud"] is True
+        assert got["limit"] == emu.upload_limit
+        record = emu.interaction(inter["id"])
+        assert record.callback_types == [4]
+        assert got["message_id"] == int(record.original_message_id or 0)
+        messages = emu.channel_messages(dm["id"])
+        assert messages[0]["content"] == "hi x3"
+        assert messages[0]["uploaded_files"][0].data == b"abc"
+        assert messages[1]["content"] == "secret" and messages[1]["flags"] & P.FLAG_EPHEMERAL
+        visible = emu.channel_messages(dm["id"], include_ephemeral=False)
+        assert [m["content"] for m in visible] == ["hi x3"]
+
+
+async def test_misc_routes(discord_emulator: DiscordEmulator) -> None:
+    emu = discord_emulator
+    client = make_client()
+    rec = Recorder(client)
+    async with started_client(client, token(emu)) as c:
+        channel = c.get_channel(int(emu.channel_id))
+        assert isinstance(channel, discord.TextChannel)
+        # a user message with an attachment reaches on_message with the attachment
+        att = emu.host_attachment("pic.png", b"png-bytes", "image/png")
+        user_msg = await emu.send_message(
+            emu.channel_id, "look", author=emu.alice, attachments=[att]
+        )
+        got = await rec.next_message()
+        assert got.attachments[0].url == att["url"]
+        # typing, reactions, fetch, history
+        async with channel.typing():
+            pass
+        await got.add_reaction("👀")
+        assert emu.reactions == [("add", emu.channel_id, user_msg["id"], "👀")]
+        fetched = await channel.fetch_message(int(user_msg["id"]))
+        assert fetched.content == "look"
+        reply = await fetched.reply("an answer", mention_author=False)
+        assert reply.reference is not None and reply.reference.message_id == fetched.id
+        stored = emu.message(str(reply.id))
+        assert stored["mentions"] == [] and stored["type"] == P.MESSAGE_REPLY
+        history = [m.id async for m in channel.history(limit=10)]
+        assert history == [reply.id, fetched.id]
+        # join a user's thread; edit keeping attachments; delete
+        thread_payload = await emu.create_thread(emu.channel_id, "user thread")
+        async with asyncio.timeout(TIMEOUT):
+            thread = await rec.threads.get()
+        assert str(thread.id) == thread_payload["id"]
+        await thread.join()
+        assert emu.bot_user["id"] in emu.thread_members[thread_payload["id"]]
+        with_file = await thread.send("v1", file=discord.File(io.BytesIO(b"123"), filename="f.txt"))
+        edited = await with_file.edit(content="v2")
+        assert edited.attachments and edited.attachments[0].filename == "f.txt"
+        await edited.delete()
+        assert emu.channel_messages(thread_payload["id"]) == []
+        assert emu.channel_messages(thread_payload["id"], include_deleted=True)[0]["deleted"]
+        # forbidden channel
+        emu.deny_send(emu.channel_id)
+        with pytest.raises(discord.Forbidden):
+            await channel.send("nope")
+        # the bot cannot edit a user's message
+        with pytest.raises(discord.Forbidden):
+            await fetched.edit(content="hijack")
+    assert not emu.unhandled_requests
