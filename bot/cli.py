@@ -86,6 +86,8 @@ async def core(settings: Settings) -> AsyncIterator[Core]:
     try:
         yield Core(settings, store, engine, service)
     finally:
+        # Let turns whose reply is already out record that they are done.
+        await service.stop(budget=settings.shutdown_budget)
         await engine.close()
         await store.close()
 

@@ -205,6 +205,12 @@ class Settings(BaseSettings):
         alias="THREADBRIDGE_MAX_CONCURRENT_TURNS",
         description="Turns running at once across all threads.",
     )
+    shutdown_budget: float = Field(
+        25.0,
+        ge=0,
+        alias="THREADBRIDGE_SHUTDOWN_SECONDS",
+        description="On SIGTERM, how long running turns may take to finish.",
+    )
     log_level: str = Field("INFO", alias="THREADBRIDGE_LOG_LEVEL", description="Log level.")
 
     # --- Slack ---------------------------------------------------------------------
@@ -319,11 +325,21 @@ def settings_table() -> list[tuple[str, str, str]]:
     return rows
 
 
+def settings_markdown() -> str:
+    """The configuration table of the README (kept equal by a test)."""
+    lines = ["| Variable | Default | What it does |", "|---|---|---|"]
+    for name, default, description in settings_table():
+        shown = f"`{default}`" if default else ""
+        lines.append(f"| `{name}` | {shown} | {description} |")
+    return "\n".join(lines)
+
+
 __all__ = [
     "ConfigError",
     "ConversationMode",
     "Settings",
     "load_settings",
     "normalize_database_url",
+    "settings_markdown",
     "settings_table",
 ]
