@@ -14,7 +14,7 @@ from bot.engine import Engine, build_client
 from bot.service import Service
 from bot.store import Store
 from bot.tools import ToolRegistry
-from tests.helpers import RecordingReplier  # noqa: E402
+from tests.helpers import RecordingReplier
 
 pytest_plugins = [
     "tests.emulators.openai.plugin",
@@ -23,7 +23,8 @@ pytest_plugins = [
 ]
 # While an emulator is being written its plugin may not exist yet.
 pytest_plugins = [
-    name for name in pytest_plugins
+    name
+    for name in pytest_plugins
     if (Path(__file__).parent.parent / (name.replace(".", "/") + ".py")).exists()
 ]
 
@@ -63,8 +64,14 @@ def make_settings(tmp_path: Path, openai_emulator: Any) -> SettingsFactory:
 
 
 class Core:
-    def __init__(self, settings: Settings, store: Store, engine: Engine, service: Service,
-                 replier: RecordingReplier) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        engine: Engine,
+        service: Service,
+        replier: RecordingReplier,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.engine = engine
@@ -76,8 +83,9 @@ async def build_core(settings: Settings, tools: ToolRegistry | None = None) -> C
     url, connect_args = settings.async_database_url
     store = await Store.open(url, connect_args=connect_args)
     assistant = Assistant.from_settings(settings, tools)
-    engine = Engine(client=build_client(settings), assistant=assistant, store=store,
-                    settings=settings)
+    engine = Engine(
+        client=build_client(settings), assistant=assistant, store=store, settings=settings
+    )
     replier = RecordingReplier()
     service = Service(store=store, engine=engine, settings=settings, repliers={"test": replier})
     return Core(settings, store, engine, service, replier)

@@ -63,8 +63,14 @@ def key(thread: str = "t1", channel: str = "C1") -> ThreadKey:
     return ThreadKey("test", "T1", channel, thread)
 
 
-def inbound(text: str, *, thread: str = "t1", event_id: str | None = None,
-            message_id: str | None = None, user: str = "U1") -> Inbound:
+def inbound(
+    text: str,
+    *,
+    thread: str = "t1",
+    event_id: str | None = None,
+    message_id: str | None = None,
+    user: str = "U1",
+) -> Inbound:
     n = next(_ids)
     return Inbound(
         key=key(thread),

@@ -18,13 +18,25 @@ from bot.config import (
 )
 
 
-async def run_cli(*args: str, env: dict[str, str], cwd: Path, stdin: bytes = b"") -> tuple[int, str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "SLACK_", "DISCORD_", "THREADBRIDGE_"))}
+async def run_cli(
+    *args: str, env: dict[str, str], cwd: Path, stdin: bytes = b""
+) -> tuple[int, str, str]:
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OPENAI_", "SLACK_", "DISCORD_", "THREADBRIDGE_"))
+    }
     base.pop("DATABASE_URL", None)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", *args,
-        env={**base, **env}, cwd=cwd,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        env={**base, **env},
+        cwd=cwd,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(stdin), 60)
     assert proc.returncode is not None
@@ -37,13 +49,19 @@ async def run_cli(*args: str, env: dict[str, str], cwd: Path, stdin: bytes = b""
         ({}, "OPENAI_API_KEY"),
         ({"OPENAI_API_KEY": "sk-x", "DATABASE_URL": "mysql://db/x"}, "DATABASE_URL"),
         ({"OPENAI_API_KEY": "sk-x", "DATABASE_URL": "not a url"}, "DATABASE_URL"),
-        ({"OPENAI_API_KEY": "sk-x", "THREADBRIDGE_CONVERSATION_MODE": "threads"},
-         "THREADBRIDGE_CONVERSATION_MODE"),
-        ({"OPENAI_API_KEY": "sk-x", "THREADBRIDGE_MAX_CONCURRENT_TURNS": "many"},
-         "THREADBRIDGE_MAX_CONCURRENT_TURNS"),
+        (
+            {"OPENAI_API_KEY": "sk-x", "THREADBRIDGE_CONVERSATION_MODE": "threads"},
+            "THREADBRIDGE_CONVERSATION_MODE",
+        ),
+        (
+            {"OPENAI_API_KEY": "sk-x", "THREADBRIDGE_MAX_CONCURRENT_TURNS": "many"},
+            "THREADBRIDGE_MAX_CONCURRENT_TURNS",
+        ),
     ],
 )
-async def test_bad_setting_exits_2_naming_the_variable(tmp_path: Path, env: dict[str, str], variable: str) -> None:
+async def test_bad_setting_exits_2_naming_the_variable(
+    tmp_path: Path, env: dict[str, str], variable: str
+) -> None:
     code, out, err = await run_cli("run", env=env, cwd=tmp_path)
     assert code == 2
     assert variable in err
@@ -79,8 +97,11 @@ async def test_settings_from_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 def test_missing_instructions_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="THREADBRIDGE_INSTRUCTIONS_FILE"):
-        load_settings(_env_file=None, OPENAI_API_KEY="sk-x",
-                      THREADBRIDGE_INSTRUCTIONS_FILE=str(tmp_path / "missing.md"))
+        load_settings(
+            _env_file=None,
+            OPENAI_API_KEY="sk-x",
+            THREADBRIDGE_INSTRUCTIONS_FILE=str(tmp_path / "missing.md"),
+        )
 
 
 @pytest.mark.parametrize(
@@ -90,8 +111,11 @@ def test_missing_instructions_file_is_named(tmp_path: Path) -> None:
         ("sqlite:////var/data/bot.db", "sqlite+aiosqlite:////var/data/bot.db", {}),
         ("postgres://u:p@h:5432/d", "postgresql+asyncpg://u:p@h:5432/d", {}),
         ("postgres://u:p@h/d?sslmode=require", "postgresql+asyncpg://u:p@h/d", {"ssl": "require"}),
-        ("postgresql://u@h/d?sslmode=disable&application_name=x",
-         "postgresql+asyncpg://u@h/d?application_name=x", {"ssl": False}),
+        (
+            "postgresql://u@h/d?sslmode=disable&application_name=x",
+            "postgresql+asyncpg://u@h/d?application_name=x",
+            {"ssl": False},
+        ),
     ],
 )
 def test_database_urls(url: str, expected: str, connect_args: dict[str, object]) -> None:
@@ -100,8 +124,14 @@ def test_database_urls(url: str, expected: str, connect_args: dict[str, object])
 
 def test_settings_table_lists_every_variable() -> None:
     names = [row[0] for row in settings_table()]
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL", "DATABASE_URL",
-                 "THREADBRIDGE_CONVERSATION_MODE", "THREADBRIDGE_MAX_CONCURRENT_TURNS"):
+    for name in (
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "OPENAI_MODEL",
+        "DATABASE_URL",
+        "THREADBRIDGE_CONVERSATION_MODE",
+        "THREADBRIDGE_MAX_CONCURRENT_TURNS",
+    ):
         assert name in names
 
 

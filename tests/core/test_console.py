@@ -18,11 +18,14 @@ def env_for(emulator: Any, tmp_path: Path) -> dict[str, str]:
     }
 
 
-async def test_piped_console_prints_replies_and_persists_the_thread(openai_emulator: Any, tmp_path: Path) -> None:
+async def test_piped_console_prints_replies_and_persists_the_thread(
+    openai_emulator: Any, tmp_path: Path
+) -> None:
     env = env_for(openai_emulator, tmp_path)
     openai_emulator.script(Reply(text="Hello! I stream.", chunk_chars=2))
-    code, out, err = await run_cli("console", "--thread", "demo", env=env, cwd=tmp_path,
-                                   stdin=b"hi\nsecond line\n")
+    code, out, err = await run_cli(
+        "console", "--thread", "demo", env=env, cwd=tmp_path, stdin=b"hi\nsecond line\n"
+    )
     assert code == 0, err
     assert out.splitlines() == ["assistant> Hello! I stream.", "assistant> echo: second line"]
     deltas = openai_emulator.responses_requests()
@@ -35,8 +38,9 @@ async def test_piped_console_prints_replies_and_persists_the_thread(openai_emula
     assert conv.startswith("conv_")
 
     # A second run resumes the same conversation.
-    code, out, _ = await run_cli("console", "--thread", "demo", env=env, cwd=tmp_path,
-                                 stdin=b"third\n")
+    code, out, _ = await run_cli(
+        "console", "--thread", "demo", env=env, cwd=tmp_path, stdin=b"third\n"
+    )
     assert code == 0
     assert out.splitlines() == ["assistant> echo: third"]
     last = openai_emulator.responses_requests()[-1].body
@@ -44,7 +48,9 @@ async def test_piped_console_prints_replies_and_persists_the_thread(openai_emula
     assert [r.path for r in openai_emulator.requests].count("/v1/conversations") == 1
 
 
-async def test_console_new_starts_another_conversation(openai_emulator: Any, tmp_path: Path) -> None:
+async def test_console_new_starts_another_conversation(
+    openai_emulator: Any, tmp_path: Path
+) -> None:
     env = env_for(openai_emulator, tmp_path)
     code, out, err = await run_cli("console", env=env, cwd=tmp_path, stdin=b"a\n/new\nb\n")
     assert code == 0, err

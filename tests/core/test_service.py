@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 import openai
@@ -15,7 +16,9 @@ def responses(emulator: Any) -> list[Any]:
     return emulator.responses_requests()
 
 
-async def test_first_turn_creates_conversation_then_one_request_per_turn(make_core: Any, openai_emulator: Any) -> None:
+async def test_first_turn_creates_conversation_then_one_request_per_turn(
+    make_core: Any, openai_emulator: Any
+) -> None:
     core = await make_core()
     assert await core.service.submit(inbound("hello there"))
     await core.service.drain()
@@ -40,7 +43,9 @@ async def test_first_turn_creates_conversation_then_one_request_per_turn(make_co
     assert sum(1 for i in items if i.get("role") == "user") == 2
 
 
-async def test_usage_recorded_per_turn_user_and_thread(make_core: Any, openai_emulator: Any) -> None:
+async def test_usage_recorded_per_turn_user_and_thread(
+    make_core: Any, openai_emulator: Any
+) -> None:
     core = await make_core()
     openai_emulator.script(Reply(text="fine", usage=(11, 3)))
     await core.service.submit(inbound("how are you", user="U42"))
@@ -48,14 +53,18 @@ async def test_usage_recorded_per_turn_user_and_thread(make_core: Any, openai_em
     rows = await core.store.usage_rows()
     thread = await core.store.find_thread(key())
     assert thread is not None
-    assert [(r["user_id"], r["thread_id"], r["model"], r["input_tokens"], r["output_tokens"])
-            for r in rows] == [("U42", thread.id, "test-model", 11, 3)]
+    assert [
+        (r["user_id"], r["thread_id"], r["model"], r["input_tokens"], r["output_tokens"])
+        for r in rows
+    ] == [("U42", thread.id, "test-model", 11, 3)]
     turns = await core.store.turns_of(thread.id)
     assert [t.status for t in turns] == ["done"]
     assert turns[0].response_id is not None and turns[0].posted
 
 
-async def test_same_event_twice_and_same_message_under_two_event_ids_is_one_turn(make_core: Any, openai_emulator: Any) -> None:
+async def test_same_event_twice_and_same_message_under_two_event_ids_is_one_turn(
+    make_core: Any, openai_emulator: Any
+) -> None:
     core = await make_core()
     assert await core.service.submit(inbound("once", event_id="Ev1", message_id="10.1"))
     assert not await core.service.submit(inbound("once", event_id="Ev1", message_id="10.1"))
@@ -65,7 +74,9 @@ async def test_same_event_twice_and_same_message_under_two_event_ids_is_one_turn
     assert len(responses(openai_emulator)) == 1
 
 
-async def test_five_messages_at_once_are_answered_in_order_without_overlap(make_core: Any, openai_emulator: Any) -> None:
+async def test_five_messages_at_once_are_answered_in_order_without_overlap(
+    make_core: Any, openai_emulator: Any
+) -> None:
     core = await make_core()
     openai_emulator.script(Reply(text="first answer", ttft=0.2))
     results = await asyncio.gather(*(core.service.submit(inbound(f"m{i}")) for i in range(5)))
@@ -84,7 +95,7 @@ async def test_five_messages_at_once_are_answered_in_order_without_overlap(make_
     assert len(core.replier.replies) == len(responses(openai_emulator))
     assert openai_emulator.overlaps == []
     spans = [(r.t_start, r.t_end) for r in responses(openai_emulator)]
-    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
 
 
 async def test_two_threads_run_concurrently(make_core: Any, openai_emulator: Any) -> None:
@@ -97,7 +108,9 @@ async def test_two_threads_run_concurrently(make_core: Any, openai_emulator: Any
     assert sorted(r.text for r in core.replier.replies) == ["a", "b"]
 
 
-async def test_server_error_then_success_gives_one_reply(make_core: Any, openai_emulator: Any) -> None:
+async def test_server_error_then_success_gives_one_reply(
+    make_core: Any, openai_emulator: Any
+) -> None:
     core = await make_core()
     openai_emulator.script(Reply(status=500), Reply(text="recovered"))
     await core.service.submit(inbound("hi"))
@@ -106,7 +119,9 @@ async def test_server_error_then_success_gives_one_reply(make_core: Any, openai_
     assert len(responses(openai_emulator)) == 2
 
 
-async def test_server_error_forever_shows_short_message_with_ref_and_thread_stays_usable(make_core: Any, openai_emulator: Any, caplog: Any) -> None:
+async def test_server_error_forever_shows_short_message_with_ref_and_thread_stays_usable(
+    make_core: Any, openai_emulator: Any, caplog: Any
+) -> None:
     core = await make_core()
     openai_emulator.script(Reply(status=500), Reply(status=500))
     await core.service.submit(inbound("hi"))
@@ -122,7 +137,9 @@ async def test_server_error_forever_shows_short_message_with_ref_and_thread_stay
     assert core.replier.replies[1].error is None
 
 
-async def test_response_failed_event_shows_message_and_next_works(make_core: Any, openai_emulator: Any) -> None:
+async def test_response_failed_event_shows_message_and_next_works(
+    make_core: Any, openai_emulator: Any
+) -> None:
     core = await make_core()
     openai_emulator.script(Reply(text="partial answ", fail="model crashed"))
     await core.service.submit(inbound("hi"))
@@ -138,7 +155,9 @@ async def test_response_failed_event_shows_message_and_next_works(make_core: Any
     assert core.replier.replies[1].text == "echo: next"
 
 
-async def test_incomplete_response_is_answered_with_a_notice(make_core: Any, openai_emulator: Any) -> None:
+async def test_incomplete_response_is_answered_with_a_notice(
+    make_core: Any, openai_emulator: Any
+) -> None:
     core = await make_core()
     openai_emulator.script(Reply(text="long long", incomplete="max_output_tokens"))
     await core.service.submit(inbound("hi"))
@@ -149,7 +168,9 @@ async def test_incomplete_response_is_answered_with_a_notice(make_core: Any, ope
     assert reply.error is None
 
 
-async def test_conversation_locked_is_retried_not_shown(make_core: Any, openai_emulator: Any) -> None:
+async def test_conversation_locked_is_retried_not_shown(
+    make_core: Any, openai_emulator: Any
+) -> None:
     core = await make_core()
     await core.service.submit(inbound("start"))
     await core.service.drain()
@@ -158,8 +179,9 @@ async def test_conversation_locked_is_retried_not_shown(make_core: Any, openai_e
     # Someone else (another process, a retry of ours) holds the conversation.
     client = openai.AsyncOpenAI(base_url=openai_emulator.base_url, api_key="sk-other")
     openai_emulator.script(Reply(text="other", ttft=0.6))
-    holder = await client.responses.create(model="m", conversation=thread.conversation_id,
-                                           input="hold", stream=True)
+    holder = await client.responses.create(
+        model="m", conversation=thread.conversation_id, input="hold", stream=True
+    )
     consume = asyncio.create_task(_consume(holder))
     await asyncio.sleep(0.1)
     await core.service.submit(inbound("mine"))
@@ -176,7 +198,9 @@ async def _consume(stream: Any) -> None:
         pass
 
 
-async def test_restart_continues_same_thread_with_same_conversation(make_core: Any, openai_emulator: Any) -> None:
+async def test_restart_continues_same_thread_with_same_conversation(
+    make_core: Any, openai_emulator: Any
+) -> None:
     first = await make_core()
     await first.service.submit(inbound("remember 42"))
     await first.service.drain()
@@ -190,7 +214,9 @@ async def test_restart_continues_same_thread_with_same_conversation(make_core: A
     assert [r.path for r in openai_emulator.requests].count("/v1/conversations") == 1
 
 
-async def test_stateless_mode_replays_history_from_the_store(make_core: Any, openai_emulator: Any) -> None:
+async def test_stateless_mode_replays_history_from_the_store(
+    make_core: Any, openai_emulator: Any
+) -> None:
     openai_emulator.conversations_enabled = False
     core = await make_core(THREADBRIDGE_CONVERSATION_MODE="stateless")
     openai_emulator.script(Reply(text="I am Ada"))

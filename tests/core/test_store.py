@@ -20,8 +20,11 @@ async def test_migrations_create_schema_in_wal_mode(tmp_path: Path) -> None:
         assert await store.revision() == "0001"
         async with store.engine.connect() as conn:
             mode = (await conn.execute(sa.text("PRAGMA journal_mode"))).scalar()
-            tables = set((await conn.execute(sa.text(
-                "SELECT name FROM sqlite_master WHERE type='table'"))).scalars())
+            tables = set(
+                (
+                    await conn.execute(sa.text("SELECT name FROM sqlite_master WHERE type='table'"))
+                ).scalars()
+            )
         assert mode == "wal"
         assert {"threads", "inbound", "turns", "messages", "usage", "thread_files", "kv"} <= tables
     finally:
@@ -65,7 +68,9 @@ async def test_history_is_bounded_and_ordered(tmp_path: Path) -> None:
     store = await open_store(tmp_path / "a.db")
     try:
         thread = await store.ensure_thread(key())
-        await store.append_history(thread.id, [{"role": "user", "content": str(i)} for i in range(10)])
+        await store.append_history(
+            thread.id, [{"role": "user", "content": str(i)} for i in range(10)]
+        )
         items = await store.history(thread.id, 3)
         assert [i["content"] for i in items] == ["7", "8", "9"]
     finally:
