@@ -70,6 +70,11 @@ class Recorded:
     status: int = 0  # HTTP status answered; 0 while open / if the client went away first
 
     @property
+    def body(self) -> Any:
+        """Alias of ``json``."""
+        return self.json
+
+    @property
     def duration(self) -> float:
         return self.t_end - self.t_start if self.t_end else 0.0
 
