@@ -59,15 +59,10 @@ async def started_client(
         state.guild_ready_timeout = min(state.guild_ready_timeout, FAST_READY_TIMEOUT)
     task = asyncio.create_task(client.start(token), name="discord-client")
     try:
-        ready = asyncio.create_task(client.wait_until_ready())
-        try:
-            async with asyncio.timeout(timeout):
-                await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if not ready.done():
-                ready.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await ready
+        # (client.wait_until_ready() raises RuntimeError until login() has begun)
+        async with asyncio.timeout(timeout):
+            while not client.is_ready() and not task.done():
+                await asyncio.wait({task}, timeout=0.005)
         if task.done():
             # start() ended before ready: re-raise its exception (if any)
             task.result()

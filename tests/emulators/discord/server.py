@@ -817,7 +817,7 @@ class DiscordEmulator:
             referenced["author"]["id"] if referenced else None,
         )
         ephemeral = bool(flags & P.FLAG_EPHEMERAL)
-        msg_flags = (int(body.get("flags") or 0) | flags) & ~0
+        msg_flags = int(body.get("flags") or 0) | flags
         interaction_metadata = None
         if interaction is not None:
             user = interaction.payload.get("member", {}).get("user") or interaction.payload.get(
