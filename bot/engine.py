@@ -122,6 +122,7 @@ class _RoundResult:
     container_files: dict[str, tuple[str, str]] = field(default_factory=dict)
     cited_names: list[str] = field(default_factory=list)
     ran_code: bool = False
+    finished: bool = False
 
 
 @dataclass
@@ -302,6 +303,8 @@ class Engine:
                     yield out
         finally:
             await stream.close()
+        if not result.finished:
+            raise TurnFailed("The model stream ended before the answer was complete.")
 
     def _map_event(self, event: Any, state: _TurnState, result: _RoundResult) -> list[EngineEvent]:
         kind = event.type
@@ -316,11 +319,13 @@ class Engine:
         if kind == "response.output_item.done":
             return self._item_done(event.item, state, result)
         if kind == "response.completed":
+            result.finished = True
             usage = event.response.usage
             if usage is not None:
                 result.usage = Usage(usage.input_tokens, usage.output_tokens)
             return []
         if kind == "response.incomplete":
+            result.finished = True
             response = event.response
             if response.usage is not None:
                 result.usage = Usage(response.usage.input_tokens, response.usage.output_tokens)
@@ -403,12 +408,17 @@ class Engine:
     ) -> AsyncIterator[EngineEvent]:
         wanted = dict(result.container_files)
         sizes: dict[str, int] = {}
+        if not wanted and not result.ran_code:
+            return
+        # Files already posted in an earlier turn are remembered in the store.
+        delivered = {fid for fid, _ in await self.store.thread_files(state.thread.id, "out")}
+        state.delivered |= delivered
         if result.ran_code and state.container_id:
-            # Citations are sometimes missing: also take files the code wrote this turn.
+            # Citations are sometimes missing: also take files the code wrote recently.
             async for cfile in self.client.containers.files.list(state.container_id):
                 if getattr(cfile, "source", "") != "assistant":
                     continue
-                if cfile.created_at < state.started_at - 5:
+                if cfile.created_at < state.started_at - 60 or cfile.id in state.delivered:
                     continue
                 name = cfile.path.rsplit("/", 1)[-1]
                 wanted.setdefault(cfile.id, (state.container_id, name))
@@ -417,6 +427,9 @@ class Engine:
             if file_id in state.delivered:
                 continue
             state.delivered.add(file_id)
+            await self.store.add_thread_file(
+                state.thread.id, file_id=file_id, name=name, purpose="out"
+            )
             limit = self.settings.max_file_bytes
             if sizes.get(file_id, 0) > limit:
                 yield Notice(
