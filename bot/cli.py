@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -115,8 +116,34 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         )
     async with core(settings) as c:
         await c.service.start()
-        await asyncio.gather(*(runner(c) for runner in runners))
+        await _serve_until_signal([runner(c) for runner in runners])
+    # Leaving core() gives running turns THREADBRIDGE_SHUTDOWN_SECONDS to finish;
+    # whatever is left stays queued in the store for the next start.
     return 0
+
+
+async def _serve_until_signal(runners: list[Awaitable[None]]) -> None:
+    """Run the platform connections until SIGTERM/SIGINT or until one of them fails."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    tasks = [asyncio.ensure_future(r) for r in runners]
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        if stopper in done:
+            logger.info("signal received: stopping intake, finishing running turns")
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        # Cancelling a runner disconnects it (Socket Mode, gateway, HTTP listener).
+        for task in (stopper, *tasks):
+            task.cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
 
 
 async def cmd_knowledge(settings: Settings, args: argparse.Namespace) -> int:
@@ -211,7 +238,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"threadbridge: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    setup_logging(settings.log_level, secrets=_secrets(settings))
+    setup_logging(
+        settings.log_level, secrets=_secrets(settings), json_lines=settings.log_format == "json"
+    )
     try:
         code: int = asyncio.run(args.handler(settings, args))
         return code

@@ -211,6 +211,14 @@ class Settings(BaseSettings):
         alias="THREADBRIDGE_SHUTDOWN_SECONDS",
         description="On SIGTERM, how long running turns may take to finish.",
     )
+    log_format: Literal["text", "json"] = Field(
+        "text", alias="THREADBRIDGE_LOG_FORMAT", description="`text` (readable) or `json` lines."
+    )
+    allow_ephemeral_sqlite: bool = Field(
+        False,
+        alias="THREADBRIDGE_ALLOW_EPHEMERAL_SQLITE",
+        description="Start on Heroku (`DYNO` set) with SQLite anyway (data is lost on restart).",
+    )
     log_level: str = Field("INFO", alias="THREADBRIDGE_LOG_LEVEL", description="Log level.")
 
     # --- Slack ---------------------------------------------------------------------
@@ -278,6 +286,20 @@ class Settings(BaseSettings):
                     f"THREADBRIDGE_INSTRUCTIONS_FILE: cannot read {self.instructions_file}: "
                     f"{exc.strerror}"
                 ) from None
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_sqlite_on_heroku(self) -> Settings:
+        if (
+            os.environ.get("DYNO")
+            and self.database_url.startswith("sqlite")
+            and not self.allow_ephemeral_sqlite
+        ):
+            raise ValueError(
+                "DATABASE_URL: Heroku wipes the filesystem on every restart, so SQLite would "
+                "lose every thread; add Postgres (heroku addons:create heroku-postgresql) or "
+                "set THREADBRIDGE_ALLOW_EPHEMERAL_SQLITE=true"
+            )
         return self
 
     @property
