@@ -236,6 +236,56 @@ class Settings(BaseSettings):
         alias="SLACK_API_URL",
         description="Slack Web API base (https://slack-gov.com/api/ for GovSlack).",
     )
+    slack_file_hosts: CsvList = Field(
+        default_factory=lambda: ["files.slack.com"],
+        alias="SLACK_FILE_HOSTS",
+        description="Hosts the bot token is sent to when downloading shared files, over "
+        "https only (comma-separated; default files.slack.com).",
+    )
+    slack_require_mention: bool = Field(
+        False,
+        alias="THREADBRIDGE_SLACK_REQUIRE_MENTION",
+        description="Slack: answer in channel threads only when mentioned (by default "
+        "follow-ups in a thread the bot is part of are answered without a mention).",
+    )
+    slack_allow_bots: bool = Field(
+        False,
+        alias="THREADBRIDGE_SLACK_ALLOW_BOTS",
+        description="Slack: answer messages from other bots (never from itself).",
+    )
+    slack_allowed_channels: CsvList = Field(
+        default_factory=list,
+        alias="THREADBRIDGE_SLACK_ALLOWED_CHANNELS",
+        description="Slack channel ids the bot answers in (comma-separated; empty: all). "
+        "Direct messages count as allowed unless the list is set and lacks `dm`.",
+    )
+    slack_allowed_users: CsvList = Field(
+        default_factory=list,
+        alias="THREADBRIDGE_SLACK_ALLOWED_USERS",
+        description="Slack user ids the bot answers (comma-separated; empty: everyone).",
+    )
+    slack_refusal: Literal["reply", "ignore"] = Field(
+        "reply",
+        alias="THREADBRIDGE_SLACK_REFUSAL",
+        description="Slack: a message from outside the allowlists gets a short polite "
+        "`reply` or is silently `ignore`d.",
+    )
+    slack_allow_user_mentions: bool = Field(
+        False,
+        alias="THREADBRIDGE_SLACK_ALLOW_USER_MENTIONS",
+        description="Slack: let model output mention (ping) users with `<@U...>`; "
+        "@channel/@here/@everyone and user groups are never allowed.",
+    )
+    slack_streaming: bool = Field(
+        True,
+        alias="THREADBRIDGE_SLACK_STREAMING",
+        description="Slack: stream replies with chat.startStream/appendStream; when off "
+        "(or where Slack refuses) a message is posted and edited about once a second.",
+    )
+
+    _split_slack_csv = field_validator(
+        "slack_file_hosts", "slack_allowed_channels", "slack_allowed_users", mode="before"
+    )(_csv)
 
     # --- Discord -------------------------------------------------------------------
     discord_token: SecretStr | None = Field(
