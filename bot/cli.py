@@ -107,6 +107,22 @@ async def cmd_console(settings: Settings, args: argparse.Namespace) -> int:
 
 async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     runners: list[Callable[[Core], Awaitable[None]]] = []
+    http = bool(getattr(args, "http", False))
+    if http:
+        missing = [
+            name
+            for name, value in (
+                ("SLACK_BOT_TOKEN", settings.slack_bot_token),
+                ("SLACK_SIGNING_SECRET", settings.slack_signing_secret),
+            )
+            if value is None
+        ]
+        if missing:
+            raise UsageError(f"--http (Slack HTTP mode) needs {' and '.join(missing)}")
+    if settings.slack_bot_token is not None and (http or settings.slack_app_token is not None):
+        from adapters.slack.runner import run_slack
+
+        runners.append(lambda c: run_slack(service=c.service, settings=c.settings, http=http))
     if not runners:
         raise UsageError(
             "no chat platform is configured: set SLACK_BOT_TOKEN and SLACK_APP_TOKEN "

@@ -1,0 +1,316 @@
+"""The Bolt app: listeners that claim a message through the service, then ack.
+
+Bolt runs with ``process_before_response=True``: a listener finishes before Bolt
+answers Slack (HTTP response or Socket Mode ack). Each listener only filters the
+event, claims it with ``service.submit`` (dedup keys event_id and channel+ts, and the
+queue entry, in one transaction) and returns; the turn runs later in the service's
+worker. So the ack follows the claim, and comes within milliseconds however slow the
+model is. A retried delivery (``X-Slack-Retry-Num`` > 0, in both modes) or the second
+of the ``message`` + ``app_mention`` pair for one user message finds its keys claimed
+and does nothing.
+
+Every event type the manifest subscribes to has a listener (Socket Mode never acks an
+event nobody listens to, and Slack would redeliver it): :data:`LISTENED_EVENTS`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackClientError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.config import Settings
+from bot.models import Inbound
+from bot.service import Service, ServiceStopping
+
+from .download import ConnectorFactory, FileFetcher
+from .events import PLATFORM, Incoming, assistant_thread, parse_message, permitted
+from .sink import SinkOptions, SlackReplier
+
+logger = logging.getLogger(__name__)
+
+#: Bolt event type -> the manifest's bot event subscriptions it covers.
+LISTENED_EVENTS: Mapping[str, tuple[str, ...]] = {
+    "app_mention": ("app_mention",),
+    "message": ("message.channels", "message.groups", "message.im", "message.mpim"),
+    "assistant_thread_started": ("assistant_thread_started",),
+    "assistant_thread_context_changed": ("assistant_thread_context_changed",),
+}
+
+#: Bot token scopes the adapter uses, and what for (README and manifest test).
+SCOPES: Mapping[str, str] = {
+    "app_mentions:read": "receive `app_mention` events when someone @mentions the bot",
+    "channels:history": "receive `message.channels`: follow-ups in public channel threads",
+    "groups:history": "receive `message.groups`: follow-ups in private channel threads",
+    "im:history": "receive `message.im`: direct messages and the AI app pane",
+    "mpim:history": "receive `message.mpim`: group direct messages",
+    "chat:write": "post, stream (chat.startStream/appendStream/stopStream) and edit replies",
+    "files:read": "download files users share with a question (`url_private`)",
+    "files:write": "upload generated files into the thread (files_upload_v2)",
+    "assistant:write": "AI app pane: suggested prompts, thread titles, `is working…` status",
+    "users:read": "look up a user's display name for the assistant's context",
+}
+
+SUGGESTED_PROMPTS: tuple[dict[str, str], ...] = (
+    {"title": "Summarize", "message": "Summarize this for me in a few bullet points:"},
+    {"title": "Explain code", "message": "Explain what this code does:"},
+    {"title": "Draft a message", "message": "Help me draft a short, friendly message about"},
+)
+PROMPTS_TITLE = "How can I help?"
+REFUSAL = "Sorry, I'm not set up to answer here."
+EMPTY_QUESTION = "(The user mentioned you without writing anything else.)"
+USER_LOOKUP_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SlackOptions:
+    """The Slack settings the listeners and the sink need."""
+
+    require_mention: bool = False
+    allow_bots: bool = False
+    allowed_channels: tuple[str, ...] = ()
+    allowed_users: tuple[str, ...] = ()
+    refusal: str = "reply"
+    file_hosts: tuple[str, ...] = ("files.slack.com",)
+    sink: SinkOptions = field(default_factory=SinkOptions)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SlackOptions:
+        return cls(
+            require_mention=settings.slack_require_mention,
+            allow_bots=settings.slack_allow_bots,
+            allowed_channels=tuple(settings.slack_allowed_channels),
+            allowed_users=tuple(settings.slack_allowed_users),
+            refusal=settings.slack_refusal,
+            file_hosts=tuple(settings.slack_file_hosts),
+            sink=SinkOptions(
+                streaming=settings.slack_streaming,
+                allow_user_mentions=settings.slack_allow_user_mentions,
+                max_file_bytes=settings.max_file_bytes,
+            ),
+        )
+
+
+def build_client(*, token: str, base_url: str) -> AsyncWebClient:
+    """The Web API client: 429s wait for Retry-After, dropped connections retry once."""
+    return AsyncWebClient(
+        token=token,
+        base_url=base_url,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=1),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+        ],
+    )
+
+
+class SlackBridge:
+    """The Bolt app wired to the service; registers the Slack replier on creation."""
+
+    def __init__(
+        self,
+        *,
+        service: Service,
+        client: AsyncWebClient,
+        options: SlackOptions,
+        signing_secret: str | None = None,
+        connector_factory: ConnectorFactory | None = None,
+    ) -> None:
+        self.service = service
+        self.client = client
+        self.options = options
+        self.fetcher = FileFetcher(
+            token=client.token or "",
+            allowed_hosts=options.file_hosts,
+            connector_factory=connector_factory,
+        )
+        self.replier = SlackReplier(client=client, options=options.sink)
+        self.app = AsyncApp(
+            client=client,
+            signing_secret=signing_secret or "",
+            # Claim first, ack after: see the module docstring.
+            process_before_response=True,
+            request_verification_enabled=signing_secret is not None,
+            logger=logging.getLogger("slack_bolt"),
+        )
+        self.app.event("app_mention")(self._on_message)
+        self.app.event("message")(self._on_message)
+        self.app.event("assistant_thread_started")(self._on_thread_started)
+        self.app.event("assistant_thread_context_changed")(self._on_context_changed)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._refused: dict[tuple[str, str], None] = {}
+        self._names: dict[str, str | None] = {}
+        service.register(PLATFORM, self.replier)
+
+    @property
+    def bot_events(self) -> tuple[str, ...]:
+        """The manifest's bot event subscriptions these listeners cover."""
+        return tuple(e for names in LISTENED_EVENTS.values() for e in names)
+
+    async def close(self) -> None:
+        """Wait briefly for background posts (refusals, prompts), then cancel them."""
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=5)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    # --- listeners --------------------------------------------------------------------
+
+    async def _on_message(
+        self, body: dict[str, Any], context: AsyncBoltContext, request: AsyncBoltRequest
+    ) -> BoltResponse | None:
+        retry = _first(request.headers.get("x-slack-retry-num"))
+        if retry not in (None, "", "0"):
+            # Bolt sets "0" on first Socket Mode deliveries: compare, don't test presence.
+            logger.info("Slack redelivery %s of %s", retry, body.get("event_id"))
+        incoming = parse_message(
+            body,
+            bot_user_id=context.bot_user_id or "",
+            bot_id=context.bot_id,
+            allow_bots=self.options.allow_bots,
+        )
+        if incoming is None:
+            return None
+        known: bool | None = None
+        if not (incoming.mentioned or incoming.is_dm):
+            # A reply in a thread without a mention: answered only in threads that
+            # already are a conversation (our store, not conversations.replies,
+            # which Slack throttles to about one call a minute).
+            if self.options.require_mention or incoming.thread_ts is None:
+                return None
+            known = await self.service.store.find_thread(incoming.key) is not None
+            if not known:
+                return None
+        if not permitted(
+            incoming,
+            allowed_channels=self.options.allowed_channels,
+            allowed_users=self.options.allowed_users,
+        ):
+            self._refuse(incoming)
+            return None
+        if known is None and incoming.assistant:
+            known = await self.service.store.find_thread(incoming.key) is not None
+        inbound = await self._inbound(incoming, first=known is False)
+        try:
+            queued = await self.service.submit(inbound)
+        except ServiceStopping:
+            # Not acked: Slack redelivers, to this process after a restart or another one.
+            return BoltResponse(status=503, body="shutting down")
+        if not queued:
+            logger.debug("duplicate delivery of %s/%s", incoming.channel, incoming.ts)
+        return None
+
+    async def _on_thread_started(self, body: dict[str, Any]) -> None:
+        thread = assistant_thread(body)
+        if thread is None:
+            return
+        channel, thread_ts, _ = thread
+        self._background(
+            self.client.assistant_threads_setSuggestedPrompts(
+                channel_id=channel,
+                thread_ts=thread_ts,
+                title=PROMPTS_TITLE,
+                prompts=list(SUGGESTED_PROMPTS),
+            ),
+            "suggested prompts",
+        )
+
+    async def _on_context_changed(self, body: dict[str, Any]) -> None:
+        # The pane's context channel is not used: the conversation is the thread.
+        return None
+
+    # --- helpers ----------------------------------------------------------------------
+
+    async def _inbound(self, incoming: Incoming, *, first: bool) -> Inbound:
+        attachments, skipped = self.fetcher.attachments(incoming.files)
+        text = incoming.text
+        if not text.strip() and not attachments:
+            text = EMPTY_QUESTION
+        return Inbound(
+            key=incoming.key,
+            text=text,
+            user_id=incoming.user,
+            event_id=incoming.event_id,
+            message_id=incoming.ts,
+            anchor=incoming.anchor(first=first).dumps(),
+            user_name=await self._user_name(incoming),
+            attachments=attachments,
+            notices=tuple(s.notice for s in skipped),
+        )
+
+    async def _user_name(self, incoming: Incoming) -> str | None:
+        if incoming.is_bot:
+            return None
+        if incoming.user in self._names:
+            return self._names[incoming.user]
+        name: str | None = None
+        try:
+            async with asyncio.timeout(USER_LOOKUP_SECONDS):
+                response = await self.client.users_info(user=incoming.user)
+            user = response.get("user") or {}
+            profile = user.get("profile") or {}
+            name = (
+                profile.get("display_name") or profile.get("real_name") or user.get("name")
+            ) or None
+        except (SlackClientError, TimeoutError) as exc:
+            logger.debug("no name for a user: %s", exc.__class__.__name__)
+        if len(self._names) > 10_000:
+            self._names.clear()
+        self._names[incoming.user] = name
+        return name
+
+    def _refuse(self, incoming: Incoming) -> None:
+        if self.options.refusal != "reply" or not (incoming.mentioned or incoming.is_dm):
+            return
+        # Slack redelivers unacked events and sends message + app_mention for one
+        # message: answer each refused message once (per process).
+        marker = (incoming.channel, incoming.ts)
+        if marker in self._refused:
+            return
+        self._refused[marker] = None
+        if len(self._refused) > 10_000:
+            self._refused.pop(next(iter(self._refused)))
+        kwargs: dict[str, Any] = {"channel": incoming.channel, "text": REFUSAL}
+        if incoming.reply_thread_ts:
+            kwargs["thread_ts"] = incoming.reply_thread_ts
+        self._background(self.client.chat_postMessage(**kwargs), "refusal")
+
+    def _background(self, call: Coroutine[Any, Any, Any], what: str) -> None:
+        async def run() -> None:
+            try:
+                await call
+            except SlackClientError as exc:
+                logger.warning("Slack %s failed: %s", what, exc.__class__.__name__)
+
+        task = asyncio.create_task(run(), name=f"slack-{what}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _first(value: str | Sequence[str] | None) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return value[0] if value else None
+
+
+__all__ = [
+    "LISTENED_EVENTS",
+    "SCOPES",
+    "SUGGESTED_PROMPTS",
+    "SlackBridge",
+    "SlackOptions",
+    "build_client",
+]

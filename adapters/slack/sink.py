@@ -1,0 +1,372 @@
+"""The Slack reply sink: streaming, edit fallback, long replies, status, files.
+
+One reply is a sequence of *pages*, each one Slack message of at most ``PAGE_LIMIT``
+characters of model Markdown. A page is shown one of two ways:
+
+* **stream** (thread replies, when ``THREADBRIDGE_SLACK_STREAMING`` is on):
+  ``chat.startStream`` with the first text, ``chat.appendStream`` with what came since,
+  ``chat.stopStream`` when the page is full or the turn ends. Text goes as
+  ``markdown_text``, which Slack renders as Markdown, with ping tokens broken up.
+* **edit** (the root of a DM, streaming off, or after any streaming error such as
+  ``message_not_in_streaming_state`` from an expired stream): ``chat.postMessage``
+  once, then ``chat.update`` of the same message, with the text converted to mrkdwn.
+
+Either way Slack is called at most about once a second per reply (`FLUSH_INTERVAL`):
+deltas only accumulate, and a background flush pushes them. When a page is full it is
+cut at a paragraph or line boundary (a code block is closed there and reopened in the
+next page) and the rest continues in a new message.
+
+Progress steps become the thread's status (``assistant.threads.setStatus``: the
+"is working..." line under the thread, in DMs, the AI app pane and channel threads
+alike). Slack clears the status when the reply is posted; it is cleared explicitly at
+the end as well. Status is best effort: a workspace that refuses it (no
+``assistant:write``, or an app without the agent feature) just shows no status.
+
+Notices and errors are short separate messages in the thread; files are uploaded with
+``files_upload_v2`` into the same thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.attachments import human_size
+from bot.models import OutFile, PostedRefs, Progress, ThreadKey
+
+from .events import Anchor
+from .text import PAGE_LIMIT, SEAL_ROOM, escape, safe_markdown, seal, split_point, to_mrkdwn
+
+logger = logging.getLogger(__name__)
+
+FLUSH_INTERVAL = 1.0
+THINKING = "is thinking…"
+WORKING = "is working…"
+EMPTY_REPLY = "_(The assistant returned an empty reply.)_"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SinkOptions:
+    """Per-deployment choices the sink needs (from Settings)."""
+
+    streaming: bool = True
+    allow_user_mentions: bool = False
+    max_file_bytes: int = 20 * 1024 * 1024
+    page_limit: int = PAGE_LIMIT
+    flush_interval: float = FLUSH_INTERVAL
+
+
+@dataclass
+class _Page:
+    """One Slack message of the reply."""
+
+    raw: str = ""
+    stream: bool = False
+    ts: str | None = None
+    sent: int = 0  # characters of `raw` the user has (stream mode)
+    shown: str = ""  # last mrkdwn text posted (edit mode)
+    open_stream: bool = False
+
+
+@dataclass
+class _Refs:
+    ids: list[str] = field(default_factory=list)
+
+    def add(self, ts: str | None) -> None:
+        if ts and ts not in self.ids:
+            self.ids.append(ts)
+
+
+class SlackSink:
+    """Renders one turn's reply into a Slack thread. Created by `SlackReplier.open_reply`."""
+
+    def __init__(
+        self,
+        *,
+        client: AsyncWebClient,
+        key: ThreadKey,
+        anchor: Anchor,
+        options: SinkOptions,
+    ) -> None:
+        self.client = client
+        self.channel = key.channel
+        self.anchor = anchor
+        self.thread_ts = anchor.thread_ts or None
+        self.options = options
+        # Streams must be thread replies.
+        self._streaming = options.streaming and self.thread_ts is not None
+        self._page = _Page(stream=self._streaming)
+        self._incoming = ""
+        self._any_text = False
+        self._posted_anything = False
+        self._refs = _Refs()
+        self._lock = asyncio.Lock()
+        self._flusher: asyncio.Task[None] | None = None
+        self._last_flush = 0.0
+        self._failure: BaseException | None = None
+        self._status_ok = self.thread_ts is not None
+        self._status_set = False
+
+    # --- ReplySink --------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Show that the bot is working, and title an AI-pane thread on its first question."""
+        if self.anchor.assistant and self.anchor.title and self.thread_ts:
+            with contextlib.suppress(SlackClientError):
+                await self.client.assistant_threads_setTitle(
+                    channel_id=self.channel, thread_ts=self.thread_ts, title=self.anchor.title
+                )
+        await self._set_status(THINKING)
+
+    async def progress(self, step: Progress) -> None:
+        if step.done:
+            return
+        await self._set_status(WORKING, step.label)
+
+    async def text(self, delta: str) -> None:
+        if not delta:
+            return
+        self._raise_failure()
+        self._incoming += delta
+        self._any_text = True
+        if self._flusher is None or self._flusher.done():
+            delay = max(0.0, self._last_flush + self.options.flush_interval - time.monotonic())
+            self._flusher = asyncio.create_task(self._flush_later(delay))
+
+    async def file(self, file: OutFile) -> None:
+        self._raise_failure()
+        if len(file.data) > self.options.max_file_bytes:
+            await self.notice(
+                f"{file.name} is {human_size(len(file.data))}, over the upload limit of "
+                f"{human_size(self.options.max_file_bytes)}; it was not uploaded."
+            )
+            return
+        kwargs: dict[str, Any] = {
+            "channel": self.channel,
+            "content": file.data,
+            "filename": file.name,
+            "title": file.name,
+        }
+        if self.thread_ts:
+            kwargs["thread_ts"] = self.thread_ts
+        if file.mime_type.startswith("image/"):
+            kwargs["alt_txt"] = (file.alt_text or file.name)[:1000]
+        try:
+            response = await self.client.files_upload_v2(**kwargs)
+        except SlackApiError as exc:
+            logger.warning("upload of a generated file failed: %s", exc.response.get("error"))
+            await self.notice(f"{file.name} could not be uploaded ({exc.response.get('error')}).")
+            return
+        self._posted_anything = True
+        for uploaded in response.get("files") or [response.get("file") or {}]:
+            if isinstance(uploaded, dict) and uploaded.get("id"):
+                self._refs.add(f"file:{uploaded['id']}")
+
+    async def notice(self, text: str) -> None:
+        await self._post_extra(f":information_source: {self._plain(text)}")
+
+    async def finish(self, *, error: str | None = None) -> PostedRefs:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        self._raise_failure()
+        await self._sync(final=True)
+        if error:
+            await self._post_extra(f":warning: {self._plain(error)}")
+        elif not self._any_text and not self._posted_anything:
+            await self._post_extra(EMPTY_REPLY)
+        if self._status_set:
+            await self._set_status("")
+        return PostedRefs(tuple(self._refs.ids))
+
+    # --- text pipeline --------------------------------------------------------------------
+
+    async def _flush_later(self, delay: float) -> None:
+        """Push accumulated text at most once per interval while deltas keep coming."""
+        while True:
+            if delay > 0:
+                await asyncio.sleep(delay)
+            # Shielded: finish() may cancel this task, but not halfway through a Slack
+            # call whose effect would then go unrecorded (and be sent twice).
+            await asyncio.shield(self._sync_quietly())
+            if not self._incoming or self._failure is not None:
+                return
+            delay = self.options.flush_interval
+
+    async def _sync_quietly(self) -> None:
+        try:
+            await self._sync(final=False)
+        except Exception as exc:  # surfaced by the next text()/finish()
+            logger.warning("slack reply update failed: %s", exc.__class__.__name__)
+            self._failure = exc
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise failure
+
+    async def _sync(self, *, final: bool) -> None:
+        """Move incoming text into pages and show it (under the lock: one call at a time)."""
+        async with self._lock:
+            page = self._page
+            page.raw += self._incoming
+            self._incoming = ""
+            limit = self.options.page_limit
+            while len(page.raw) > limit:
+                shown = page.sent if page.stream and page.ts else 0
+                cut = split_point(page.raw, limit - SEAL_ROOM, start=shown)
+                head, tail = seal(page.raw[:cut], page.raw[cut:])
+                page.raw = head
+                await self._show(page, final=True)
+                page = self._page = _Page(raw=tail, stream=self._streaming)
+            await self._show(page, final=final)
+            self._last_flush = time.monotonic()
+
+    async def _show(self, page: _Page, *, final: bool) -> None:
+        if page.stream:
+            try:
+                await self._show_stream(page, final=final)
+                return
+            except SlackApiError as exc:
+                error = exc.response.get("error")
+                logger.info("streaming stopped (%s); editing the message instead", error)
+                await self._abandon_stream(page)
+        await self._show_edit(page)
+
+    async def _show_stream(self, page: _Page, *, final: bool) -> None:
+        # Send only up to the last whitespace while streaming, so a mention token
+        # is never split between two appends (and escapes safe_markdown).
+        upto = len(page.raw) if final else _last_break(page.raw, page.sent)
+        chunk = page.raw[page.sent : upto]
+        text = safe_markdown(chunk, allow_user_mentions=self.options.allow_user_mentions)
+        if page.ts is None:
+            if not chunk.strip():
+                return
+            response = await self.client.chat_startStream(
+                channel=self.channel,
+                thread_ts=self.thread_ts or "",
+                markdown_text=text,
+                recipient_team_id=self.anchor.team or None,
+                recipient_user_id=self.anchor.user or None,
+            )
+            page.ts = str(response["ts"])
+            page.open_stream = True
+            self._refs.add(page.ts)
+            self._posted_anything = True
+            page.sent = upto
+            if final:
+                await self.client.chat_stopStream(channel=self.channel, ts=page.ts)
+                page.open_stream = False
+            return
+        if final:
+            await self.client.chat_stopStream(
+                channel=self.channel, ts=page.ts, markdown_text=text if chunk else None
+            )
+            page.open_stream = False
+        elif chunk:
+            await self.client.chat_appendStream(
+                channel=self.channel, ts=page.ts, markdown_text=text
+            )
+        page.sent = upto
+
+    async def _abandon_stream(self, page: _Page) -> None:
+        """Leave streaming for this reply; the page continues as an edited message."""
+        self._streaming = False
+        page.stream = False
+        if page.ts is not None and page.open_stream:
+            # An error other than an expired stream may leave it open, and Slack
+            # refuses chat.update on a message that is still streaming.
+            with contextlib.suppress(SlackClientError):
+                await self.client.chat_stopStream(channel=self.channel, ts=page.ts)
+        page.open_stream = False
+
+    async def _show_edit(self, page: _Page) -> None:
+        if not page.raw.strip():
+            return
+        text = to_mrkdwn(page.raw, allow_user_mentions=self.options.allow_user_mentions)
+        if text == page.shown:
+            return
+        if page.ts is not None:
+            try:
+                await self.client.chat_update(channel=self.channel, ts=page.ts, text=text)
+                page.shown = text
+                return
+            except SlackApiError as exc:
+                # The message is gone or frozen: continue in a new one.
+                logger.info("chat.update failed (%s); posting anew", exc.response.get("error"))
+                page.ts = None
+        page.ts = await self._post(text)
+        page.shown = text
+
+    # --- posting ----------------------------------------------------------------------
+
+    def _plain(self, text: str) -> str:
+        """Our own short texts (notices, errors) escaped like model text."""
+        return to_mrkdwn(text, allow_user_mentions=False) if text else escape(text)
+
+    async def _post(self, text: str) -> str:
+        kwargs: dict[str, Any] = {"channel": self.channel, "text": text}
+        if self.thread_ts:
+            kwargs["thread_ts"] = self.thread_ts
+        response = await self.client.chat_postMessage(**kwargs)
+        ts = str(response["ts"])
+        self._refs.add(ts)
+        self._posted_anything = True
+        return ts
+
+    async def _post_extra(self, text: str) -> None:
+        async with self._lock:
+            await self._post(text)
+
+    async def _set_status(self, status: str, detail: str = "") -> None:
+        if not self._status_ok or self.thread_ts is None:
+            return
+        kwargs: dict[str, Any] = {
+            "channel_id": self.channel,
+            "thread_ts": self.thread_ts,
+            "status": status,
+        }
+        if detail:
+            kwargs["loading_messages"] = [detail[:200]]
+        try:
+            await self.client.assistant_threads_setStatus(**kwargs)
+            self._status_set = bool(status) or self._status_set
+        except SlackClientError as exc:
+            # Not an AI app, or no assistant:write: go on without status.
+            error = exc.response.get("error") if isinstance(exc, SlackApiError) else exc
+            logger.debug("thread status unavailable: %s", error)
+            self._status_ok = False
+
+
+def _last_break(text: str, start: int) -> int:
+    """End of the last whitespace run after `start`, or `start` if there is none."""
+    for index in range(len(text) - 1, start - 1, -1):
+        if text[index].isspace():
+            return index + 1
+    return start
+
+
+class SlackReplier:
+    """Gives the service a sink for a Slack thread, from the stored key and anchor."""
+
+    def __init__(self, *, client: AsyncWebClient, options: SinkOptions) -> None:
+        self.client = client
+        self.options = options
+
+    async def open_reply(self, *, key: ThreadKey, anchor: str) -> SlackSink:
+        sink = SlackSink(
+            client=self.client, key=key, anchor=Anchor.loads(anchor), options=self.options
+        )
+        await sink.start()
+        return sink
+
+
+__all__ = ["FLUSH_INTERVAL", "SinkOptions", "SlackReplier", "SlackSink"]
