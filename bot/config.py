@@ -301,6 +301,46 @@ class Settings(BaseSettings):
         alias="DISCORD_GUILD_IDS",
         description="Guilds to sync slash commands to instantly (comma-separated).",
     )
+    discord_allowed_guilds: CsvList = Field(
+        default_factory=list,
+        alias="THREADBRIDGE_DISCORD_ALLOWED_GUILDS",
+        description="Discord: answer only in these guilds (comma-separated ids; empty: all).",
+    )
+    discord_allowed_channels: CsvList = Field(
+        default_factory=list,
+        alias="THREADBRIDGE_DISCORD_ALLOWED_CHANNELS",
+        description="Discord: answer only in these channels and their threads "
+        "(comma-separated ids; empty: all).",
+    )
+    discord_allowed_roles: CsvList = Field(
+        default_factory=list,
+        alias="THREADBRIDGE_DISCORD_ALLOWED_ROLES",
+        description="Discord: answer only members with one of these roles (comma-separated "
+        "ids; empty: everyone). When set, DMs are refused (no roles to check there).",
+    )
+    discord_dms: bool = Field(
+        True, alias="THREADBRIDGE_DISCORD_DMS", description="Discord: answer direct messages."
+    )
+
+    _split_discord_csv = field_validator(
+        "discord_allowed_guilds",
+        "discord_allowed_channels",
+        "discord_allowed_roles",
+        mode="before",
+    )(_csv)
+
+    @field_validator(
+        "discord_guild_ids",
+        "discord_allowed_guilds",
+        "discord_allowed_channels",
+        "discord_allowed_roles",
+    )
+    @classmethod
+    def _check_discord_ids(cls, value: list[str]) -> list[str]:
+        bad = [v for v in value if not v.isdigit()]
+        if bad:
+            raise ValueError(f"Discord ids are numbers; not {', '.join(bad)}")
+        return value
 
     port: int = Field(3000, ge=1, le=65535, alias="PORT", description="HTTP port (HTTP mode).")
 

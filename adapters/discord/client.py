@@ -1,0 +1,282 @@
+"""The Discord client: gateway events in, turns queued on the service.
+
+Built by `build_client()` with its resources passed in (service, settings, the CDN
+fetcher), async setup in `setup_hook` (discord.py's advanced_startup pattern): no
+module-level clients.
+
+What gets an answer:
+- a message in a thread the bot owns (it opened it, or the thread is in the store);
+- a message that mentions the bot: in a text channel it opens a thread from that
+  message, in someone else's thread the bot joins that thread's conversation;
+- every message in a DM channel (one conversation per DM channel).
+Bots (itself included), system messages and edits are ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from typing import Any
+
+import discord
+
+from adapters.discord.access import Access
+from adapters.discord.commands import build_tree
+from adapters.discord.download import CdnFetcher
+from adapters.discord.events import (
+    AUTO_ARCHIVE_MINUTES,
+    USER_MESSAGE_TYPES,
+    conversation_key,
+    inbound_from_message,
+    is_thread,
+    message_text,
+    parent_id,
+    role_ids,
+    thread_name,
+)
+from adapters.discord.sink import EDIT_INTERVAL, DiscordReplier
+from bot.config import Settings
+from bot.models import Inbound, ThreadKey
+from bot.service import Service, ServiceStopping
+
+logger = logging.getLogger(__name__)
+
+THREAD_ALREADY_EXISTS = 160004
+
+
+class MessageContentUnavailable(Exception):
+    """The application may not receive message content (privileged intent off)."""
+
+
+def intents(*, message_content: bool) -> discord.Intents:
+    """Only what the bot uses: guilds (channels, threads), guild and DM messages."""
+    wanted = discord.Intents.none()
+    wanted.guilds = True
+    wanted.guild_messages = True
+    wanted.dm_messages = True
+    wanted.message_content = message_content
+    return wanted
+
+
+class ThreadbridgeClient(discord.Client):
+    """discord.Client wired to the threadbridge service."""
+
+    def __init__(
+        self,
+        *,
+        service: Service,
+        settings: Settings,
+        fetcher: CdnFetcher,
+        message_content: bool = True,
+        edit_interval: float = EDIT_INTERVAL,
+        **options: Any,
+    ) -> None:
+        super().__init__(
+            intents=intents(message_content=message_content),
+            allowed_mentions=discord.AllowedMentions.none(),
+            **options,
+        )
+        self.service = service
+        self.settings = settings
+        self.fetcher = fetcher
+        self.access = Access.from_settings(settings)
+        self.ready_event = asyncio.Event()
+        self.replier = DiscordReplier(
+            client=self, ready=self.ready_event, edit_interval=edit_interval
+        )
+        self.tree = build_tree(self)
+        # What became of each message and command (queued, duplicate, ignored...): for
+        # the logs at shutdown and for tests that must know a delivery was handled.
+        self.stats: Counter[str] = Counter()
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    async def setup_hook(self) -> None:
+        # Login has fetched the application's flags; failing here, before the gateway,
+        # lets the runner retry without the intent instead of crashing on close 4014.
+        if self.intents.message_content and not self._message_content_granted():
+            raise MessageContentUnavailable()
+        await self._sync_commands()
+
+    def _message_content_granted(self) -> bool:
+        flags = self.application_flags
+        return bool(flags.gateway_message_content or flags.gateway_message_content_limited)
+
+    async def _sync_commands(self) -> None:
+        guild_ids = [int(g) for g in self.settings.discord_guild_ids]
+        try:
+            if not guild_ids:
+                synced = await self.tree.sync()
+                logger.info(
+                    "synced %d slash commands globally (Discord may take a while to show them)",
+                    len(synced),
+                )
+                return
+            for guild_id in guild_ids:
+                guild = discord.Object(id=guild_id)
+                self.tree.copy_global_to(guild=guild)
+                synced = await self.tree.sync(guild=guild)
+                logger.info("synced %d slash commands to guild %s", len(synced), guild_id)
+        except discord.HTTPException as exc:
+            # Missing applications.commands scope or not in that guild: the bot still
+            # answers mentions and DMs, so keep running.
+            logger.error(
+                "could not sync slash commands (%s); invite the bot with the "
+                "applications.commands scope",
+                exc,
+            )
+
+    async def on_ready(self) -> None:
+        self.ready_event.set()
+        logger.info("Discord: connected as %s to %d guild(s)", self.user, len(self.guilds))
+
+    async def close(self) -> None:
+        try:
+            await super().close()
+        finally:
+            await self.fetcher.close()
+            if self.stats:
+                logger.info("Discord: %s", dict(self.stats))
+
+    # --- messages -------------------------------------------------------------------
+
+    async def on_message(self, message: discord.Message) -> None:
+        try:
+            self.stats[await self.handle_message(message)] += 1
+        except Exception:
+            self.stats["failed"] += 1
+            logger.exception("Discord message %s could not be handled", message.id)
+
+    async def handle_message(self, message: discord.Message) -> str:
+        """Queue `message` for a turn if the bot should answer it; returns the outcome."""
+        me = self.user
+        if me is None or message.author.bot or message.author.id == me.id:
+            return "ignored"
+        if message.type not in USER_MESSAGE_TYPES:
+            return "ignored"
+        channel = message.channel
+        guild = message.guild
+        mentioned = self._mentions_me(message)
+        key: ThreadKey | None = None
+        if guild is None:
+            key = conversation_key(guild_id=None, channel_id=channel.id)
+        elif is_thread(channel):
+            key = conversation_key(guild_id=guild.id, channel_id=channel.id)
+            if not mentioned and not await self.owns_thread(channel, key):
+                return "ignored"
+        elif not (mentioned and isinstance(channel, discord.TextChannel)):
+            return "ignored"
+        refusal = self.access.refusal(
+            guild_id=guild.id if guild is not None else None,
+            channel_ids=(channel.id, parent_id(channel)),
+            role_ids=role_ids(message.author),
+        )
+        if refusal is not None:
+            logger.debug("not answering message %s: %s", message.id, refusal)
+            return "refused"
+        text = message_text(message, bot_id=me.id)
+        if not text and not message.attachments:
+            # Without the message_content intent this is all a follow-up shows.
+            return "empty"
+        if key is None:
+            assert guild is not None
+            thread_id = await self._open_thread(message, text)
+            if thread_id is None:
+                return "failed"
+            key = conversation_key(guild_id=guild.id, channel_id=thread_id)
+        elif isinstance(channel, discord.Thread) and mentioned:
+            await self.adopt_thread(channel)
+        return await self.submit(
+            inbound_from_message(message, key=key, text=text, fetcher=self.fetcher)
+        )
+
+    def _mentions_me(self, message: discord.Message) -> bool:
+        me = self.user
+        if me is None:
+            return False
+        if any(user.id == me.id for user in message.mentions):
+            return True
+        # Mentioning the bot's managed role (Discord's autocomplete offers it) counts too.
+        own_role = message.guild.self_role if message.guild is not None else None
+        return own_role is not None and own_role.id in message.raw_role_mentions
+
+    async def owns_thread(self, channel: object, key: ThreadKey) -> bool:
+        """True for a thread the bot opened or already has a conversation in."""
+        me = self.user
+        if me is not None and getattr(channel, "owner_id", None) == me.id:
+            return True
+        return await self.service.store.find_thread(key) is not None
+
+    async def adopt_thread(self, thread: discord.Thread) -> None:
+        """Join someone else's thread, so its follow-ups reach the bot."""
+        if thread.me is not None:
+            return
+        try:
+            await thread.join()
+        except discord.HTTPException as exc:
+            logger.debug("could not join thread %s: %s", thread.id, exc)
+
+    async def _open_thread(self, message: discord.Message, text: str) -> int | None:
+        """Open a public thread from a channel message that mentions the bot.
+
+        A thread started from a message has the message's id. A replayed delivery of
+        the same message finds it taken (in the store, or Discord says it exists) and
+        goes on to `submit`, which drops the duplicate.
+        """
+        if message.thread is not None:
+            return message.thread.id
+        assert message.guild is not None
+        key = conversation_key(guild_id=message.guild.id, channel_id=message.id)
+        if await self.service.store.find_thread(key) is not None:
+            return message.id
+        try:
+            thread = await message.create_thread(
+                name=thread_name(text), auto_archive_duration=AUTO_ARCHIVE_MINUTES
+            )
+        except discord.HTTPException as exc:
+            if exc.code == THREAD_ALREADY_EXISTS:
+                return message.id
+            logger.warning("cannot open a thread from message %s: %s", message.id, exc)
+            if isinstance(exc, discord.Forbidden):
+                with contextlib.suppress(discord.HTTPException):
+                    await message.reply(
+                        "I cannot open a thread here: I need the Create Public Threads "
+                        "and Send Messages in Threads permissions.",
+                        mention_author=False,
+                    )
+            return None
+        return thread.id
+
+    async def submit(self, inbound: Inbound) -> str:
+        """Hand `inbound` to the service; returns "queued", "duplicate" or "stopping"."""
+        try:
+            queued = await self.service.submit(inbound)
+        except ServiceStopping:
+            logger.warning("shutting down: message for %s not taken", inbound.key)
+            return "stopping"
+        return "queued" if queued else "duplicate"
+
+
+def build_client(
+    *,
+    service: Service,
+    settings: Settings,
+    fetcher: CdnFetcher | None = None,
+    message_content: bool = True,
+    edit_interval: float = EDIT_INTERVAL,
+    **options: Any,
+) -> ThreadbridgeClient:
+    """The client with its resources; `options` go to discord.Client."""
+    return ThreadbridgeClient(
+        service=service,
+        settings=settings,
+        fetcher=fetcher if fetcher is not None else CdnFetcher(),
+        message_content=message_content,
+        edit_interval=edit_interval,
+        **options,
+    )
+
+
+__all__ = ["MessageContentUnavailable", "ThreadbridgeClient", "build_client", "intents"]

@@ -1,0 +1,205 @@
+"""Discord messages and interactions -> the core's `Inbound`, in one place.
+
+Everything here is translation: keys, text cleanup, attachments, anchors. What to
+answer (routing, access) lives in the client; how to answer lives in the sink.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Final
+
+import discord
+
+from adapters.discord.anchor import Anchor
+from adapters.discord.download import CdnFetcher
+from bot.attachments import guess_mime
+from bot.models import Attachment, Inbound, ThreadKey
+
+PLATFORM = "discord"
+# A day without messages archives the thread; Discord only takes 60/1440/4320/10080.
+AUTO_ARCHIVE_MINUTES: Final = 1440
+THREAD_NAME_LIMIT = 100
+DEFAULT_THREAD_NAME = "Question"
+# Message types a person writes; the rest are system notices (pins, joins, thread
+# starters...).
+USER_MESSAGE_TYPES = frozenset({discord.MessageType.default, discord.MessageType.reply})
+THREAD_TYPES = frozenset(
+    {
+        discord.ChannelType.public_thread,
+        discord.ChannelType.private_thread,
+        discord.ChannelType.news_thread,
+    }
+)
+
+_USER_MENTION = re.compile(r"<@!?(\d+)>")
+_ROLE_MENTION = re.compile(r"<@&(\d+)>")
+_CHANNEL_MENTION = re.compile(r"<#(\d+)>")
+
+
+def conversation_key(*, guild_id: int | None, channel_id: int) -> ThreadKey:
+    """The ThreadKey of a Discord thread or DM channel.
+
+    A thread is a channel of its own (and a thread started from a message has that
+    message's id), so one id names both the channel and the conversation.
+    """
+    scope = str(guild_id) if guild_id is not None else ""
+    return ThreadKey(PLATFORM, scope, str(channel_id), str(channel_id))
+
+
+def is_thread(channel: object) -> bool:
+    return isinstance(channel, discord.Thread) or getattr(channel, "type", None) in THREAD_TYPES
+
+
+def parent_id(channel: object) -> int | None:
+    value = getattr(channel, "parent_id", None)
+    return value if isinstance(value, int) else None
+
+
+def role_ids(user: discord.abc.User | discord.Member) -> list[int] | None:
+    """The member's role ids, None outside a guild."""
+    if isinstance(user, discord.Member):
+        return [role.id for role in user.roles]
+    return None
+
+
+def clean_text(
+    content: str,
+    *,
+    bot_id: int,
+    bot_role_id: int | None = None,
+    users: Iterable[discord.abc.User] = (),
+    roles: Iterable[discord.Role] = (),
+    channels: Iterable[discord.abc.GuildChannel | discord.Thread] = (),
+) -> str:
+    """Message text for the model: the bot's own mention removed, other mentions as
+    readable names (the model cannot resolve `<@123>`)."""
+    names = {u.id: u.display_name for u in users}
+    role_names = {r.id: r.name for r in roles}
+    channel_names = {c.id: c.name for c in channels}
+
+    def user(match: re.Match[str]) -> str:
+        uid = int(match.group(1))
+        if uid == bot_id:
+            return ""
+        return "@" + names.get(uid, "user")
+
+    def role(match: re.Match[str]) -> str:
+        rid = int(match.group(1))
+        if rid == bot_role_id:
+            return ""
+        return "@" + role_names.get(rid, "role")
+
+    def channel(match: re.Match[str]) -> str:
+        return "#" + channel_names.get(int(match.group(1)), "channel")
+
+    text = _USER_MENTION.sub(user, content)
+    text = _ROLE_MENTION.sub(role, text)
+    text = _CHANNEL_MENTION.sub(channel, text)
+    return re.sub(r"[ \t]{2,}", " ", text).strip()
+
+
+def message_text(message: discord.Message, *, bot_id: int) -> str:
+    guild = message.guild
+    bot_role = guild.self_role if guild is not None else None
+    return clean_text(
+        message.content,
+        bot_id=bot_id,
+        bot_role_id=bot_role.id if bot_role is not None else None,
+        users=message.mentions,
+        roles=message.role_mentions,
+        channels=message.channel_mentions,
+    )
+
+
+def thread_name(text: str) -> str:
+    """A thread name from a question: its first line, at most 100 characters."""
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    line = re.sub(r"\s+", " ", line)
+    if not line:
+        return DEFAULT_THREAD_NAME
+    if len(line) > THREAD_NAME_LIMIT:
+        line = line[: THREAD_NAME_LIMIT - 1].rstrip() + "…"
+    return line
+
+
+def attachments(
+    files: Sequence[discord.Attachment], *, fetcher: CdnFetcher
+) -> tuple[Attachment, ...]:
+    """Attachment metadata; bytes are fetched later, by the turn, through `fetcher`."""
+    return tuple(
+        Attachment(
+            name=f.filename,
+            mime_type=guess_mime(f.filename, f.content_type or ""),
+            size=f.size,
+            download=fetcher.downloader(f.url),
+            url=f.url,
+        )
+        for f in files
+    )
+
+
+def inbound_from_message(
+    message: discord.Message,
+    *,
+    key: ThreadKey,
+    text: str,
+    fetcher: CdnFetcher,
+) -> Inbound:
+    """A user's message in a thread or DM (or the channel message that opened one)."""
+    return Inbound(
+        key=key,
+        text=text,
+        user_id=str(message.author.id),
+        user_name=message.author.display_name,
+        message_id=str(message.id),
+        anchor=Anchor(channel_id=int(key.thread)).dumps(),
+        attachments=attachments(message.attachments, fetcher=fetcher),
+    )
+
+
+def inbound_from_interaction(
+    interaction: discord.Interaction,
+    *,
+    key: ThreadKey,
+    prompt: str,
+    file: discord.Attachment | None,
+    follow_up: bool,
+    fetcher: CdnFetcher,
+) -> Inbound:
+    """An /ask. With `follow_up`, the reply is posted as the command's follow-up while
+    the interaction token is valid (in the channel the command was used in)."""
+    anchor = Anchor(
+        channel_id=int(key.thread),
+        interaction_token=interaction.token if follow_up else None,
+        interaction_created=interaction.created_at.timestamp() if follow_up else None,
+        upload_limit=interaction.filesize_limit,
+    )
+    return Inbound(
+        key=key,
+        text=prompt.strip(),
+        user_id=str(interaction.user.id),
+        user_name=interaction.user.display_name,
+        event_id=str(interaction.id),
+        anchor=anchor.dumps(),
+        attachments=attachments([file] if file is not None else [], fetcher=fetcher),
+    )
+
+
+__all__ = [
+    "AUTO_ARCHIVE_MINUTES",
+    "PLATFORM",
+    "THREAD_TYPES",
+    "USER_MESSAGE_TYPES",
+    "attachments",
+    "clean_text",
+    "conversation_key",
+    "inbound_from_interaction",
+    "inbound_from_message",
+    "is_thread",
+    "message_text",
+    "parent_id",
+    "role_ids",
+    "thread_name",
+]

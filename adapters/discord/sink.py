@@ -1,0 +1,410 @@
+"""Rendering one turn's reply in a Discord thread or DM.
+
+The reply is one or more messages that are edited as text arrives. Edits are
+throttled: a render happens at most once per `edit_interval` (1 s), and every render
+touches each message at most once, so no message is edited more than once a second
+(Discord's per-channel limit is about 5 edits in 5 s). The first render waits one
+interval too, so a short answer arrives as one message without any edit.
+
+Text over 2000 characters continues in further messages (see `chunks`). While a tool
+runs, the typing indicator is on and a status line shows under the text. Files are
+posted after the text, each as its own message; one over the channel's upload limit
+gets a notice instead.
+
+If the turn came from a slash command inside a thread or DM, messages are posted as
+the interaction's follow-ups while its token is valid (15 minutes); after that, or
+when Discord says the token is gone, they are posted (and edited) as ordinary channel
+messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import discord
+
+from adapters.discord.anchor import Anchor
+from adapters.discord.chunks import FENCE, MESSAGE_LIMIT, open_fence_of, split_message
+from bot.attachments import human_size
+from bot.models import OutFile, PostedRefs, Progress, ThreadKey
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+NO_MENTIONS = discord.AllowedMentions.none()
+EDIT_INTERVAL = 1.0
+TYPING_EVERY = 8.0  # Discord shows "typing" for about 10 s per request
+TYPING_ROUNDS = 75  # stop after ~10 minutes even if the turn is never finished
+STATUS_LIMIT = 120
+STATUS_PREFIX = "-# ⚙️ "
+NOTICE_PREFIX = "-# ℹ️ "
+ERROR_PREFIX = "⚠️ "
+EMPTY_REPLY = "-# (The assistant sent no text.)"
+ARCHIVED_THREAD = 50083
+UNKNOWN_MESSAGE = 10008
+TOO_LARGE = 40005
+
+
+@dataclass(slots=True)
+class _Posted:
+    id: int
+    content: str
+    via_webhook: bool
+
+
+class DiscordSink:
+    """A ReplySink for one turn. Build it with `DiscordReplier.open_reply`."""
+
+    def __init__(
+        self,
+        *,
+        client: discord.Client,
+        key: ThreadKey,
+        anchor: Anchor,
+        upload_limit: int,
+        edit_interval: float = EDIT_INTERVAL,
+    ) -> None:
+        self.client = client
+        self.key = key
+        self.anchor = anchor
+        self.upload_limit = upload_limit
+        self.edit_interval = edit_interval
+        guild_id = int(key.scope) if key.scope else None
+        self._channel = client.get_partial_messageable(anchor.channel_id, guild_id=guild_id)
+        self._webhook: discord.Webhook | None = None
+        if anchor.token_usable() and client.application_id is not None:
+            assert anchor.interaction_token is not None
+            self._webhook = discord.Webhook.partial(
+                client.application_id, anchor.interaction_token, client=client
+            )
+        self._text = ""
+        self._steps: dict[str, Progress] = {}
+        self._files: list[OutFile] = []
+        self._posted: list[_Posted] = []
+        self._file_messages: list[int] = []
+        self._lock = asyncio.Lock()
+        self._loop = asyncio.get_running_loop()
+        self._next_render = self._loop.time() + edit_interval
+        self._dirty = False
+        self._closing = asyncio.Event()
+        self._typing_wake = asyncio.Event()
+        self._render_task: asyncio.Task[None] | None = None
+        self._typing_task: asyncio.Task[None] | None = None
+
+    # --- ReplySink ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Make the channel postable and show that the bot is at work."""
+        await self._unarchive()
+        self._typing_task = asyncio.create_task(self._keep_typing(), name="discord-typing")
+
+    async def progress(self, step: Progress) -> None:
+        if step.done:
+            self._steps.pop(step.step_id, None)
+        else:
+            self._steps[step.step_id] = step
+            self._typing_wake.set()
+        self._schedule()
+
+    async def text(self, delta: str) -> None:
+        if delta:
+            self._text += delta
+            self._schedule()
+
+    async def file(self, file: OutFile) -> None:
+        self._files.append(file)
+
+    async def notice(self, text: str) -> None:
+        self._add_line(NOTICE_PREFIX + text)
+        self._schedule()
+
+    async def finish(self, *, error: str | None = None) -> PostedRefs:
+        self._closing.set()
+        self._typing_wake.set()
+        if self._render_task is not None:
+            await self._render_task
+        if self._typing_task is not None:
+            self._typing_task.cancel()
+            await asyncio.gather(self._typing_task, return_exceptions=True)
+        fitting: list[OutFile] = []
+        for out in self._files:
+            if len(out.data) > self.upload_limit:
+                self._add_line(NOTICE_PREFIX + self._too_large(out))
+            else:
+                fitting.append(out)
+        async with self._lock:
+            chunks = self._chunks(final=True, error=error)
+            if any(
+                i < len(self._posted) and self._posted[i].content != c for i, c in enumerate(chunks)
+            ):
+                # Keep the final edit within the rate too.
+                delay = self._next_render - self._loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            await self._apply(chunks)
+        for out in fitting:
+            await self._post_file(out)
+        ids = [p.id for p in self._posted] + self._file_messages
+        return PostedRefs(tuple(str(i) for i in ids))
+
+    # --- rendering ------------------------------------------------------------------
+
+    def _add_line(self, line: str) -> None:
+        if self._text and not self._text.endswith("\n"):
+            self._text += "\n"
+        self._text += line + "\n"
+
+    def _schedule(self) -> None:
+        self._dirty = True
+        if self._closing.is_set():
+            return
+        if self._render_task is None or self._render_task.done():
+            self._render_task = asyncio.create_task(self._render_soon(), name="discord-render")
+
+    async def _render_soon(self) -> None:
+        while self._dirty and not self._closing.is_set():
+            delay = self._next_render - self._loop.time()
+            if delay > 0:
+                try:
+                    await asyncio.wait_for(self._closing.wait(), delay)
+                    return  # finish() renders the final state
+                except TimeoutError:
+                    pass
+            self._dirty = False
+            try:
+                async with self._lock:
+                    await self._apply(self._chunks(final=False))
+            except discord.HTTPException as exc:
+                # finish() tries again with the final text; the turn is not lost yet.
+                logger.warning("updating the reply in %s failed: %s", self.key, exc)
+                return
+
+    def _chunks(self, *, final: bool, error: str | None = None) -> list[str]:
+        text = self._text
+        if final and error:
+            text = (text.rstrip() + "\n\n" if text.strip() else "") + ERROR_PREFIX + error
+        chunks = split_message(text)
+        if final:
+            if not chunks and (self._posted or not self._files):
+                chunks = [EMPTY_REPLY]
+            return chunks
+        # Still streaming: show an open code block closed, as it will be.
+        if chunks and open_fence_of(chunks[-1]) and len(chunks[-1]) + 4 <= MESSAGE_LIMIT:
+            chunks[-1] += "\n" + FENCE
+        status = self._status()
+        if status:
+            if not chunks:
+                chunks = [status]
+            elif len(chunks[-1]) + 1 + len(status) <= MESSAGE_LIMIT:
+                chunks[-1] += "\n" + status
+        return chunks
+
+    def _status(self) -> str:
+        if not self._steps:
+            return ""
+        label = next(reversed(self._steps.values())).label.strip() or "Working"
+        if len(label) > STATUS_LIMIT:
+            label = label[: STATUS_LIMIT - 1] + "…"
+        return f"{STATUS_PREFIX}{label}…"
+
+    async def _apply(self, chunks: list[str]) -> None:
+        """Make the posted messages show `chunks` (post, edit or delete as needed)."""
+        changed = False
+        for i, content in enumerate(chunks):
+            if i < len(self._posted):
+                if self._posted[i].content != content:
+                    await self._edit(self._posted[i], content)
+                    changed = True
+            else:
+                self._posted.append(await self._post(content))
+                changed = True
+        for extra in self._posted[len(chunks) :]:
+            # Only a status line can shrink the reply; a leftover message would be stale.
+            await self._delete(extra)
+            changed = True
+        del self._posted[len(chunks) :]
+        if changed:
+            self._next_render = self._loop.time() + self.edit_interval
+
+    # --- Discord calls --------------------------------------------------------------
+
+    async def _post(self, content: str) -> _Posted:
+        if self._webhook is not None:
+            try:
+                sent = await self._webhook.send(content, wait=True, allowed_mentions=NO_MENTIONS)
+                return _Posted(sent.id, content, via_webhook=True)
+            except discord.HTTPException as exc:
+                self._token_failed(exc)
+        message = await self._send(content=content)
+        return _Posted(message.id, content, via_webhook=False)
+
+    async def _edit(self, posted: _Posted, content: str) -> None:
+        if posted.via_webhook and self._webhook is not None:
+            try:
+                await self._webhook.edit_message(
+                    posted.id, content=content, allowed_mentions=NO_MENTIONS
+                )
+                posted.content = content
+                return
+            except discord.HTTPException as exc:
+                self._token_failed(exc)
+        message = self._channel.get_partial_message(posted.id)
+        try:
+            await self._retry_archived(
+                lambda: message.edit(content=content, allowed_mentions=NO_MENTIONS)
+            )
+        except discord.NotFound as exc:
+            if exc.code != UNKNOWN_MESSAGE:
+                raise
+            # Someone deleted the message: carry on in a new one.
+            replacement = await self._send(content=content)
+            posted.id, posted.via_webhook = replacement.id, False
+        posted.content = content
+
+    async def _delete(self, posted: _Posted) -> None:
+        try:
+            await self._channel.get_partial_message(posted.id).delete()
+        except discord.HTTPException as exc:
+            logger.debug("could not delete a stale reply message: %s", exc)
+
+    async def _send(
+        self, *, content: str | None = None, file: Callable[[], discord.File] | None = None
+    ) -> discord.Message:
+        async def send() -> discord.Message:
+            if file is None:
+                return await self._channel.send(content, allowed_mentions=NO_MENTIONS)
+            return await self._channel.send(content, file=file(), allowed_mentions=NO_MENTIONS)
+
+        return await self._retry_archived(send)
+
+    async def _retry_archived(self, call: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await call()
+        except discord.HTTPException as exc:
+            if exc.code != ARCHIVED_THREAD:
+                raise
+        # Archived while the turn ran (auto-archive, a moderator): reopen, try once more.
+        await self._unarchive(force=True)
+        return await call()
+
+    async def _post_file(self, out: OutFile) -> None:
+        def make() -> discord.File:
+            return discord.File(
+                io.BytesIO(out.data), filename=out.name, description=out.alt_text or None
+            )
+
+        try:
+            if self._webhook is not None:
+                try:
+                    sent = await self._webhook.send(
+                        file=make(), wait=True, allowed_mentions=NO_MENTIONS
+                    )
+                    self._file_messages.append(sent.id)
+                    return
+                except discord.HTTPException as exc:
+                    if exc.status == 413 or exc.code == TOO_LARGE:
+                        raise
+                    self._token_failed(exc)
+            message = await self._send(file=make)
+            self._file_messages.append(message.id)
+        except discord.HTTPException as exc:
+            if exc.status != 413 and exc.code != TOO_LARGE:
+                raise
+            note = await self._send(content=NOTICE_PREFIX + self._too_large(out))
+            self._file_messages.append(note.id)
+
+    def _too_large(self, out: OutFile) -> str:
+        return (
+            f"{out.name} ({human_size(len(out.data))}) is over this channel's upload limit "
+            f"of {human_size(self.upload_limit)}, so it was not posted."
+        )
+
+    def _token_failed(self, exc: discord.HTTPException) -> None:
+        """Give up on the interaction token if Discord says it is gone; else re-raise."""
+        if exc.status in (401, 404):
+            logger.info("interaction token for %s expired; posting as channel messages", self.key)
+            self._webhook = None
+            return
+        raise exc
+
+    async def _unarchive(self, *, force: bool = False) -> None:
+        if not self.key.scope:
+            return  # DMs have no archive
+        channel = self.client.get_channel(self.anchor.channel_id)
+        if force or channel is None:
+            try:
+                channel = await self.client.fetch_channel(self.anchor.channel_id)
+            except discord.HTTPException as exc:
+                logger.warning("cannot look up channel of %s: %s", self.key, exc)
+                return
+        if isinstance(channel, discord.Thread) and channel.archived:
+            logger.info("unarchiving %s to reply", self.key)
+            await channel.edit(archived=False)
+
+    async def _keep_typing(self) -> None:
+        for _ in range(TYPING_ROUNDS):
+            if self._closing.is_set():
+                return
+            # Posting a message ends Discord's typing indicator; after the first message
+            # it only comes back while a tool runs.
+            if not self._posted or self._steps:
+                try:
+                    await self._channel.typing()
+                except discord.HTTPException as exc:
+                    logger.debug("typing indicator failed: %s", exc)
+            self._typing_wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._typing_wake.wait(), TYPING_EVERY)
+
+
+class DiscordReplier:
+    """The Replier the service uses to reach Discord threads and DMs."""
+
+    def __init__(
+        self,
+        *,
+        client: discord.Client,
+        ready: asyncio.Event,
+        upload_limits: dict[str, int] | None = None,
+        edit_interval: float = EDIT_INTERVAL,
+        ready_timeout: float = 120.0,
+    ) -> None:
+        self.client = client
+        self.ready = ready
+        # Learned from interactions (Discord tells the limit there), per guild ("" = DMs).
+        self.upload_limits: dict[str, int] = upload_limits if upload_limits is not None else {}
+        self.edit_interval = edit_interval
+        self.ready_timeout = ready_timeout
+
+    async def open_reply(self, *, key: ThreadKey, anchor: str) -> DiscordSink:
+        # After a restart, interrupted turns resume before the gateway is up.
+        async with asyncio.timeout(self.ready_timeout):
+            await self.ready.wait()
+        parsed = Anchor.loads(anchor, key=key)
+        sink = DiscordSink(
+            client=self.client,
+            key=key,
+            anchor=parsed,
+            upload_limit=parsed.upload_limit or self.upload_limit(key.scope),
+            edit_interval=self.edit_interval,
+        )
+        await sink.start()
+        return sink
+
+    def upload_limit(self, scope: str) -> int:
+        if scope in self.upload_limits:
+            return self.upload_limits[scope]
+        guild = self.client.get_guild(int(scope)) if scope else None
+        if guild is not None:
+            return guild.filesize_limit
+        return discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
+
+
+__all__ = ["EDIT_INTERVAL", "DiscordReplier", "DiscordSink"]
