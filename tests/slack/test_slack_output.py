@@ -1,0 +1,211 @@
+"""What the reply sink sends Slack: no pings, long replies split, stream fallbacks."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import re
+from typing import Any
+
+import pytest
+
+from adapters.slack.events import Anchor
+from adapters.slack.text import PAGE_LIMIT
+from bot.models import ThreadKey
+from tests.emulators.openai import Reply
+from tests.emulators.slack import BOT_USER_ID, app_mention_event, message_event
+
+TEXT_METHODS = (
+    "chat.postMessage",
+    "chat.update",
+    "chat.startStream",
+    "chat.appendStream",
+    "chat.stopStream",
+)
+
+
+def received(emulator: Any) -> str:
+    """Every piece of text Slack received for messages, in call order."""
+    parts: list[str] = []
+    for call in emulator.calls:
+        if call.method in TEXT_METHODS:
+            for name in ("text", "markdown_text"):
+                if call.params.get(name):
+                    parts.append(str(call.params[name]))
+            for chunk in call.params.get("chunks") or []:
+                parts.append(str(chunk.get("text", "")))
+    return "\n".join(parts)
+
+
+def fast(bot: Any) -> None:
+    """Flush every 50 ms instead of every second, so tests see several updates quickly."""
+    replier = bot.bridge.replier
+    replier.options = dataclasses.replace(replier.options, flush_interval=0.05)
+
+
+def ask(where: str) -> dict[str, Any]:
+    if where == "dm":
+        return message_event(channel="D0001", text="say it")
+    return app_mention_event(channel="C0001", text=f"<@{BOT_USER_ID}> say it")
+
+
+PINGS = "Attention <!channel> and <!here|here>, <!everyone>, <!subteam^S0TEAM|@team>, "
+PINGS += "<@U123> and <@W0ABC|bob>; also @channel @here @everyone. Done & dusted."
+
+
+@pytest.mark.parametrize("where", ["thread", "dm"])
+async def test_model_output_cannot_ping(slack_bot: Any, openai_emulator: Any, where: str) -> None:
+    bot = await slack_bot()
+    fast(bot)
+    openai_emulator.script(Reply(text=PINGS, chunk_chars=3, tokens_per_second=300))
+    await bot.send(ask(where))
+    await bot.settle()
+    calls = [c for c in bot.emulator.calls if c.method in TEXT_METHODS]
+    assert len(calls) >= 3  # the text arrived in several pieces
+    text = received(bot.emulator)
+    assert "Attention" in text and "Done" in text
+    for token in ("<!channel", "<!here", "<!everyone", "<!subteam", "<@U123", "<@W0ABC"):
+        assert token not in text
+    assert not re.search(r"@(channel|here|everyone)\b", text)
+
+
+async def test_user_mentions_can_be_allowed(slack_bot: Any, openai_emulator: Any) -> None:
+    bot = await slack_bot(THREADBRIDGE_SLACK_ALLOW_USER_MENTIONS="true")
+    openai_emulator.script(Reply(text=PINGS), Reply(text=PINGS))
+    await bot.send(ask("dm"))
+    await bot.send(ask("thread"))
+    await bot.settle()
+    text = received(bot.emulator)
+    assert "<@U123>" in text
+    for token in ("<!channel", "<!here", "<!everyone", "<!subteam"):
+        assert token not in text
+
+
+async def test_markdown_renders_as_mrkdwn_when_posted(slack_bot: Any, openai_emulator: Any) -> None:
+    bot = await slack_bot()
+    openai_emulator.script(
+        Reply(
+            text="## Result\n**bold** and [docs](https://example.com/a?b=1&c=2)\n"
+            "```python\nif a < b:\n    pass\n```"
+        )
+    )
+    await bot.send(ask("dm"))
+    await bot.settle()
+    [text] = bot.emulator.bot_texts("D0001")
+    assert text == (
+        "*Result*\n*bold* and <https://example.com/a?b=1&amp;c=2|docs>\n"
+        "```\nif a &lt; b:\n    pass\n```"
+    )
+
+
+def long_reply() -> str:
+    prose = " ".join(f"word{i}" for i in range(120))
+    code = "\n".join(f"    value_{i} = compute({i}) * 2  # step {i}" for i in range(260))
+    return (
+        f"# Report\n\n{prose}\n\n{prose}\n\n```python\ndef run():\n{code}\n```\n\n"
+        f"After the code.\n\n{prose}\n\n```\nshort block\n```\nThe end."
+    )
+
+
+def fences_balanced(text: str) -> bool:
+    return sum(1 for line in text.split("\n") if line.strip().startswith("```")) % 2 == 0
+
+
+@pytest.mark.parametrize("where", ["thread", "dm"])
+async def test_long_reply_continues_in_more_messages_with_code_fences_intact(
+    slack_bot: Any, openai_emulator: Any, where: str
+) -> None:
+    bot = await slack_bot()
+    fast(bot)
+    body = long_reply()
+    openai_emulator.script(Reply(text=body, chunk_chars=97))
+    event = ask(where)
+    await bot.send(event)
+    await bot.settle()
+    emu = bot.emulator
+    if where == "dm":
+        messages = emu.bot_messages("D0001")
+    else:
+        messages = emu.bot_messages("C0001", event["ts"])
+    texts = [m.text for m in messages]
+    assert len(texts) >= 3
+    assert all(len(t) <= PAGE_LIMIT + 200 for t in texts)
+    assert all(fences_balanced(t) for t in texts), texts
+    joined = "\n".join(texts)
+    for i in (0, 130, 259):
+        assert f"value_{i} = compute({i}) * 2" in joined
+    assert "The end." in texts[-1] and "short block" in joined
+    # Every line of code survived in order, across the messages.
+    code_lines = [line for line in joined.split("\n") if "value_" in line]
+    assert len(code_lines) == 260
+    if where == "thread":
+        assert all(m.stream_state == "stopped" for m in messages)
+        assert all(m.thread_ts == event["ts"] for m in messages)
+    else:
+        assert len(emu.calls_to("chat.update")) >= 1  # edited while streaming in
+
+
+async def test_expired_stream_falls_back_to_editing_the_same_message(
+    slack_bot: Any, openai_emulator: Any
+) -> None:
+    bot = await slack_bot()
+    fast(bot)
+    emu = bot.emulator
+    words = " ".join(f"w{i}" for i in range(300))
+    openai_emulator.script(Reply(text=words, chunk_chars=6, tokens_per_second=600))
+    emu.fail_next("chat.appendStream", error="message_not_in_streaming_state")
+    event = ask("thread")
+    await bot.send(event)
+    await bot.settle()
+    [message] = emu.bot_messages("C0001", event["ts"])
+    assert message.text == words
+    methods = [e.method for e in message.edits]
+    assert methods[0] == "chat.startStream" and "chat.update" in methods
+    failed = [c for c in emu.calls_to("chat.appendStream") if not c.ok]
+    assert failed and failed[0].error == "message_not_in_streaming_state"
+
+
+async def test_streaming_can_be_turned_off(slack_bot: Any, openai_emulator: Any) -> None:
+    bot = await slack_bot(THREADBRIDGE_SLACK_STREAMING="false")
+    fast(bot)
+    openai_emulator.script(Reply(text=" ".join(["edit"] * 200), tokens_per_second=500))
+    event = ask("thread")
+    await bot.send(event)
+    await bot.settle()
+    emu = bot.emulator
+    assert "chat.startStream" not in emu.call_names()
+    [message] = emu.bot_messages("C0001", event["ts"])
+    assert message.text == " ".join(["edit"] * 200)
+    assert message.history[0] != message.text  # posted early, then edited
+
+
+async def test_updates_are_throttled_to_about_one_a_second(
+    slack_bot: Any, openai_emulator: Any
+) -> None:
+    bot = await slack_bot()
+    openai_emulator.script(Reply(text=" ".join(["tick"] * 300), tokens_per_second=200))
+    event = ask("dm")
+    await bot.send(event)
+    await bot.settle()
+    [message] = bot.emulator.bot_messages("D0001")
+    times = [e.time for e in message.edits]
+    assert len(times) >= 2  # about 1.5 s of streaming
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert all(gap > 0.8 for gap in gaps[:-1]), gaps
+
+
+async def test_reply_after_restart_goes_to_the_stored_thread(slack_bot: Any) -> None:
+    """The destination is data: a new replier rebuilds it from key + stored anchor."""
+    bot = await slack_bot()
+    emu = bot.emulator
+    parent = emu.user_message("C0001", f"<@{BOT_USER_ID}> question")
+    anchor = Anchor(thread_ts=parent.ts, user="U0USER", team="T0001").dumps()
+    sink = await bot.bridge.replier.open_reply(
+        key=ThreadKey("slack", "T0001", "C0001", parent.ts), anchor=anchor
+    )
+    await sink.text("answer after a restart")
+    refs = await sink.finish()
+    assert emu.bot_texts("C0001", parent.ts) == ["answer after a restart"]
+    assert refs.message_ids == (emu.bot_messages("C0001", parent.ts)[0].ts,)
+    assert Anchor.loads(anchor) == Anchor(thread_ts=parent.ts, user="U0USER", team="T0001")
+    assert Anchor.loads("not json") == Anchor(thread_ts="", user="", team="")
