@@ -211,6 +211,12 @@ class Settings(BaseSettings):
         alias="THREADBRIDGE_SHUTDOWN_SECONDS",
         description="On SIGTERM, how long running turns may take to finish.",
     )
+    lease_seconds: float = Field(
+        60.0,
+        gt=0,
+        alias="THREADBRIDGE_LEASE_SECONDS",
+        description="A thread's lease: a dead process's threads are taken over after this.",
+    )
     log_format: Literal["text", "json"] = Field(
         "text", alias="THREADBRIDGE_LOG_FORMAT", description="`text` (readable) or `json` lines."
     )

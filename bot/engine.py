@@ -269,9 +269,19 @@ class Engine:
         deadline = time.monotonic() + self.settings.locked_retry_seconds
         attempt = 0
         recreated_container = False
+        recreated_conversation = False
         while True:
             try:
                 return await self.client.responses.create(**kwargs)
+            except openai.NotFoundError as exc:
+                # The Conversation was deleted (or belongs to another project): start a new
+                # one rather than leave the thread unusable.
+                if self.stateless or recreated_conversation or "onversation" not in str(exc):
+                    raise
+                recreated_conversation = True
+                logger.warning("conversation %s is gone; starting a new one", state.conversation_id)
+                state.conversation_id = await self._new_conversation(state.thread)
+                kwargs["conversation"] = state.conversation_id
             except openai.APIStatusError as exc:
                 if _is_locked(exc) and time.monotonic() < deadline:
                     delay = LOCKED_BACKOFF[min(attempt, len(LOCKED_BACKOFF) - 1)]

@@ -68,5 +68,15 @@ def setup_logging(level: str, *, secrets: Iterable[str] = (), json_lines: bool =
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # The HTTP stacks log request details at DEBUG; keep them out of our logs.
-    for noisy in ("httpx", "httpx2", "httpcore", "openai._base_client", "aiosqlite"):
+    for noisy in (
+        "httpx",
+        "httpx2",
+        "httpcore",
+        "httpcore2",
+        "openai._base_client",
+        "aiosqlite",
+        "sqlalchemy.engine",
+        "websockets",
+        "aiohttp.access",
+    ):
         logging.getLogger(noisy).setLevel(max(logging.INFO, root.level))

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -71,6 +74,9 @@ class Service:
         # store is all that is left of an attachment.
         self._attachments: dict[int, tuple[Attachment, ...]] = {}
         self._accepting = True
+        self._sweeper: asyncio.Task[None] | None = None
+        # Identifies this process in thread leases.
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -111,12 +117,22 @@ class Service:
             )
 
     async def start(self) -> None:
-        """Pick up work a previous process left behind."""
+        """Pick up work a previous (or a dead) process left behind, now and periodically."""
+        await self.sweep()
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="sweeper")
+
+    async def sweep(self) -> None:
         for thread_id in await self.store.threads_with_work():
-            for turn in await self.store.open_turns(thread_id):
-                logger.info("re-running interrupted turn %s of thread %s", turn.id, thread_id)
-                await self.store.requeue_turn(turn.id)
-            self.wake(thread_id)
+            if thread_id not in self._workers:
+                self.wake(thread_id)
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.lease_seconds)
+            try:
+                await self.sweep()
+            except Exception:
+                logger.exception("sweep failed")
 
     async def drain(self) -> None:
         """Wait until every queued message has been answered."""
@@ -128,6 +144,8 @@ class Service:
         Returns True if everything finished. Unfinished work stays in the store.
         """
         self._accepting = False
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         tasks = list(self._workers.values())
         if not tasks:
             return True
@@ -140,22 +158,65 @@ class Service:
     # --- workers ------------------------------------------------------------------
 
     async def _worker(self, thread_id: int) -> None:
+        leased = False
         try:
             while True:
                 self._dirty.discard(thread_id)
                 rows = await self.store.pending(thread_id)
+                if not rows and not leased:
+                    rows = await self._orphaned(thread_id)
                 if rows:
+                    if not leased:
+                        leased = await self._take_lease(thread_id)
+                        if not leased:
+                            # Another process runs this thread; look again later in case
+                            # it dies or finishes without seeing our message.
+                            await asyncio.sleep(self.settings.lease_seconds / 4)
+                            self._dirty.add(thread_id)
+                            continue
+                        rows = await self.store.pending(thread_id)
+                        if not rows:
+                            continue
                     async with self._slots:
                         await self._run_turn(thread_id, rows)
                     continue
-                if thread_id not in self._dirty:
-                    break
+                if thread_id in self._dirty:
+                    continue
+                if leased:
+                    await self.store.release_lease(thread_id, self.owner)
+                    leased = False
+                    if thread_id in self._dirty:
+                        continue  # a message came in while we let go
+                # No await between this check and leaving _workers: wake() can't miss us.
+                break
         except Exception:
             logger.exception("worker for thread %s crashed", thread_id)
+            if leased:
+                await self.store.release_lease(thread_id, self.owner)
         finally:
             self._workers.pop(thread_id, None)
             if not self._workers:
                 self._idle.set()
+
+    async def _orphaned(self, thread_id: int) -> list[InboundRow]:
+        """Messages of turns left open by a dead process, put back in the queue."""
+        turns = await self.store.open_turns(thread_id)
+        if not turns or not await self._take_lease(thread_id):
+            return []
+        for turn in await self.store.open_turns(thread_id):
+            logger.info("re-running interrupted turn %s of thread %s", turn.id, thread_id)
+            await self.store.requeue_turn(turn.id)
+        await self.store.release_lease(thread_id, self.owner)
+        return await self.store.pending(thread_id)
+
+    async def _take_lease(self, thread_id: int) -> bool:
+        return await self.store.acquire_lease(thread_id, self.owner, self.settings.lease_seconds)
+
+    async def _keep_lease(self, thread_id: int) -> None:
+        """Renew the lease while a long turn runs."""
+        while True:
+            await asyncio.sleep(self.settings.lease_seconds / 3)
+            await self._take_lease(thread_id)
 
     async def _run_turn(self, thread_id: int, rows: list[InboundRow]) -> TurnOutcome:
         thread = await self.store.thread(thread_id)
@@ -176,6 +237,7 @@ class Service:
             return TurnOutcome(turn_id, "failed", "no adapter")
         sink = await replier.open_reply(key=thread.key, anchor=anchor)
         status, error, ref, posted = "failed", None, None, []
+        keeper = asyncio.create_task(self._keep_lease(thread_id))
         done: Done | None = None
         try:
             for row in rows:
@@ -206,6 +268,7 @@ class Service:
             logger.exception("turn %s of %s could not be delivered", turn_id, thread.key)
             error = f"delivery failed: {exc.__class__.__name__}"
         finally:
+            keeper.cancel()
             for row in rows:
                 self._attachments.pop(row.id, None)
         await self.store.finish_turn(

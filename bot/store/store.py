@@ -16,6 +16,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -221,12 +223,18 @@ class Store:
             ).one()
         return _thread(row)
 
+    def _insert_ignoring_conflicts(self) -> Any:
+        dialect_insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
+        return dialect_insert(t.threads).on_conflict_do_nothing()
+
     async def _ensure_thread(self, conn: AsyncConnection, key: ThreadKey, now: float) -> int:
         row = (await conn.execute(self._current(key))).first()
         if row is not None:
             return int(row.id)
-        result = await conn.execute(
-            t.threads.insert().values(
+        # Another process may create the same thread at the same moment: insert-or-ignore,
+        # then read whichever row won.
+        await conn.execute(
+            self._insert_ignoring_conflicts().values(
                 platform=key.platform,
                 scope=key.scope,
                 channel=key.channel,
@@ -236,7 +244,7 @@ class Store:
                 last_active_at=now,
             )
         )
-        return _new_id(result)
+        return int((await conn.execute(self._current(key))).one().id)
 
     async def ensure_thread(self, key: ThreadKey) -> ThreadRow:
         async with self._tx() as conn:
@@ -286,6 +294,39 @@ class Store:
         async with self._tx() as conn:
             await conn.execute(
                 t.threads.update().where(t.threads.c.id == thread_id).values(**values)
+            )
+
+    # --- leases -----------------------------------------------------------------
+
+    async def acquire_lease(self, thread_id: int, owner: str, ttl: float) -> bool:
+        """Take (or renew) the right to run `thread_id`'s turns for `ttl` seconds.
+
+        A process that died gives its threads up when the lease runs out.
+        """
+        now = time.time()
+        th = t.threads
+        async with self._tx() as conn:
+            result = await conn.execute(
+                th.update()
+                .where(
+                    th.c.id == thread_id,
+                    sa.or_(
+                        th.c.lease_owner.is_(None),
+                        th.c.lease_owner == owner,
+                        th.c.lease_until < now,
+                    ),
+                )
+                .values(lease_owner=owner, lease_until=now + ttl)
+            )
+        return bool(result.rowcount)
+
+    async def release_lease(self, thread_id: int, owner: str) -> None:
+        th = t.threads
+        async with self._tx() as conn:
+            await conn.execute(
+                th.update()
+                .where(th.c.id == thread_id, th.c.lease_owner == owner)
+                .values(lease_owner=None, lease_until=None)
             )
 
     # --- inbound queue ----------------------------------------------------------

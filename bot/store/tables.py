@@ -32,6 +32,9 @@ threads = sa.Table(
     sa.Column("vector_store_id", sa.String(128)),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("last_active_at", sa.Float, nullable=False),
+    # Which process runs this thread's turns, until when (see Store.acquire_lease).
+    sa.Column("lease_owner", sa.String(64)),
+    sa.Column("lease_until", sa.Float),
     sa.UniqueConstraint("platform", "scope", "channel", "thread", "epoch"),
 )
 

@@ -235,3 +235,22 @@ async def test_stateless_mode_replays_history_from_the_store(
         {"role": "user", "content": "say it again"},
     ]
     assert core.replier.replies[1].text == "echo: say it again"
+
+
+async def test_a_deleted_conversation_is_replaced_and_the_thread_keeps_working(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    core = await make_core()
+    await core.service.submit(inbound("one"))
+    await core.service.drain()
+    before = await core.store.find_thread(key())
+    assert before is not None and before.conversation_id
+    del openai_emulator.conversations[before.conversation_id]
+    await core.service.submit(inbound("two"))
+    await core.service.drain()
+    after = await core.store.find_thread(key())
+    assert after is not None and after.conversation_id not in (None, before.conversation_id)
+    assert [(r.text, r.error) for r in core.replier.replies] == [
+        ("echo: one", None),
+        ("echo: two", None),
+    ]

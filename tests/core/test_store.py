@@ -17,7 +17,7 @@ async def open_store(path: Path) -> Store:
 async def test_migrations_create_schema_in_wal_mode(tmp_path: Path) -> None:
     store = await open_store(tmp_path / "a.db")
     try:
-        assert await store.revision() == "0001"
+        assert await store.revision() == "0002"
         async with store.engine.connect() as conn:
             mode = (await conn.execute(sa.text("PRAGMA journal_mode"))).scalar()
             tables = set(
@@ -31,7 +31,7 @@ async def test_migrations_create_schema_in_wal_mode(tmp_path: Path) -> None:
         await store.close()
     # Opening again is a no-op migration.
     store = await open_store(tmp_path / "a.db")
-    assert await store.revision() == "0001"
+    assert await store.revision() == "0002"
     await store.close()
 
 
