@@ -47,13 +47,19 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path, openai_emulator: Any) -> SettingsFactory:
+def database_url(tmp_path: Path) -> str:
+    """SQLite by default; tests/dbs.py has the variant over SQLite and PostgreSQL."""
+    return f"sqlite:///{tmp_path / 'threadbridge.db'}"
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, openai_emulator: Any, database_url: str) -> SettingsFactory:
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "OPENAI_API_KEY": "sk-test-key-123456",
             "OPENAI_BASE_URL": openai_emulator.base_url,
             "OPENAI_MODEL": "test-model",
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'threadbridge.db'}",
+            "DATABASE_URL": database_url,
             "OPENAI_MAX_RETRIES": 1,
             "THREADBRIDGE_OUTPUT_DIR": str(tmp_path / "out"),
         }
