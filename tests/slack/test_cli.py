@@ -1,0 +1,133 @@
+"""`threadbridge run` starts the Slack adapter (a real process against the emulators)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from tests.emulators.slack import BOT_USER_ID, SlackEmulator, app_mention_event
+
+
+def clean_env(**values: str) -> dict[str, str]:
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OPENAI_", "SLACK_", "DISCORD_", "THREADBRIDGE_"))
+        and k not in ("DATABASE_URL", "PORT", "DYNO")
+    }
+    return {**base, **values}
+
+
+async def run(args: list[str], env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        env=env,
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+def base_env(tmp_path: Path, openai_emulator: Any, slack: SlackEmulator, **extra: str) -> dict:
+    return clean_env(
+        THREADBRIDGE_ENV_FILE=str(tmp_path / "none.env"),
+        OPENAI_API_KEY="sk-test-key-123456",
+        OPENAI_BASE_URL=openai_emulator.base_url,
+        OPENAI_MODEL="test-model",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'cli.db'}",
+        SLACK_BOT_TOKEN=slack.bot_token,
+        SLACK_API_URL=slack.api_url,
+        **extra,
+    )
+
+
+async def test_http_without_signing_secret_is_a_usage_error(
+    tmp_path: Path, openai_emulator: Any, slack_emulator: SlackEmulator
+) -> None:
+    proc = await run(
+        ["run", "--http"], base_env(tmp_path, openai_emulator, slack_emulator), tmp_path
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 2
+    assert "SLACK_SIGNING_SECRET" in err.decode()
+    assert "SLACK_BOT_TOKEN" not in err.decode()
+
+
+async def test_run_socket_mode_answers_and_stops_on_sigterm(
+    tmp_path: Path, openai_emulator: Any, slack_emulator: SlackEmulator
+) -> None:
+    env = base_env(
+        tmp_path, openai_emulator, slack_emulator, SLACK_APP_TOKEN=slack_emulator.app_token
+    )
+    proc = await run(["run"], env, tmp_path)
+    try:
+        await slack_emulator.wait_socket_connected(30)
+        event = app_mention_event(channel="C0001", text=f"<@{BOT_USER_ID}> from the cli")
+        envelope = await slack_emulator.socket_send_event(event)
+        await slack_emulator.wait_ack(envelope, 10)
+        for _ in range(500):
+            if slack_emulator.bot_texts("C0001", event["ts"]):
+                break
+            await asyncio.sleep(0.02)
+        assert slack_emulator.bot_texts("C0001", event["ts"]) == ["echo: [u0user] from the cli"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    await slack_emulator.wait_socket_disconnected(10)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_run_http_mode_serves_events_and_health(
+    tmp_path: Path, openai_emulator: Any, slack_emulator: SlackEmulator
+) -> None:
+    port = free_port()
+    env = base_env(
+        tmp_path,
+        openai_emulator,
+        slack_emulator,
+        SLACK_SIGNING_SECRET=slack_emulator.signing_secret,
+        PORT=str(port),
+    )
+    proc = await run(["run", "--http"], env, tmp_path)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(500):
+                try:
+                    async with session.get(f"{base}/healthz") as response:
+                        if response.status == 200:
+                            break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.05)
+            event = app_mention_event(channel="C0001", text=f"<@{BOT_USER_ID}> over http")
+            status, _ = await slack_emulator.http_send_event(f"{base}/slack/events", event)
+            assert status == 200
+            status, _ = await slack_emulator.http_send_event(
+                f"{base}/slack/events", event, signing_secret="forged"
+            )
+            assert status == 401
+        for _ in range(500):
+            if slack_emulator.bot_texts("C0001", event["ts"]):
+                break
+            await asyncio.sleep(0.02)
+        assert slack_emulator.bot_texts("C0001", event["ts"]) == ["echo: [u0user] over http"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()

@@ -1,0 +1,126 @@
+"""manifest.yml matches the listeners and the scopes the adapter really uses."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from adapters.slack.app import LISTENED_EVENTS, SCOPES, SUGGESTED_PROMPTS
+from tests.emulators.openai import Reply
+from tests.emulators.slack import (
+    BOT_USER_ID,
+    app_mention_event,
+    assistant_thread_context_changed_event,
+    assistant_thread_started_event,
+    message_event,
+)
+
+MANIFEST = Path(__file__).resolve().parents[2] / "manifest.yml"
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
+
+
+@pytest.fixture
+def manifest() -> dict[str, Any]:
+    data = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def sample_event(subscription: str) -> dict[str, Any]:
+    """A payload Slack sends for a manifest bot event subscription."""
+    text = f"<@{BOT_USER_ID}> hi"
+    samples: dict[str, dict[str, Any]] = {
+        "app_mention": app_mention_event(channel="C0001", text=text),
+        "message.channels": message_event(channel="C0001", text="chatter"),
+        "message.groups": message_event(channel="G0001", text="chatter"),
+        "message.im": message_event(channel="D0001", text="hello"),
+        "message.mpim": message_event(channel="G0002", text="chatter", channel_type="mpim"),
+        "assistant_thread_started": assistant_thread_started_event(channel="D0002"),
+        "assistant_thread_context_changed": assistant_thread_context_changed_event(
+            channel="D0002", thread_ts="1700000000.000100"
+        ),
+    }
+    return samples[subscription]
+
+
+def test_manifest_events_and_scopes_are_the_listeners(manifest: dict[str, Any]) -> None:
+    settings = manifest["settings"]
+    events = settings["event_subscriptions"]["bot_events"]
+    listened = [e for names in LISTENED_EVENTS.values() for e in names]
+    assert sorted(events) == sorted(listened)
+    assert len(events) == len(set(events))
+    assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == sorted(SCOPES)
+    assert "user" not in manifest["oauth_config"]["scopes"]
+    assert settings["socket_mode_enabled"] is True
+    assert settings["token_rotation_enabled"] is False
+    assert "request_url" not in settings["event_subscriptions"]
+    features = manifest["features"]
+    assert features["app_home"]["messages_tab_enabled"] is True
+    assert features["agent_view"]["suggested_prompts"] == list(SUGGESTED_PROMPTS)
+
+
+async def test_every_subscribed_event_reaches_a_listener_and_is_acked(
+    slack_bot: Any, manifest: dict[str, Any]
+) -> None:
+    bot = await slack_bot()
+    registered = {listener.ack_function.__name__ for listener in bot.bridge.app._async_listeners}
+    assert registered >= {"_on_message", "_on_thread_started", "_on_context_changed"}
+    for subscription in manifest["settings"]["event_subscriptions"]["bot_events"]:
+        envelope = await bot.emulator.socket_send_event(sample_event(subscription))
+        await bot.emulator.wait_ack(envelope, 5)
+    # An event nobody listens to is not acked: the check above is not vacuous.
+    stray = {
+        "type": "reaction_added",
+        "user": "U0USER",
+        "reaction": "eyes",
+        "item": {"type": "message", "channel": "C0001", "ts": "1.000001"},
+        "event_ts": "1.000002",
+    }
+    envelope = await bot.emulator.socket_send_event(stray)
+    with pytest.raises(TimeoutError):
+        await bot.emulator.wait_ack(envelope, 0.5)
+    await bot.settle()
+
+
+async def test_the_manifest_scopes_are_enough(
+    slack_bot: Any, openai_emulator: Any, manifest: dict[str, Any]
+) -> None:
+    """A full tour with exactly the manifest's scopes: no call is refused."""
+    bot = await slack_bot(THREADBRIDGE_CODE_INTERPRETER="true")
+    emu = bot.emulator
+    emu.scopes[:] = manifest["oauth_config"]["scopes"]["bot"]
+    hosted = emu.host_file("notes.txt", b"notes", "text/plain")
+    openai_emulator.script(
+        Reply(text="chart", code="plot()", files=[("chart.png", PNG)]),
+        Reply(text="in the pane"),
+        Reply(text="in the DM"),
+    )
+    await bot.send(app_mention_event(channel="C0001", text=f"<@{BOT_USER_ID}> go", files=[hosted]))
+    await bot.settle()
+    started = assistant_thread_started_event(channel="D0001")
+    thread_ts = started["assistant_thread"]["thread_ts"]
+    await bot.send(started)
+    await bot.send(message_event(channel="D0001", text="question", thread_ts=thread_ts))
+    await bot.send(message_event(channel="D0001", text="at the root"))
+    await bot.settle()
+    await asyncio.sleep(0.1)
+    await bot.bridge.close()
+    refused = [(c.method, c.error) for c in emu.calls if not c.ok]
+    assert refused == []
+    used = {c.method for c in emu.calls}
+    assert {
+        "chat.startStream",
+        "files.completeUploadExternal",
+        "users.info",
+        "assistant.threads.setSuggestedPrompts",
+        "assistant.threads.setTitle",
+        "chat.postMessage",
+    } <= used
+    assert [r.served for r in emu.file_requests] == ["file"]
