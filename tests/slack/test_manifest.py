@@ -124,3 +124,14 @@ async def test_the_manifest_scopes_are_enough(
         "chat.postMessage",
     } <= used
     assert [r.served for r in emu.file_requests] == ["file"]
+
+
+def test_readme_section_documents_every_scope_and_setting() -> None:
+    from bot.config import settings_table
+
+    section = (MANIFEST.parent / "adapters" / "slack" / "README-section.md").read_text("utf-8")
+    for scope, purpose in SCOPES.items():
+        assert f"| `{scope}` | {purpose} |" in section
+    for name, _default, _description in settings_table():
+        if "SLACK" in name:
+            assert f"`{name}`" in section, name
