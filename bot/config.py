@@ -211,6 +211,18 @@ class Settings(BaseSettings):
         alias="THREADBRIDGE_SHUTDOWN_SECONDS",
         description="On SIGTERM, how long running turns may take to finish.",
     )
+    daily_user_tokens: int = Field(
+        0,
+        ge=0,
+        alias="THREADBRIDGE_DAILY_USER_TOKENS",
+        description="Tokens one user may use per day (UTC); 0 = no limit.",
+    )
+    daily_scope_tokens: int = Field(
+        0,
+        ge=0,
+        alias="THREADBRIDGE_DAILY_WORKSPACE_TOKENS",
+        description="Tokens one Slack workspace / Discord guild may use per day; 0 = no limit.",
+    )
     lease_seconds: float = Field(
         60.0,
         gt=0,

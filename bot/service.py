@@ -16,6 +16,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -243,6 +244,20 @@ class Service:
             for row in rows:
                 for text in row.notices:
                     await sink.notice(text)
+            over = await self._over_budget(thread, rows[-1].user_id)
+            if over:
+                await sink.notice(over)
+                refs = await sink.finish()
+                await self.store.finish_turn(
+                    turn_id,
+                    status="done",
+                    posted=list(refs.message_ids),
+                    error="over budget",
+                    ref=None,
+                    response_id=None,
+                    usage=None,
+                )
+                return TurnOutcome(turn_id, "done", "over budget")
             messages = [await self._user_message(row, sink) for row in rows]
             context = ToolContext(
                 thread=thread.key, user_id=rows[-1].user_id, user_name=rows[-1].user_name
@@ -281,6 +296,28 @@ class Service:
             usage=self._usage(thread, rows, done),
         )
         return TurnOutcome(turn_id, status, error)
+
+    async def _over_budget(self, thread: ThreadRow, user_id: str) -> str | None:
+        """A short message if the user or their workspace used up today's tokens."""
+        user_limit = self.settings.daily_user_tokens
+        scope_limit = self.settings.daily_scope_tokens
+        if not user_limit and not scope_limit:
+            return None
+        midnight = time.time() // 86400 * 86400
+        platform = thread.key.platform
+        if user_limit:
+            used = await self.store.tokens_used(since=midnight, platform=platform, user_id=user_id)
+            if used >= user_limit:
+                return "You have used today's assistant budget. It resets at midnight UTC."
+        if scope_limit:
+            used = await self.store.tokens_used(
+                since=midnight, platform=platform, scope=thread.key.scope
+            )
+            if used >= scope_limit:
+                return (
+                    "This workspace has used today's assistant budget. It resets at midnight UTC."
+                )
+        return None
 
     @staticmethod
     def _usage(

@@ -558,6 +558,21 @@ class Store:
         async with self.engine.connect() as conn:
             return [dict(r._mapping) for r in (await conn.execute(query)).all()]
 
+    async def tokens_used(
+        self, *, since: float, platform: str, user_id: str | None = None, scope: str | None = None
+    ) -> int:
+        """Input + output tokens since `since` for one user, or one workspace/guild."""
+        us = t.usage
+        query = sa.select(sa.func.sum(us.c.input_tokens + us.c.output_tokens)).where(
+            us.c.created_at >= since, us.c.platform == platform
+        )
+        if user_id is not None:
+            query = query.where(us.c.user_id == user_id)
+        if scope is not None:
+            query = query.where(us.c.scope == scope)
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(query)).scalar() or 0)
+
     async def usage_summary(self, *, since: float, by: str) -> list[tuple[str, str, int, int, int]]:
         """(platform, key, turns, input tokens, output tokens) grouped by user or thread."""
         us = t.usage

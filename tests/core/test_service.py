@@ -258,3 +258,36 @@ async def test_a_deleted_conversation_is_replaced_and_the_thread_keeps_working(
         ("echo: one", None),
         ("echo: two", None),
     ]
+
+
+async def test_daily_budget_stops_model_calls_for_that_user(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    core = await make_core(THREADBRIDGE_DAILY_USER_TOKENS=10)
+    openai_emulator.script(Reply(text="costly", usage=(8, 4)))
+    await core.service.submit(inbound("first", user="U1"))
+    await core.service.drain()
+    await core.service.submit(inbound("second", user="U1"))
+    await core.service.drain()
+    await core.service.submit(inbound("mine", user="U2", thread="other"))
+    await core.service.drain()
+    first, second, other = core.replier.replies
+    assert first.text == "costly"
+    assert second.text == "" and second.notices == [
+        "You have used today's assistant budget. It resets at midnight UTC."
+    ]
+    assert other.text == "echo: mine"
+    assert len(openai_emulator.responses_requests()) == 2  # none for the over-budget message
+
+
+async def test_workspace_budget(make_core: Any, openai_emulator: Any) -> None:
+    core = await make_core(THREADBRIDGE_DAILY_WORKSPACE_TOKENS=5)
+    openai_emulator.script(Reply(text="x", usage=(5, 1)))
+    await core.service.submit(inbound("a", user="U1"))
+    await core.service.drain()
+    await core.service.submit(inbound("b", user="U2", thread="t2"))
+    await core.service.drain()
+    assert core.replier.replies[1].notices == [
+        "This workspace has used today's assistant budget. It resets at midnight UTC."
+    ]
+    assert len(openai_emulator.responses_requests()) == 1
