@@ -357,8 +357,8 @@ class DiscordSink:
             if not self._posted or self._steps:
                 try:
                     await self._channel.typing()
-                except discord.HTTPException as exc:
-                    logger.debug("typing indicator failed: %s", exc)
+                except Exception as exc:  # best effort: never worth failing a reply
+                    logger.debug("typing indicator failed: %r", exc)
             self._typing_wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._typing_wake.wait(), TYPING_EVERY)

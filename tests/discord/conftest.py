@@ -12,6 +12,7 @@ import pytest
 
 from adapters.discord.client import ThreadbridgeClient, build_client
 from adapters.discord.download import CdnFetcher
+from bot.tools import ToolRegistry
 from tests.emulators.discord import DiscordEmulator
 from tests.emulators.discord.plugin import started_client
 
@@ -43,9 +44,7 @@ class Bot:
         )
 
     def bot_messages(self, channel_id: str) -> list[dict[str, Any]]:
-        return [
-            m for m in self.emu.channel_messages(channel_id) if m["author"]["id"] == self.id
-        ]
+        return [m for m in self.emu.channel_messages(channel_id) if m["author"]["id"] == self.id]
 
     def only_thread(self) -> dict[str, Any]:
         threads = self.emu.threads(self.emu.channel_id)
@@ -63,9 +62,13 @@ async def make_bot(make_core: Any, discord_emulator: DiscordEmulator) -> AsyncIt
     async with contextlib.AsyncExitStack() as stack:
 
         async def make(
-            *, message_content: bool = True, edit_interval: float = 1.0, **overrides: Any
+            *,
+            message_content: bool = True,
+            edit_interval: float = 1.0,
+            tools: ToolRegistry | None = None,
+            **overrides: Any,
         ) -> Bot:
-            core = await make_core(**overrides)
+            core = await make_core(tools, **overrides)
             fetcher = CdnFetcher(resolver=emu.resolver(), ssl_context=emu.ssl_client_context())
             client = build_client(
                 service=core.service,
