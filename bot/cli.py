@@ -16,6 +16,7 @@ from bot.assistant import Assistant, AssistantConfigError
 from bot.config import ConfigError, Settings, load_settings
 from bot.engine import Engine, build_client
 from bot.logs import setup_logging
+from bot.models import CheckResult
 from bot.service import Service
 from bot.store import Store
 from bot.tools import ToolRegistry
@@ -123,6 +124,10 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         from adapters.slack.runner import run_slack
 
         runners.append(lambda c: run_slack(service=c.service, settings=c.settings, http=http))
+    if settings.discord_token is not None and settings.discord_token.get_secret_value().strip():
+        from adapters.discord import run_discord
+
+        runners.append(run_discord)
     if not runners:
         raise UsageError(
             "no chat platform is configured: set SLACK_BOT_TOKEN and SLACK_APP_TOKEN "
@@ -198,6 +203,40 @@ async def cmd_usage(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
+    """Validate settings (already done by loading them) and call every configured service."""
+    results: list[CheckResult] = [CheckResult("settings", True, "all settings are valid")]
+    async with core(settings) as c:
+        results.append(
+            CheckResult(
+                "database", True, f"{c.store.dialect} at revision {await c.store.revision()}"
+            )
+        )
+        results += await c.engine.check()
+    results += await _platform_checks(settings)
+    width = max(len(r.name) for r in results)
+    for r in results:
+        print(f"{'ok ' if r.ok else 'FIX'}  {r.name:<{width}}  {r.detail}")
+    return 0 if all(r.ok for r in results) else 1
+
+
+async def _platform_checks(settings: Settings) -> list[CheckResult]:
+    results: list[CheckResult] = []
+    if settings.slack_bot_token is not None:
+        from adapters.slack.check import check_slack
+
+        results += await check_slack(settings=settings)
+    if settings.discord_token is not None:
+        from adapters.discord.check import check_discord
+
+        results += await check_discord(settings=settings)
+    if not results:
+        results.append(
+            CheckResult("chat platforms", False, "none configured (SLACK_BOT_TOKEN, DISCORD_TOKEN)")
+        )
+    return results
+
+
 async def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
     url, connect_args = settings.async_database_url
     store = await Store.open(url, connect_args=connect_args, migrate=False)
@@ -240,6 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
     usage.add_argument("--days", type=float, default=30, help="period (default 30 days)")
     usage.add_argument("--by", choices=["user", "thread"], default="user")
     usage.set_defaults(handler=cmd_usage)
+
+    check = sub.add_parser("check", help="check settings and call every configured service")
+    check.set_defaults(handler=cmd_check)
 
     db = sub.add_parser("db", help="database migrations")
     db.add_argument("action", choices=["upgrade", "current"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -49,7 +50,9 @@ class DiscordRunner:
     """Builds the client, registers its replier and runs it until it is closed.
 
     If the application may not receive message content, the client is rebuilt
-    without that intent (said once in the log) rather than failing at start.
+    without that intent (said once in the log) rather than failing at start. When
+    cancelled (shutdown), it gives running turns THREADBRIDGE_SHUTDOWN_SECONDS to post
+    their replies before it disconnects.
     """
 
     def __init__(
@@ -95,6 +98,13 @@ class DiscordRunner:
                 message_content = False
             except discord.LoginFailure:
                 raise ConfigError("DISCORD_TOKEN: Discord rejected the token") from None
+            except asyncio.CancelledError:
+                # Shutting down. Running turns still post their replies through this
+                # client, so let them finish (new messages are refused meanwhile).
+                finished = await self.service.stop(budget=self.settings.shutdown_budget)
+                if not finished:
+                    logger.warning("Discord: some turns did not finish before shutdown")
+                raise
             finally:
                 # start() leaves the client open when it fails.
                 await client.close()

@@ -13,6 +13,7 @@ from adapters.discord.runner import MESSAGE_CONTENT_OFF, DiscordRunner
 from bot.models import ThreadKey
 from tests.discord.conftest import Bot
 from tests.emulators.discord import DiscordEmulator
+from tests.emulators.openai import Reply
 
 
 async def test_mention_in_channel_opens_thread_from_the_message(
@@ -160,3 +161,31 @@ async def test_without_message_content_intent_mentions_still_work(
     assert warnings.count(MESSAGE_CONTENT_OFF) == 1
     identify = [f["d"]["intents"] for f in emu.gateway.received if f.get("op") == 2]
     assert identify and not identify[-1] & (1 << 15)
+
+
+async def test_shutdown_lets_a_running_turn_post_its_reply(
+    make_core: Any, discord_emulator: DiscordEmulator, openai_emulator: Any
+) -> None:
+    emu = discord_emulator
+    core = await make_core(DISCORD_TOKEN=emu.bot_token)
+    runner = DiscordRunner(
+        service=core.service,
+        settings=core.settings,
+        fetcher_factory=lambda: CdnFetcher(
+            resolver=emu.resolver(), ssl_context=emu.ssl_client_context()
+        ),
+        client_options={"guild_ready_timeout": 0.05},
+    )
+    task = asyncio.create_task(runner.run())
+    await emu.wait_until(lambda: runner.client is not None and runner.client.is_ready())
+    assert runner.client is not None
+    bot = Bot(core=core, client=runner.client, emu=emu)
+    openai_emulator.script(Reply(text="made it", ttft=0.5))
+    dm = emu.create_dm_channel(emu.alice)
+    await emu.send_message(dm["id"], "quick, before shutdown", author=emu.alice)
+    await bot.handled()
+    task.cancel()  # what SIGTERM does to the runners
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert runner.client.is_closed()
+    assert [m["content"] for m in bot.bot_messages(dm["id"])] == ["made it"]
