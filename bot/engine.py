@@ -27,6 +27,7 @@ from bot.assistant import KNOWLEDGE_STORE_KEY, Assistant
 from bot.attachments import classify, guess_mime, human_size, is_text
 from bot.config import Settings
 from bot.models import (
+    CheckResult,
     Done,
     EngineEvent,
     Failed,
@@ -156,6 +157,40 @@ class Engine:
 
     async def close(self) -> None:
         await self.client.close()
+
+    async def check(self) -> list[CheckResult]:
+        """Talk to the API the way turns will: the model, and Conversations if used."""
+        results: list[CheckResult] = []
+        model = self.assistant.model
+        try:
+            await self.client.models.retrieve(model)
+            results.append(CheckResult("OpenAI model", True, f"{model} is available"))
+        except openai.AuthenticationError:
+            return [CheckResult("OpenAI key", False, "OPENAI_API_KEY was refused (401)")]
+        except openai.NotFoundError:
+            results.append(
+                CheckResult("OpenAI model", False, f"OPENAI_MODEL {model!r} does not exist here")
+            )
+        except openai.APIError as exc:
+            results.append(CheckResult("OpenAI", False, f"cannot reach the API: {exc.message}"))
+            return results
+        if not self.stateless:
+            try:
+                conversation = await self.client.conversations.create(
+                    metadata={"purpose": "threadbridge check"}
+                )
+                await self.client.conversations.delete(conversation.id)
+                results.append(CheckResult("OpenAI Conversations", True, "available"))
+            except openai.APIStatusError as exc:
+                results.append(
+                    CheckResult(
+                        "OpenAI Conversations",
+                        False,
+                        f"not available ({exc.status_code}); for servers without it set "
+                        "THREADBRIDGE_CONVERSATION_MODE=stateless",
+                    )
+                )
+        return results
 
     # --- the turn ------------------------------------------------------------
 

@@ -186,3 +186,12 @@ class Replier(Protocol):
     """What an adapter gives the service: a way to reach a thread from stored data."""
 
     async def open_reply(self, *, key: ThreadKey, anchor: str) -> ReplySink: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """One line of `threadbridge check`: what was checked, whether it is fine, what to do."""
+
+    name: str
+    ok: bool
+    detail: str
