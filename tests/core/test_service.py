@@ -291,3 +291,33 @@ async def test_workspace_budget(make_core: Any, openai_emulator: Any) -> None:
         "This workspace has used today's assistant budget. It resets at midnight UTC."
     ]
     assert len(openai_emulator.responses_requests()) == 1
+
+
+async def test_two_services_on_one_database_answer_each_message_once(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    """Two processes (own store, engine, service) sharing a database and the same events."""
+    a, b = await make_core(), await make_core()
+    openai_emulator.script(*(Reply(text=f"r{i}", ttft=0.1) for i in range(6)))
+    for i in range(3):
+        message = inbound(f"q{i}", thread="shared")
+        await asyncio.gather(a.service.submit(message), b.service.submit(message))
+        other = inbound(f"solo{i}", thread=f"t{i}")
+        await asyncio.gather(a.service.submit(other), b.service.submit(other))
+    for _ in range(50):
+        await asyncio.gather(a.service.drain(), b.service.drain())
+        if len(a.replier.replies) + len(b.replier.replies) >= 4 and not openai_emulator.in_flight:
+            await asyncio.sleep(0.2)
+            await asyncio.gather(a.service.drain(), b.service.drain())
+            break
+        await asyncio.sleep(0.1)
+    replies = a.replier.replies + b.replier.replies
+    assert all(r.error is None for r in replies)
+    asked = [
+        part["text"]
+        for request in openai_emulator.responses_requests()
+        for item in request.body["input"]
+        for part in item["content"]
+    ]
+    assert sorted(asked) == ["q0", "q1", "q2", "solo0", "solo1", "solo2"]  # each once
+    assert openai_emulator.overlaps == []  # a thread's turns never overlapped
