@@ -107,7 +107,11 @@ async def serve_socket_mode(bridge: SlackBridge, *, app_token: str) -> None:
 
 
 async def run_slack(
-    *, service: Service, settings: Settings, http: bool, host: str = "0.0.0.0"  # noqa: S104
+    *,
+    service: Service,
+    settings: Settings,
+    http: bool,
+    host: str = "0.0.0.0",  # noqa: S104
 ) -> None:
     """Run the Slack adapter until cancelled (the composition root's entry point)."""
     bridge = build_bridge(service=service, settings=settings, http=http)
