@@ -46,6 +46,27 @@ logger = logging.getLogger(__name__)
 THREAD_ALREADY_EXISTS = 160004
 
 
+# Exactly what the bot uses: Send Messages, Send Messages in Threads, Create Public
+# Threads, Attach Files, Read Message History, Use Application Commands.
+INVITE_PERMISSIONS = discord.Permissions(
+    send_messages=True,
+    send_messages_in_threads=True,
+    create_public_threads=True,
+    attach_files=True,
+    read_message_history=True,
+    use_application_commands=True,
+)
+
+
+def invite_url(application_id: int) -> str:
+    """The URL that adds the bot to a server with the permissions it needs."""
+    return discord.utils.oauth_url(
+        application_id,
+        permissions=INVITE_PERMISSIONS,
+        scopes=("bot", "applications.commands"),
+    )
+
+
 class MessageContentUnavailable(Exception):
     """The application may not receive message content (privileged intent off)."""
 
@@ -131,6 +152,8 @@ class ThreadbridgeClient(discord.Client):
     async def on_ready(self) -> None:
         self.ready_event.set()
         logger.info("Discord: connected as %s to %d guild(s)", self.user, len(self.guilds))
+        if not self.guilds and self.application_id is not None:
+            logger.info("Discord: invite the bot with %s", invite_url(self.application_id))
 
     async def close(self) -> None:
         try:
@@ -279,4 +302,11 @@ def build_client(
     )
 
 
-__all__ = ["MessageContentUnavailable", "ThreadbridgeClient", "build_client", "intents"]
+__all__ = [
+    "INVITE_PERMISSIONS",
+    "MessageContentUnavailable",
+    "ThreadbridgeClient",
+    "build_client",
+    "intents",
+    "invite_url",
+]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
 from adapters.discord.access import Access
 from adapters.discord.anchor import Anchor
 from adapters.discord.chunks import open_fence_of, split_message
+from adapters.discord.client import INVITE_PERMISSIONS, invite_url
 from adapters.discord.events import clean_text, thread_name
 from bot.models import ThreadKey
 
@@ -103,3 +105,17 @@ def test_clean_text_and_thread_name() -> None:
     assert thread_name("") == "Question"
     long = thread_name("q" * 300)
     assert len(long) == 100 and long.endswith("…")
+
+
+def test_readme_invite_url_has_exactly_the_needed_permissions() -> None:
+    readme = (Path(__file__).parents[2] / "adapters/discord/README-section.md").read_text()
+    assert f"permissions={INVITE_PERMISSIONS.value}" in readme
+    assert f"permissions={INVITE_PERMISSIONS.value}" in invite_url(1)
+    assert {name for name, on in INVITE_PERMISSIONS if on} == {
+        "send_messages",
+        "send_messages_in_threads",
+        "create_public_threads",
+        "attach_files",
+        "read_message_history",
+        "use_application_commands",
+    }
