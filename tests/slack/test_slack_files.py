@@ -125,3 +125,19 @@ async def test_login_page_means_missing_files_read(slack_bot: Any, openai_emulat
     notices = [t for t in emu.bot_texts("C0001", event["ts"]) if "report.pdf" in t]
     assert notices and "files:read" in notices[0]
     assert "%PDF" not in sent_to_model(openai_emulator)
+
+
+async def test_size_cap_holds_when_slack_understates_the_size(
+    slack_bot: Any, openai_emulator: Any
+) -> None:
+    bot = await slack_bot(THREADBRIDGE_MAX_FILE_BYTES="1000")
+    emu = bot.emulator
+    liar = emu.host_file("liar.txt", b"y" * 5000, "text/plain", size=10)
+    event = mention("read", files=[liar])
+    await bot.send(event)
+    await bot.settle()
+    # Fetched (the declared size was fine), but refused once the real size showed.
+    assert [r.served for r in emu.file_requests] == ["file"]
+    notices = [t for t in emu.bot_texts("C0001", event["ts"]) if "liar.txt" in t]
+    assert notices and "size limit" in notices[0]
+    assert "yyyyy" not in sent_to_model(openai_emulator)

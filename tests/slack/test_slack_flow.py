@@ -433,3 +433,19 @@ async def test_rate_limited_calls_are_retried_after_retry_after(
     assert [c.status for c in emu.calls_to("chat.postMessage")] == [429, 200]
     assert emu.bot_texts("C0001", event["ts"]) == ["echo: [u0user] busy"]
     assert emu.bot_texts("D0001") == ["echo: [u0user] busy dm"]
+
+
+@pytest.mark.parametrize("mode", ["socket", "http"])
+async def test_no_ack_while_shutting_down(slack_bot: Any, openai_emulator: Any, mode: str) -> None:
+    bot = await slack_bot(mode)
+    emu = bot.emulator
+    await bot.service.stop(budget=0)
+    event = mention("too late", channel="C0001")
+    if mode == "http":
+        status, _ = await emu.http_send_event(bot.url, event)
+        assert status == 503  # Slack redelivers later
+    else:
+        envelope = await emu.socket_send_event(event)
+        with pytest.raises(TimeoutError):
+            await emu.wait_ack(envelope, 0.5)
+    assert turns(openai_emulator) == 0
