@@ -42,7 +42,16 @@ from bot.attachments import human_size
 from bot.models import OutFile, PostedRefs, Progress, ThreadKey
 
 from .events import Anchor
-from .text import PAGE_LIMIT, SEAL_ROOM, escape, safe_markdown, seal, split_point, to_mrkdwn
+from .text import (
+    PAGE_LIMIT,
+    SEAL_ROOM,
+    break_broadcasts,
+    escape,
+    safe_markdown,
+    seal,
+    split_point,
+    to_mrkdwn,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -308,9 +317,11 @@ class SlackSink:
 
     # --- posting ----------------------------------------------------------------------
 
-    def _plain(self, text: str) -> str:
-        """Our own short texts (notices, errors) escaped like model text."""
-        return to_mrkdwn(text, allow_user_mentions=False) if text else escape(text)
+    @staticmethod
+    def _plain(text: str) -> str:
+        """Our own short texts (notices, errors): plain text, escaped (file names are
+        user input)."""
+        return break_broadcasts(escape(text))
 
     async def _post(self, text: str) -> str:
         kwargs: dict[str, Any] = {"channel": self.channel, "text": text}
