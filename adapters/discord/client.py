@@ -209,7 +209,7 @@ class ThreadbridgeClient(discord.Client):
             if thread_id is None:
                 return "failed"
             key = conversation_key(guild_id=guild.id, channel_id=thread_id)
-        elif isinstance(channel, discord.Thread) and mentioned:
+        elif isinstance(channel, discord.Thread) and mentioned and channel.owner_id != me.id:
             await self.adopt_thread(channel)
         return await self.submit(
             inbound_from_message(message, key=key, text=text, fetcher=self.fetcher)

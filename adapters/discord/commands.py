@@ -126,7 +126,10 @@ async def handle_ask(
             follow_up=not new_thread,
             fetcher=client.fetcher,
         )
-        client.stats[await client.submit(inbound)] += 1
+        outcome = await client.submit(inbound)
+        client.stats[outcome] += 1
+        if outcome == "stopping":
+            await _tell(interaction, "The bot is restarting; please ask again in a minute.")
     except discord.HTTPException as exc:
         ref = uuid.uuid4().hex[:8]
         logger.warning("/ask failed (ref %s): %s", ref, exc)

@@ -120,13 +120,18 @@ async def test_role_allowlist_and_dms_refused(
     assert [t["name"] for t in emu.threads()] == ["bob asks"]
 
 
+@pytest.mark.parametrize("flags_say_granted", [False, True], ids=["app-flags", "close-4014"])
 async def test_without_message_content_intent_mentions_still_work(
     make_core: Any,
     discord_emulator: DiscordEmulator,
     caplog: pytest.LogCaptureFixture,
+    flags_say_granted: bool,
 ) -> None:
     emu = discord_emulator
     emu.deny_message_content = True
+    if flags_say_granted:
+        # The application flags claim the intent, the gateway still refuses it (4014).
+        emu.application_flags = 1 << 19
     core = await make_core(DISCORD_TOKEN=emu.bot_token)
     runner = DiscordRunner(
         service=core.service,
@@ -189,3 +194,19 @@ async def test_shutdown_lets_a_running_turn_post_its_reply(
         await task
     assert runner.client.is_closed()
     assert [m["content"] for m in bot.bot_messages(dm["id"])] == ["made it"]
+
+
+async def test_mention_in_someone_elses_thread_adopts_it(bot: Bot) -> None:
+    emu = bot.emu
+    thread = await emu.create_thread(emu.channel_id, "alice's thread", owner=emu.alice)
+    await emu.send_message(thread["id"], "chatting among us", author=emu.alice)
+    await bot.handled("ignored")
+    await emu.send_message(thread["id"], f"<@{bot.id}> can you help?", author=emu.alice)
+    await bot.settle()
+    assert emu.bot_user["id"] in emu.thread_members[thread["id"]]  # joined
+    await emu.send_message(thread["id"], "thanks, and also", author=emu.alice)
+    await bot.settle(count=2)  # known in the store now: no mention needed
+    assert [m["content"] for m in bot.bot_messages(thread["id"])] == [
+        "echo: [alice] can you help?",
+        "echo: [alice] thanks, and also",
+    ]
