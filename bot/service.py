@@ -45,6 +45,8 @@ from bot.tools import ToolContext
 
 logger = logging.getLogger(__name__)
 
+REPLIER_WAIT_SECONDS = 30.0
+
 
 @dataclass(frozen=True, slots=True)
 class TurnOutcome:
@@ -179,7 +181,10 @@ class Service:
                         if not rows:
                             continue
                     async with self._slots:
-                        await self._run_turn(thread_id, rows)
+                        outcome = await self._run_turn(thread_id, rows)
+                    if outcome is None:
+                        await self.store.release_lease(thread_id, self.owner)
+                        break
                     continue
                 if thread_id in self._dirty:
                     continue
@@ -219,23 +224,27 @@ class Service:
             await asyncio.sleep(self.settings.lease_seconds / 3)
             await self._take_lease(thread_id)
 
-    async def _run_turn(self, thread_id: int, rows: list[InboundRow]) -> TurnOutcome:
+    async def _replier_for(self, platform: str) -> Replier | None:
+        """The platform's replier; at start-up, adapters register a moment after work resumes."""
+        for _ in range(int(REPLIER_WAIT_SECONDS / 0.1)):
+            replier = self.repliers.get(platform)
+            if replier is not None or not self._accepting:
+                return replier
+            await asyncio.sleep(0.1)
+        return self.repliers.get(platform)
+
+    async def _run_turn(self, thread_id: int, rows: list[InboundRow]) -> TurnOutcome | None:
         thread = await self.store.thread(thread_id)
         anchor = rows[-1].anchor
-        turn_id = await self.store.start_turn(thread_id, [r.id for r in rows], anchor)
-        replier = self.repliers.get(thread.key.platform)
+        replier = await self._replier_for(thread.key.platform)
         if replier is None:
-            logger.error("no adapter for %s; turn %s left failed", thread.key.platform, turn_id)
-            await self.store.finish_turn(
-                turn_id,
-                status="failed",
-                posted=[],
-                error="no adapter",
-                ref=None,
-                response_id=None,
-                usage=None,
+            # Leave the messages queued: the adapter may register later, or the next
+            # process (or the periodic sweep) will answer them.
+            logger.warning(
+                "no adapter for %s yet; thread %s stays queued", thread.key.platform, thread.key
             )
-            return TurnOutcome(turn_id, "failed", "no adapter")
+            return None
+        turn_id = await self.store.start_turn(thread_id, [r.id for r in rows], anchor)
         sink = await replier.open_reply(key=thread.key, anchor=anchor)
         status, error, ref, posted = "failed", None, None, []
         keeper = asyncio.create_task(self._keep_lease(thread_id))

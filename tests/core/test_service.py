@@ -321,3 +321,25 @@ async def test_two_services_on_one_database_answer_each_message_once(
     ]
     assert sorted(asked) == ["q0", "q1", "q2", "solo0", "solo1", "solo2"]  # each once
     assert openai_emulator.overlaps == []  # a thread's turns never overlapped
+
+
+async def test_work_waits_for_its_adapter_to_register(make_core: Any, openai_emulator: Any) -> None:
+    """After a restart, queued work may resume before the platform adapter is connected."""
+    from bot.models import Inbound, ThreadKey
+    from tests.helpers import RecordingReplier
+
+    core = await make_core()
+    late = RecordingReplier()
+    message = Inbound(
+        key=ThreadKey("late", "T1", "C1", "t1"),
+        text="queued before the adapter",
+        user_id="U1",
+        event_id="EvLate",
+        message_id="1.1",
+        anchor="t1",
+    )
+    await core.service.submit(message)
+    await asyncio.sleep(0.3)
+    core.service.register("late", late)
+    await core.service.drain()
+    assert [r.text for r in late.replies] == ["echo: queued before the adapter"]
