@@ -343,3 +343,26 @@ async def test_work_waits_for_its_adapter_to_register(make_core: Any, openai_emu
     core.service.register("late", late)
     await core.service.drain()
     assert [r.text for r in late.replies] == ["echo: queued before the adapter"]
+
+
+async def test_a_turn_cut_off_by_shutdown_is_answered_by_the_next_process(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    first = await make_core(THREADBRIDGE_LEASE_SECONDS=0.5)
+    openai_emulator.script(Reply(text="too slow", ttft=5))
+    await first.service.submit(inbound("long question"))
+    await asyncio.sleep(0.3)
+    assert await first.service.stop(budget=0.2) is False  # cut off, like SIGTERM's budget
+    thread = await first.store.find_thread(key())
+    assert thread is not None
+    assert [t.status for t in await first.store.turns_of(thread.id)] == ["running"]
+    assert not any(r.finished for r in first.replier.replies)
+
+    await asyncio.sleep(0.6)  # the dead process's lease runs out
+    second = await make_core(THREADBRIDGE_LEASE_SECONDS=0.5)
+    await second.service.start()
+    await asyncio.sleep(0.2)
+    await second.service.drain()
+    assert [(r.text, r.error) for r in second.replier.replies] == [("echo: long question", None)]
+    statuses = [t.status for t in await second.store.turns_of(thread.id)]
+    assert statuses == ["interrupted", "done"]
