@@ -75,16 +75,30 @@ async def test_run_socket_mode_answers_and_stops_on_sigterm(
         event = app_mention_event(channel="C0001", text=f"<@{BOT_USER_ID}> from the cli")
         envelope = await slack_emulator.socket_send_event(event)
         await slack_emulator.wait_ack(envelope, 10)
-        for _ in range(500):
-            if slack_emulator.bot_texts("C0001", event["ts"]):
-                break
-            await asyncio.sleep(0.02)
-        assert slack_emulator.bot_texts("C0001", event["ts"]) == ["echo: [u0user] from the cli"]
+        await expect_reply(proc, slack_emulator, event, "echo: [u0user] from the cli")
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, err.decode()
     await slack_emulator.wait_socket_disconnected(10)
+
+
+async def expect_reply(
+    proc: asyncio.subprocess.Process, slack: SlackEmulator, event: dict[str, Any], text: str
+) -> None:
+    """Wait for the process's finished reply in the event's thread and compare it."""
+    channel, thread_ts = event["channel"], event["ts"]
+    for _ in range(1000):
+        messages = slack.bot_messages(channel, thread_ts)
+        if messages and all(m.stream_state in (None, "stopped") for m in messages):
+            break
+        await asyncio.sleep(0.02)
+    texts = slack.bot_texts(channel, thread_ts)
+    if texts != [text]:
+        proc.send_signal(signal.SIGTERM)
+        _, err = await proc.communicate()
+        calls = [(c.method, c.status, c.params.get("markdown_text")) for c in slack.calls]
+        raise AssertionError(f"{texts!r}\ncalls: {calls}\nlog:\n{err.decode()[-4000:]}")
 
 
 def free_port() -> int:
@@ -122,11 +136,7 @@ async def test_run_http_mode_serves_events_and_health(
                 f"{base}/slack/events", event, signing_secret="forged"
             )
             assert status == 401
-        for _ in range(500):
-            if slack_emulator.bot_texts("C0001", event["ts"]):
-                break
-            await asyncio.sleep(0.02)
-        assert slack_emulator.bot_texts("C0001", event["ts"]) == ["echo: [u0user] over http"]
+        await expect_reply(proc, slack_emulator, event, "echo: [u0user] over http")
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(proc.communicate(), 60)
