@@ -77,6 +77,19 @@ def _thread(row: sa.Row[Any]) -> ThreadRow:
     )
 
 
+def _inbound(row: sa.Row[Any]) -> InboundRow:
+    return InboundRow(
+        id=row.id,
+        thread_id=row.thread_id,
+        user_id=row.user_id,
+        user_name=row.user_name,
+        text=row.text,
+        attachments=list(row.attachments or []),
+        notices=list(row.notices or []),
+        anchor=row.anchor,
+    )
+
+
 def _turn(row: sa.Row[Any]) -> TurnRow:
     return TurnRow(
         id=row.id,
@@ -375,19 +388,7 @@ class Store:
         )
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return [
-            InboundRow(
-                id=r.id,
-                thread_id=r.thread_id,
-                user_id=r.user_id,
-                user_name=r.user_name,
-                text=r.text,
-                attachments=list(r.attachments or []),
-                notices=list(r.notices or []),
-                anchor=r.anchor,
-            )
-            for r in rows
-        ]
+        return [_inbound(r) for r in rows]
 
     async def threads_with_work(self) -> list[int]:
         """Threads that have queued messages or unfinished turns (for start-up)."""
@@ -449,19 +450,7 @@ class Store:
         query = sa.select(ib).where(ib.c.turn_id == turn_id).order_by(ib.c.id)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return [
-            InboundRow(
-                id=r.id,
-                thread_id=r.thread_id,
-                user_id=r.user_id,
-                user_name=r.user_name,
-                text=r.text,
-                attachments=list(r.attachments or []),
-                notices=list(r.notices or []),
-                anchor=r.anchor,
-            )
-            for r in rows
-        ]
+        return [_inbound(r) for r in rows]
 
     async def update_turn(self, turn_id: int, **values: Any) -> None:
         allowed = {"status", "response_id", "posted", "error", "ref", "attempts"}
