@@ -192,10 +192,21 @@ def message_changed_event(
 ) -> dict[str, Any]:
     """``message`` with ``subtype: message_changed`` (an edit); filter these out."""
     event_ts = new_ts()
-    inner: dict[str, Any] = {"type": "message", "user": user, "text": new_text, "ts": ts,
-                             "edited": {"user": user, "ts": event_ts}, "team": TEAM_ID}
-    prev: dict[str, Any] = {"type": "message", "user": user, "text": old_text, "ts": ts,
-                            "team": TEAM_ID}
+    inner: dict[str, Any] = {
+        "type": "message",
+        "user": user,
+        "text": new_text,
+        "ts": ts,
+        "edited": {"user": user, "ts": event_ts},
+        "team": TEAM_ID,
+    }
+    prev: dict[str, Any] = {
+        "type": "message",
+        "user": user,
+        "text": old_text,
+        "ts": ts,
+        "team": TEAM_ID,
+    }
     if thread_ts is not None:
         inner["thread_ts"] = thread_ts
         prev["thread_ts"] = thread_ts
@@ -223,8 +234,13 @@ def message_deleted_event(
 ) -> dict[str, Any]:
     """``message`` with ``subtype: message_deleted``; filter these out."""
     event_ts = new_ts()
-    prev: dict[str, Any] = {"type": "message", "user": user, "text": text, "ts": deleted_ts,
-                            "team": TEAM_ID}
+    prev: dict[str, Any] = {
+        "type": "message",
+        "user": user,
+        "text": text,
+        "ts": deleted_ts,
+        "team": TEAM_ID,
+    }
     if thread_ts is not None:
         prev["thread_ts"] = thread_ts
     return {
@@ -286,8 +302,11 @@ def assistant_thread_context_changed_event(
 
 
 def url_verification(challenge: str = "test-challenge") -> dict[str, Any]:
-    return {"token": "legacy-verification-token", "challenge": challenge,
-            "type": "url_verification"}
+    return {
+        "token": "legacy-verification-token",
+        "challenge": challenge,
+        "type": "url_verification",
+    }
 
 
 # ---------------------------------------------------------------------------

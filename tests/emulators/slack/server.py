@@ -55,8 +55,16 @@ from .payloads import event_callback, signed_event_request
 
 #: Parameters Slack accepts as JSON-encoded strings in form/query bodies.
 _JSON_FIELDS = frozenset(
-    {"blocks", "attachments", "files", "chunks", "metadata", "prompts", "loading_messages",
-     "user_auth_blocks"}
+    {
+        "blocks",
+        "attachments",
+        "files",
+        "chunks",
+        "metadata",
+        "prompts",
+        "loading_messages",
+        "user_auth_blocks",
+    }
 )
 
 #: Bot scope each method needs (conversations.* depend on the channel type, see below).
@@ -261,9 +269,7 @@ class SlackEmulator:
         files.router.add_get("/{tail:.*}", self._file_handler)
         self._files_runner = web.AppRunner(files, access_log=None, shutdown_timeout=1.0)
         await self._files_runner.setup()
-        files_site = web.TCPSite(
-            self._files_runner, "127.0.0.1", 0, ssl_context=self._server_ssl
-        )
+        files_site = web.TCPSite(self._files_runner, "127.0.0.1", 0, ssl_context=self._server_ssl)
         await files_site.start()
         self.files_port = self._bound_port(self._files_runner)
         return self
@@ -347,9 +353,14 @@ class SlackEmulator:
         if status is None:
             status = 429 if error == "ratelimited" else 200
         self._faults.append(
-            Fault(method=method, error=error, status=status,
-                  retry_after=retry_after if status == 429 else None,
-                  remaining=times, extra=extra)
+            Fault(
+                method=method,
+                error=error,
+                status=status,
+                retry_after=retry_after if status == 429 else None,
+                remaining=times,
+                extra=extra,
+            )
         )
 
     def _take_fault(self, method: str) -> Fault | None:
@@ -587,9 +598,8 @@ class SlackEmulator:
         if f is None or f.content is None:
             rec.status, rec.served = 404, "not_found"
             return web.Response(status=404, text="Not Found", content_type="text/plain")
-        authorized = (
-            auth == f"Bearer {self.bot_token}"
-            and ("files:read" in self.scopes or not self.enforce_scopes)
+        authorized = auth == f"Bearer {self.bot_token}" and (
+            "files:read" in self.scopes or not self.enforce_scopes
         )
         if f.require_token and not authorized:
             rec.status, rec.served = 200, "login_page"
@@ -655,8 +665,14 @@ class SlackEmulator:
             text = await resp.text()
             status = resp.status
         self.http_deliveries.append(
-            HttpDelivery(url=url, payload=payload, headers=headers, status=status,
-                         body=text, seconds=time.monotonic() - started)
+            HttpDelivery(
+                url=url,
+                payload=payload,
+                headers=headers,
+                status=status,
+                body=text,
+                seconds=time.monotonic() - started,
+            )
         )
         return status, text
 
@@ -727,8 +743,7 @@ class SlackEmulator:
     async def socket_send_disconnect(self, reason: str = "refresh_requested") -> None:
         """Ask the client to reconnect, as Slack does every few hours."""
         await self.socket_send(
-            {"type": "disconnect", "reason": reason,
-             "debug_info": {"host": "slack-emulator"}}
+            {"type": "disconnect", "reason": reason, "debug_info": {"host": "slack-emulator"}}
         )
 
     async def socket_close(self, code: int = 1001) -> None:
@@ -849,8 +864,14 @@ class SlackEmulator:
         if call.method in ("conversations.info", "conversations.replies"):
             channel = str(call.params.get("channel", ""))
             info = self._channel_info(channel)
-            kind = "mpim" if info.get("is_mpim") else (
-                "im" if info.get("is_im") else ("group" if info.get("is_private") else "channel")
+            kind = (
+                "mpim"
+                if info.get("is_mpim")
+                else (
+                    "im"
+                    if info.get("is_im")
+                    else ("group" if info.get("is_private") else "channel")
+                )
             )
             suffix = "read" if call.method == "conversations.info" else "history"
             return f"{_CONVERSATION_SCOPE_PREFIX[kind]}:{suffix}"
@@ -889,8 +910,9 @@ class SlackEmulator:
                 if needed is not None:
                     headers["x-accepted-oauth-scopes"] = needed
                     if self.enforce_scopes and needed not in self.scopes:
-                        raise ApiError("missing_scope", needed=needed,
-                                       provided=",".join(self.scopes))
+                        raise ApiError(
+                            "missing_scope", needed=needed, provided=",".join(self.scopes)
+                        )
             body = await handler(call)
             body = {"ok": True, **body}
             status = 200
@@ -935,8 +957,14 @@ class SlackEmulator:
         raise ApiError("channel_not_found")
 
     def _bot_message(self, channel: str, ts: str, **kw: Any) -> Message:
-        return Message(channel=channel, ts=ts, user=self.bot_user_id, bot_id=self.bot_id,
-                       app_id=self.app_id, **kw)
+        return Message(
+            channel=channel,
+            ts=ts,
+            user=self.bot_user_id,
+            bot_id=self.bot_id,
+            app_id=self.app_id,
+            **kw,
+        )
 
     def _lookup(self, call: Call, ts_field: str = "ts") -> Message:
         channel = self._resolve_channel(str(self._req(call, "channel")))
@@ -952,8 +980,15 @@ class SlackEmulator:
         kind = channel_kind(channel)
         created = 1_600_000_000
         if kind == "im":
-            return {"id": channel, "created": created, "is_im": True, "is_org_shared": False,
-                    "user": DEFAULT_USER_ID, "is_user_deleted": False, "priority": 0}
+            return {
+                "id": channel,
+                "created": created,
+                "is_im": True,
+                "is_org_shared": False,
+                "user": DEFAULT_USER_ID,
+                "is_user_deleted": False,
+                "priority": 0,
+            }
         return {
             "id": channel,
             "name": f"{'private' if kind == 'group' else 'general'}-{channel.lower()}",
@@ -978,22 +1013,48 @@ class SlackEmulator:
         if user_id in self.users:
             return dict(self.users[user_id])
         if user_id == self.bot_user_id:
-            return {"id": user_id, "team_id": TEAM_ID, "name": BOT_NAME, "real_name": BOT_NAME,
-                    "deleted": False, "is_bot": True, "is_app_user": False,
-                    "tz": "UTC", "tz_offset": 0,
-                    "profile": {"real_name": BOT_NAME, "display_name": "", "bot_id": self.bot_id,
-                                "api_app_id": self.app_id, "team": TEAM_ID}}
+            return {
+                "id": user_id,
+                "team_id": TEAM_ID,
+                "name": BOT_NAME,
+                "real_name": BOT_NAME,
+                "deleted": False,
+                "is_bot": True,
+                "is_app_user": False,
+                "tz": "UTC",
+                "tz_offset": 0,
+                "profile": {
+                    "real_name": BOT_NAME,
+                    "display_name": "",
+                    "bot_id": self.bot_id,
+                    "api_app_id": self.app_id,
+                    "team": TEAM_ID,
+                },
+            }
         if not user_id.startswith(("U", "W")):
             return None
         name = user_id.lower()
         return {
-            "id": user_id, "team_id": TEAM_ID, "name": name, "deleted": False,
-            "real_name": f"User {user_id}", "tz": "UTC", "tz_label": "UTC", "tz_offset": 0,
-            "is_admin": False, "is_owner": False, "is_bot": False, "is_app_user": False,
+            "id": user_id,
+            "team_id": TEAM_ID,
+            "name": name,
+            "deleted": False,
+            "real_name": f"User {user_id}",
+            "tz": "UTC",
+            "tz_label": "UTC",
+            "tz_offset": 0,
+            "is_admin": False,
+            "is_owner": False,
+            "is_bot": False,
+            "is_app_user": False,
             "updated": 1_600_000_000,
-            "profile": {"real_name": f"User {user_id}", "display_name": name,
-                        "real_name_normalized": f"User {user_id}",
-                        "display_name_normalized": name, "team": TEAM_ID},
+            "profile": {
+                "real_name": f"User {user_id}",
+                "display_name": name,
+                "real_name_normalized": f"User {user_id}",
+                "display_name_normalized": name,
+                "team": TEAM_ID,
+            },
         }
 
     # ------------------------------------------------------------------ methods
@@ -1037,7 +1098,10 @@ class SlackEmulator:
         text, blocks = self._message_content(call)
         thread_ts = call.params.get("thread_ts") or None
         msg = self._bot_message(
-            channel, new_ts(), text=text, blocks=blocks,
+            channel,
+            new_ts(),
+            text=text,
+            blocks=blocks,
             thread_ts=str(thread_ts) if thread_ts else None,
             attachments=call.params.get("attachments"),
             metadata=call.params.get("metadata"),
@@ -1078,8 +1142,15 @@ class SlackEmulator:
         text, blocks = self._message_content(call)
         ts = new_ts()
         self.ephemerals.append(
-            Ephemeral(channel=channel, user=user, text=text, blocks=blocks,
-                      thread_ts=call.params.get("thread_ts"), message_ts=ts, time=call.time)
+            Ephemeral(
+                channel=channel,
+                user=user,
+                text=text,
+                blocks=blocks,
+                thread_ts=call.params.get("thread_ts"),
+                message_ts=ts,
+                time=call.time,
+            )
         )
         return {"message_ts": ts}
 
@@ -1095,9 +1166,15 @@ class SlackEmulator:
                 raise ApiError("missing_recipient_user_id")
         chunks = call.params.get("chunks")
         text = str(call.params.get("markdown_text") or "") + _chunks_text(chunks)
-        msg = self._bot_message(channel, new_ts(), text=text, thread_ts=thread_ts,
-                                stream_state="streaming",
-                                recipient_team_id=team, recipient_user_id=user)
+        msg = self._bot_message(
+            channel,
+            new_ts(),
+            text=text,
+            thread_ts=thread_ts,
+            stream_state="streaming",
+            recipient_team_id=team,
+            recipient_user_id=user,
+        )
         if isinstance(chunks, list):
             msg.stream_chunks.extend(chunks)
         msg.edits.append(Edit(call.method, call.time, text, None, appended=text))
@@ -1188,8 +1265,7 @@ class SlackEmulator:
         limit = call.params.get("limit")
         if limit:
             out = out[: int(limit)]
-        return {"messages": out, "has_more": False,
-                "response_metadata": {"next_cursor": ""}}
+        return {"messages": out, "has_more": False, "response_metadata": {"next_cursor": ""}}
 
     async def _reactions_add(self, call: Call) -> dict[str, Any]:
         name = str(self._req(call, "name")).strip(":")
@@ -1256,7 +1332,9 @@ class SlackEmulator:
         for target in targets:
             channel = self._resolve_channel(target)
             msg = self._bot_message(
-                channel, new_ts(), text=comment,
+                channel,
+                new_ts(),
+                text=comment,
                 thread_ts=str(thread_ts) if thread_ts else None,
                 files=[self.file_object(f.id) for f in done],
             )
@@ -1268,5 +1346,8 @@ class SlackEmulator:
         file_id = str(self._req(call, "file"))
         if file_id not in self.files or not self.files[file_id].completed:
             raise ApiError("file_not_found")
-        return {"file": self.file_object(file_id), "comments": [],
-                "response_metadata": {"next_cursor": ""}}
+        return {
+            "file": self.file_object(file_id),
+            "comments": [],
+            "response_metadata": {"next_cursor": ""},
+        }

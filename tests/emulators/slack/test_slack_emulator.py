@@ -180,7 +180,9 @@ async def test_chat_stream_helper(slack_emulator: SlackEmulator) -> None:
     await stream.stop(markdown_text="!", blocks=[{"type": "divider"}])
 
     assert slack_emulator.call_names() == [
-        "chat.startStream", "chat.appendStream", "chat.stopStream",
+        "chat.startStream",
+        "chat.appendStream",
+        "chat.stopStream",
     ]
     start = slack_emulator.calls_to("chat.startStream")[0]
     assert start.params["chunks"] == [{"type": "markdown_text", "text": "Hello, world"}]
@@ -208,8 +210,9 @@ async def test_stream_errors(slack_emulator: SlackEmulator) -> None:
     assert exc.value.response["error"] == "invalid_arguments"
 
     # In a DM no recipient is needed.
-    started = await client.chat_startStream(channel="D0001", thread_ts="1.000001",
-                                            markdown_text="a")
+    started = await client.chat_startStream(
+        channel="D0001", thread_ts="1.000001", markdown_text="a"
+    )
     ts = started["ts"]
     slack_emulator.fail_next("chat.appendStream", error="message_not_in_streaming_state")
     with pytest.raises(SlackApiError) as exc:
@@ -244,12 +247,18 @@ async def test_files_upload_v2_into_thread(slack_emulator: SlackEmulator) -> Non
     parent = slack_emulator.user_message("C0001", "plot it")
     data = b"\x89PNG fake image bytes"
     resp = await client.files_upload_v2(
-        channel="C0001", thread_ts=parent.ts, content=data, filename="plot.png",
-        title="Plot", alt_txt="a plot", initial_comment="here you go",
+        channel="C0001",
+        thread_ts=parent.ts,
+        content=data,
+        filename="plot.png",
+        title="Plot",
+        alt_txt="a plot",
+        initial_comment="here you go",
     )
     file_id = resp["file"]["id"]
     assert slack_emulator.call_names() == [
-        "files.getUploadURLExternal", "files.completeUploadExternal",
+        "files.getUploadURLExternal",
+        "files.completeUploadExternal",
     ]
     stored = slack_emulator.files[file_id]
     assert stored.content == data and stored.alt_txt == "a plot" and stored.title == "Plot"
@@ -277,8 +286,13 @@ async def test_https_file_download(slack_emulator: SlackEmulator) -> None:
             assert r.status == 200 and r.content_type == "text/html"
             assert b"<html" in await r.read()
 
-        evil = slack_emulator.host_file("x.bin", b"evil", "application/octet-stream",
-                                        host="evil.example.com", require_token=False)
+        evil = slack_emulator.host_file(
+            "x.bin",
+            b"evil",
+            "application/octet-stream",
+            host="evil.example.com",
+            require_token=False,
+        )
         async with session.get(evil["url_private"]) as r:
             assert await r.read() == b"evil"
 
@@ -362,8 +376,9 @@ async def test_bolt_http_mode_signature(slack_emulator: SlackEmulator) -> None:
         seen.append(event["text"])
 
     payload = event_callback(app_mention_event(text="<@UBOT> over http"))
-    body, headers = signed_event_request(payload, slack_emulator.signing_secret,
-                                         retry_num=1, retry_reason="http_timeout")
+    body, headers = signed_event_request(
+        payload, slack_emulator.signing_secret, retry_num=1, retry_reason="http_timeout"
+    )
     assert headers["X-Slack-Retry-Num"] == "1"
     resp = await app.async_dispatch(bolt_request(body, headers))
     assert resp.status == 200
@@ -396,8 +411,9 @@ async def test_bolt_http_mode_signature(slack_emulator: SlackEmulator) -> None:
             async with session.post(url, data=tampered, headers=headers) as r:
                 assert r.status == 401
         # The emulator can deliver too (signs with its signing secret, records it).
-        status, _ = await slack_emulator.http_send_event(url, payload, retry_num=2,
-                                                         retry_reason="http_timeout")
+        status, _ = await slack_emulator.http_send_event(
+            url, payload, retry_num=2, retry_reason="http_timeout"
+        )
         assert status == 200
         status, _ = await slack_emulator.http_send_event(url, payload, signing_secret="wrong")
         assert status == 401
@@ -527,7 +543,9 @@ async def test_bolt_assistant_say_reads_thread_history(slack_emulator: SlackEmul
     # Bolt's say() in an assistant thread first looks up the thread context via
     # conversations.replies (throttled for non-Marketplace apps).
     assert slack_emulator.call_names() == [
-        "assistant.threads.setStatus", "conversations.replies", "chat.postMessage",
+        "assistant.threads.setStatus",
+        "conversations.replies",
+        "chat.postMessage",
     ]
     assert slack_emulator.bot_texts("D0001", thread_ts) == ["How can I help?", "answer"]
     first = slack_emulator.bot_messages("D0001", thread_ts)[0]
