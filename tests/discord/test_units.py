@@ -108,7 +108,7 @@ def test_clean_text_and_thread_name() -> None:
 
 
 def test_readme_invite_url_has_exactly_the_needed_permissions() -> None:
-    readme = (Path(__file__).parents[2] / "adapters/discord/README-section.md").read_text()
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
     assert f"permissions={INVITE_PERMISSIONS.value}" in readme
     assert f"permissions={INVITE_PERMISSIONS.value}" in invite_url(1)
     assert {name for name, on in INVITE_PERMISSIONS if on} == {
