@@ -99,15 +99,14 @@ class Service:
             {"name": a.name, "mime_type": a.mime_type, "size": a.size, "url": a.url}
             for a in inbound.attachments
         ]
-        inbound_id = await self.store.claim(inbound, meta)
-        if inbound_id is None:
+        claimed = await self.store.claim(inbound, meta)
+        if claimed is None:
             logger.debug("duplicate delivery ignored: %s", inbound.key)
             return False
+        inbound_id, thread_id = claimed
         if inbound.attachments:
             self._attachments[inbound_id] = inbound.attachments
-        thread = await self.store.find_thread(inbound.key)
-        assert thread is not None
-        self.wake(thread.id)
+        self.wake(thread_id)
         return True
 
     def wake(self, thread_id: int) -> None:
@@ -206,9 +205,9 @@ class Service:
 
     async def _orphaned(self, thread_id: int) -> list[InboundRow]:
         """Messages of turns left open by a dead process, put back in the queue."""
-        turns = await self.store.open_turns(thread_id)
-        if not turns or not await self._take_lease(thread_id):
+        if not await self.store.open_turns(thread_id) or not await self._take_lease(thread_id):
             return []
+        # Read again under the lease: another process may have re-queued them meanwhile.
         for turn in await self.store.open_turns(thread_id):
             logger.info("re-running interrupted turn %s of thread %s", turn.id, thread_id)
             await self.store.requeue_turn(turn.id)

@@ -344,8 +344,10 @@ class Store:
 
     # --- inbound queue ----------------------------------------------------------
 
-    async def claim(self, inbound: Inbound, attachments: list[dict[str, Any]]) -> int | None:
-        """Record `inbound` and queue it, or return None if it was seen before.
+    async def claim(
+        self, inbound: Inbound, attachments: list[dict[str, Any]]
+    ) -> tuple[int, int] | None:
+        """Record `inbound` and queue it; (inbound id, thread id), or None if seen before.
 
         The dedup keys and the queue entry are written in one transaction: either the
         message is queued exactly once or not at all.
@@ -376,7 +378,7 @@ class Store:
                 )
         except IntegrityError:
             return None
-        return _new_id(result)
+        return _new_id(result), thread_id
 
     async def pending(self, thread_id: int) -> list[InboundRow]:
         """Queued messages of a thread not yet taken by a turn, oldest first."""
@@ -435,33 +437,10 @@ class Store:
         async with self.engine.connect() as conn:
             return [_turn(r) for r in (await conn.execute(query)).all()]
 
-    async def turn(self, turn_id: int) -> TurnRow:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(sa.select(t.turns).where(t.turns.c.id == turn_id))).one()
-        return _turn(row)
-
     async def turns_of(self, thread_id: int) -> list[TurnRow]:
         query = sa.select(t.turns).where(t.turns.c.thread_id == thread_id).order_by(t.turns.c.id)
         async with self.engine.connect() as conn:
             return [_turn(r) for r in (await conn.execute(query)).all()]
-
-    async def turn_messages(self, turn_id: int) -> list[InboundRow]:
-        ib = t.inbound
-        query = sa.select(ib).where(ib.c.turn_id == turn_id).order_by(ib.c.id)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        return [_inbound(r) for r in rows]
-
-    async def update_turn(self, turn_id: int, **values: Any) -> None:
-        allowed = {"status", "response_id", "posted", "error", "ref", "attempts"}
-        if not values.keys() <= allowed:
-            raise ValueError(f"cannot update {sorted(values.keys() - allowed)}")
-        async with self._tx() as conn:
-            await conn.execute(
-                t.turns.update()
-                .where(t.turns.c.id == turn_id)
-                .values(updated_at=time.time(), **values)
-            )
 
     async def finish_turn(
         self,
