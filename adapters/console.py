@@ -11,6 +11,7 @@ import shlex
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -19,6 +20,7 @@ from bot.models import (
     Attachment,
     AttachmentError,
     Inbound,
+    OnPosted,
     OutFile,
     PostedRefs,
     Progress,
@@ -95,7 +97,15 @@ class ConsoleReplier:
         self.output_dir = output_dir
         self.finished: asyncio.Queue[str | None] = asyncio.Queue()
 
-    async def open_reply(self, *, key: ThreadKey, anchor: str) -> ConsoleSink:
+    async def open_reply(
+        self,
+        *,
+        key: ThreadKey,
+        anchor: str,
+        posted: Sequence[str] = (),
+        on_posted: OnPosted | None = None,
+    ) -> ConsoleSink:
+        # A terminal cannot edit what it printed: a resumed reply is printed in full.
         return ConsoleSink(self.out, self.output_dir, self.finished)
 
 

@@ -1,7 +1,10 @@
 """The conversation engine: OpenAI Responses + Conversations.
 
 One turn = one or more `responses.create(stream=True)` calls on the thread's
-Conversation (more than one only while the model calls functions). The stream is
+Conversation (more than one only while the model calls functions). A turn resumed
+after a crash starts from the response the dead process had started: a finished one
+is read back (`responses.retrieve`), a background one still running is streamed again
+(`responses.retrieve(stream=True)`), anything else is asked again. The stream is
 turned into platform-neutral events (:mod:`bot.models`). In stateless mode the
 history comes from our store instead of a Conversation, for OpenAI-compatible
 servers that lack the Conversations API.
@@ -36,6 +39,7 @@ from bot.models import (
     Notice,
     OutFile,
     Progress,
+    Started,
     StepKind,
     TextDelta,
     Usage,
@@ -200,11 +204,16 @@ class Engine:
         thread: ThreadRow,
         messages: Sequence[UserMessage],
         context: ToolContext,
+        resume_response: str | None = None,
     ) -> AsyncIterator[EngineEvent]:
-        """Answer `messages` in `thread`, yielding events; never raises for API errors."""
+        """Answer `messages` in `thread`, yielding events; never raises for API errors.
+
+        With `resume_response`, the turn continues from that response of an interrupted
+        attempt (see the module docstring); `messages` are sent only if it is lost.
+        """
         ref = new_ref()
         try:
-            async for event in self._turn(thread, messages, context, ref):
+            async for event in self._turn(thread, messages, context, resume_response):
                 yield event
         except Exception as exc:
             logger.error(
@@ -222,7 +231,7 @@ class Engine:
         thread: ThreadRow,
         messages: Sequence[UserMessage],
         context: ToolContext,
-        ref: str,
+        resume_response: str | None,
     ) -> AsyncIterator[EngineEvent]:
         state = _TurnState(
             thread=thread,
@@ -252,8 +261,15 @@ class Engine:
         for _round in range(self.settings.tool_rounds + 1):
             result = _RoundResult()
             request_input = history + transcript if self.stateless else pending_input
-            async for event in self._stream_round(state, request_input, result):
-                yield event
+            if resume_response is not None and not self.stateless:
+                async for event in self._resume_round(state, resume_response, result):
+                    yield event
+                resume_response = None
+                if not result.finished:
+                    result = _RoundResult()  # lost: ask again
+            if not result.finished:
+                async for event in self._stream_round(state, request_input, result):
+                    yield event
             usage = usage + result.usage
             response_id = result.response_id or response_id
             transcript.extend(result.output_items)
@@ -351,6 +367,49 @@ class Engine:
         if not result.finished:
             raise TurnFailed("The model stream ended before the answer was complete.")
 
+    async def _resume_round(
+        self, state: _TurnState, response_id: str, result: _RoundResult
+    ) -> AsyncIterator[EngineEvent]:
+        """Replay an interrupted attempt's response; `result.finished` says if it worked."""
+        try:
+            response = await self.client.responses.retrieve(response_id)
+        except openai.NotFoundError:
+            logger.info("response %s of an interrupted turn is gone; asking again", response_id)
+            return
+        status = response.status
+        if status in ("queued", "in_progress") and response.background:
+            stream = await self.client.responses.retrieve(response_id, stream=True)
+            try:
+                async for event in stream:
+                    for out in self._map_event(event, state, result):
+                        if not isinstance(out, Started):
+                            yield out
+            finally:
+                await stream.close()
+            return
+        if status not in ("completed", "incomplete"):
+            logger.info("interrupted turn's response %s is %s; asking again", response_id, status)
+            return
+        result.response_id = response.id
+        for item in response.output:
+            if item.type == "message":
+                text = "".join(p.text for p in item.content if p.type == "output_text")
+                if text:
+                    result.text.append(text)
+                    yield TextDelta(text)
+            for out in self._item_done(item, state, result):
+                yield out
+        if response.usage is not None:
+            result.usage = Usage(response.usage.input_tokens, response.usage.output_tokens)
+        if status == "incomplete":
+            yield self._cut_short(response)
+        result.finished = True
+
+    @staticmethod
+    def _cut_short(response: Any) -> Notice:
+        reason = getattr(response.incomplete_details, "reason", None) or "unknown"
+        return Notice(f"The reply was cut short ({reason.replace('_', ' ')}).")
+
     def _map_event(self, event: Any, state: _TurnState, result: _RoundResult) -> list[EngineEvent]:
         kind = event.type
         if kind == "response.output_text.delta":
@@ -358,7 +417,8 @@ class Engine:
             return [TextDelta(event.delta)]
         if kind == "response.created":
             result.response_id = event.response.id
-            return []
+            # Stored responses can be looked up again if this process dies mid-turn.
+            return [] if self.stateless else [Started(event.response.id)]
         if kind == "response.output_item.added":
             return self._step(event.item, done=False)
         if kind == "response.output_item.done":
@@ -374,9 +434,7 @@ class Engine:
             response = event.response
             if response.usage is not None:
                 result.usage = Usage(response.usage.input_tokens, response.usage.output_tokens)
-            details = response.incomplete_details
-            reason = getattr(details, "reason", None) or "unknown"
-            return [Notice(f"The reply was cut short ({reason.replace('_', ' ')}).")]
+            return [self._cut_short(response)]
         if kind == "response.failed":
             error = event.response.error
             logger.warning(
@@ -472,11 +530,9 @@ class Engine:
             if file_id in state.delivered:
                 continue
             state.delivered.add(file_id)
-            await self.store.add_thread_file(
-                state.thread.id, file_id=file_id, name=name, purpose="out"
-            )
             limit = self.settings.max_file_bytes
             if sizes.get(file_id, 0) > limit:
+                await self._mark_delivered(state, file_id, name)
                 yield Notice(
                     f"{name} is too large to post ({human_size(sizes[file_id])}; "
                     f"limit {human_size(limit)})."
@@ -487,12 +543,19 @@ class Engine:
             )
             data = content.content
             if len(data) > limit:
+                await self._mark_delivered(state, file_id, name)
                 yield Notice(
                     f"{name} is too large to post ({human_size(len(data))}; "
                     f"limit {human_size(limit)})."
                 )
                 continue
-            yield FileReady(OutFile(name=name, mime_type=guess_mime(name), data=data))
+            # The service records it as delivered once the sink has posted it.
+            yield FileReady(
+                OutFile(name=name, mime_type=guess_mime(name), data=data, source_id=file_id)
+            )
+
+    async def _mark_delivered(self, state: _TurnState, file_id: str, name: str) -> None:
+        await self.store.add_thread_file(state.thread.id, file_id=file_id, name=name, purpose="out")
 
     # --- inputs -------------------------------------------------------------------
 

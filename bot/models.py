@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -88,12 +88,17 @@ class UserMessage:
 
 @dataclass(frozen=True, slots=True)
 class OutFile:
-    """A file the assistant produced (chart, CSV, image...)."""
+    """A file the assistant produced (chart, CSV, image...).
+
+    `source_id` is the provider's id of the file (a container file), recorded as
+    delivered once the sink has posted it, so a resumed turn does not post it twice.
+    """
 
     name: str
     mime_type: str
     data: bytes
     alt_text: str = ""
+    source_id: str = ""
 
 
 # --- engine events --------------------------------------------------------------
@@ -141,6 +146,13 @@ class Usage:
 
 
 @dataclass(frozen=True, slots=True)
+class Started:
+    """The model accepted the request: `response_id` can be looked up again after a crash."""
+
+    response_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class Done:
     usage: Usage
     model: str
@@ -155,7 +167,7 @@ class Failed:
     ref: str
 
 
-EngineEvent = TextDelta | Progress | FileReady | Notice | Done | Failed
+EngineEvent = TextDelta | Progress | FileReady | Notice | Started | Done | Failed
 
 
 # --- adapter side ----------------------------------------------------------------
@@ -163,9 +175,17 @@ EngineEvent = TextDelta | Progress | FileReady | Notice | Done | Failed
 
 @dataclass(frozen=True, slots=True)
 class PostedRefs:
-    """Platform message ids the sink posted, recorded with the turn."""
+    """Platform message ids the sink posted, recorded with the turn.
+
+    The ids are the adapter's own notation (opaque to the core); an adapter gets
+    them back in `open_reply(posted=...)` when an interrupted reply is resumed.
+    """
 
     message_ids: tuple[str, ...] = ()
+
+
+OnPosted = Callable[[PostedRefs], Awaitable[None]]
+"""Called by a sink each time it has posted a new platform message (not on edits)."""
 
 
 class ReplySink(Protocol):
@@ -183,9 +203,21 @@ class ReplySink(Protocol):
 
 
 class Replier(Protocol):
-    """What an adapter gives the service: a way to reach a thread from stored data."""
+    """What an adapter gives the service: a way to reach a thread from stored data.
 
-    async def open_reply(self, *, key: ThreadKey, anchor: str) -> ReplySink: ...
+    `posted` lists what an interrupted earlier attempt at this reply had posted: the
+    sink reuses those messages (edits them) instead of posting the reply a second
+    time. `on_posted` lets the service record each new message as it is posted.
+    """
+
+    async def open_reply(
+        self,
+        *,
+        key: ThreadKey,
+        anchor: str,
+        posted: Sequence[str] = (),
+        on_posted: OnPosted | None = None,
+    ) -> ReplySink: ...
 
 
 @dataclass(frozen=True, slots=True)

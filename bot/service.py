@@ -8,6 +8,14 @@ by `THREADBRIDGE_MAX_CONCURRENT_TURNS`.
 Messages that arrive while a turn runs wait in the queue. When the worker comes
 back, it takes *all* queued messages of the thread as one turn (in order), so a user
 who sends three quick lines gets one answer to all three.
+
+A turn's progress is in the store as it happens: its status (running, posting, done,
+failed), the model's response id once the model has accepted the request, and the
+platform messages already posted. A process that finds a turn left open by a dead
+one (under the thread's lease) resumes it: the engine fetches the stored response if
+it can (else asks again), and the sink reuses the messages already posted, so the
+user ends up with one complete reply. A turn interrupted twice is given up with a
+short message in the thread.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from dataclasses import dataclass
 from bot.attachments import human_size
 from bot.config import Settings
 from bot.engine import Engine
+from bot.faults import failpoint
 from bot.models import (
     Attachment,
     AttachmentError,
@@ -33,19 +42,25 @@ from bot.models import (
     Inbound,
     InputFile,
     Notice,
+    OnPosted,
+    PostedRefs,
     Progress,
     Replier,
     ReplySink,
+    Started,
     TextDelta,
     Usage,
     UserMessage,
 )
-from bot.store import InboundRow, Store, ThreadRow
+from bot.store import InboundRow, Store, ThreadRow, TurnRow
 from bot.tools import ToolContext
 
 logger = logging.getLogger(__name__)
 
 REPLIER_WAIT_SECONDS = 30.0
+# The first attempt and one resume; a turn that dies twice is not tried a third time.
+MAX_ATTEMPTS = 2
+GAVE_UP = "Sorry, this answer was interrupted twice. Please send your message again."
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +118,7 @@ class Service:
         if claimed is None:
             logger.debug("duplicate delivery ignored: %s", inbound.key)
             return False
+        failpoint("after_claim")
         inbound_id, thread_id = claimed
         if inbound.attachments:
             self._attachments[inbound_id] = inbound.attachments
@@ -165,25 +181,36 @@ class Service:
             while True:
                 self._dirty.discard(thread_id)
                 rows = await self.store.pending(thread_id)
-                if not rows and not leased:
-                    rows = await self._orphaned(thread_id)
-                if rows:
+                unfinished: list[TurnRow] = []
+                if not leased and not rows:
+                    unfinished = await self.store.open_turns(thread_id)
+                if rows or unfinished:
                     if not leased:
                         leased = await self._take_lease(thread_id)
                         if not leased:
+                            if not rows:
+                                break  # its owner is alive; the sweep looks again later
                             # Another process runs this thread; look again later in case
                             # it dies or finishes without seeing our message.
                             await asyncio.sleep(self.settings.lease_seconds / 4)
                             self._dirty.add(thread_id)
                             continue
-                        rows = await self.store.pending(thread_id)
-                        if not rows:
+                        # Under the lease: what a dead process left comes first.
+                        unfinished = await self.store.open_turns(thread_id)
+                        rows = [] if unfinished else await self.store.pending(thread_id)
+                        if not rows and not unfinished:
                             continue
                     async with self._slots:
-                        outcome = await self._run_turn(thread_id, rows)
+                        if unfinished:
+                            outcome = await self._resume_turn(thread_id, unfinished[0])
+                        else:
+                            outcome = await self._run_turn(thread_id, rows)
                     if outcome is None:
                         await self.store.release_lease(thread_id, self.owner)
                         break
+                    if unfinished:
+                        leased = False  # so that open turns are looked at again
+                        await self.store.release_lease(thread_id, self.owner)
                     continue
                 if thread_id in self._dirty:
                     continue
@@ -203,16 +230,17 @@ class Service:
             if not self._workers:
                 self._idle.set()
 
-    async def _orphaned(self, thread_id: int) -> list[InboundRow]:
-        """Messages of turns left open by a dead process, put back in the queue."""
-        if not await self.store.open_turns(thread_id) or not await self._take_lease(thread_id):
-            return []
-        # Read again under the lease: another process may have re-queued them meanwhile.
-        for turn in await self.store.open_turns(thread_id):
-            logger.info("re-running interrupted turn %s of thread %s", turn.id, thread_id)
-            await self.store.requeue_turn(turn.id)
-        await self.store.release_lease(thread_id, self.owner)
-        return await self.store.pending(thread_id)
+    async def _resume_turn(self, thread_id: int, turn: TurnRow) -> TurnOutcome | None:
+        """Finish a turn a dead process left open."""
+        rows = await self.store.turn_inbound(turn.id)
+        logger.info(
+            "resuming turn %s of thread %s (%s, %d message(s) posted)",
+            turn.id,
+            thread_id,
+            turn.status,
+            len(turn.posted),
+        )
+        return await self._run_turn(thread_id, rows, resume=turn)
 
     async def _take_lease(self, thread_id: int) -> bool:
         return await self.store.acquire_lease(thread_id, self.owner, self.settings.lease_seconds)
@@ -232,9 +260,11 @@ class Service:
             await asyncio.sleep(0.1)
         return self.repliers.get(platform)
 
-    async def _run_turn(self, thread_id: int, rows: list[InboundRow]) -> TurnOutcome | None:
+    async def _run_turn(
+        self, thread_id: int, rows: list[InboundRow], resume: TurnRow | None = None
+    ) -> TurnOutcome | None:
         thread = await self.store.thread(thread_id)
-        anchor = rows[-1].anchor
+        anchor = resume.anchor if resume is not None else rows[-1].anchor
         replier = await self._replier_for(thread.key.platform)
         if replier is None:
             # Leave the messages queued: the adapter may register later, or the next
@@ -243,16 +273,26 @@ class Service:
                 "no adapter for %s yet; thread %s stays queued", thread.key.platform, thread.key
             )
             return None
-        turn_id = await self.store.start_turn(thread_id, [r.id for r in rows], anchor)
-        sink = await replier.open_reply(key=thread.key, anchor=anchor)
-        status, error, ref, posted = "failed", None, None, []
+        posted: tuple[str, ...] = ()
+        response_id: str | None = None
+        if resume is None:
+            turn_id = await self.store.start_turn(thread_id, [r.id for r in rows], anchor)
+        else:
+            turn_id, posted, response_id = resume.id, tuple(resume.posted), resume.response_id
+            if not rows or await self.store.retry_turn(turn_id) > MAX_ATTEMPTS:
+                return await self._give_up(replier, thread, resume)
+        sink = await replier.open_reply(
+            key=thread.key, anchor=anchor, posted=posted, on_posted=self._recorder(turn_id)
+        )
+        status, error, ref = "failed", None, None
         keeper = asyncio.create_task(self._keep_lease(thread_id))
         done: Done | None = None
         try:
-            for row in rows:
-                for text in row.notices:
-                    await sink.notice(text)
-            over = await self._over_budget(thread, rows[-1].user_id)
+            if not posted:
+                for row in rows:
+                    for text in row.notices:
+                        await sink.notice(text)
+            over = None if resume else await self._over_budget(thread, rows[-1].user_id)
             if over:
                 await sink.notice(over)
                 refs = await sink.finish()
@@ -266,27 +306,46 @@ class Service:
                     usage=None,
                 )
                 return TurnOutcome(turn_id, "done", "over budget")
-            messages = [await self._user_message(row, sink) for row in rows]
+            if response_id is not None:
+                # The model has these messages already; they are only needed again if
+                # its response cannot be found, and their files are gone with the process.
+                messages = [UserMessage(r.text, r.user_id, r.user_name) for r in rows]
+            else:
+                messages = [await self._user_message(row, sink) for row in rows]
             context = ToolContext(
                 thread=thread.key, user_id=rows[-1].user_id, user_name=rows[-1].user_name
             )
-            async for event in self.engine.turn(thread=thread, messages=messages, context=context):
+            events = self.engine.turn(
+                thread=thread, messages=messages, context=context, resume_response=response_id
+            )
+            async for event in events:
                 if isinstance(event, TextDelta):
                     await sink.text(event.text)
                 elif isinstance(event, Progress):
                     await sink.progress(event)
                 elif isinstance(event, FileReady):
                     await sink.file(event.file)
+                    if event.file.source_id:
+                        await self.store.add_thread_file(
+                            thread.id,
+                            file_id=event.file.source_id,
+                            name=event.file.name,
+                            purpose="out",
+                        )
                 elif isinstance(event, Notice):
                     await sink.notice(event.text)
+                elif isinstance(event, Started):
+                    await self.store.turn_started(turn_id, event.response_id)
                 elif isinstance(event, Done):
                     done = event
+                    failpoint("after_model_answered")
                 elif isinstance(event, Failed):
                     error = f"{event.message} (ref {event.ref})"
                     ref = event.ref
             refs = await sink.finish(error=error)
-            posted = list(refs.message_ids)
+            posted = refs.message_ids
             status = "done" if error is None else "failed"
+            failpoint("before_done")
         except Exception as exc:
             logger.exception("turn %s of %s could not be delivered", turn_id, thread.key)
             error = f"delivery failed: {exc.__class__.__name__}"
@@ -297,13 +356,41 @@ class Service:
         await self.store.finish_turn(
             turn_id,
             status=status,
-            posted=posted,
+            posted=list(posted),
             error=error,
             ref=ref,
             response_id=done.response_id if done else None,
             usage=self._usage(thread, rows, done),
         )
         return TurnOutcome(turn_id, status, error)
+
+    def _recorder(self, turn_id: int) -> OnPosted:
+        async def record(refs: PostedRefs) -> None:
+            await self.store.record_posted(turn_id, refs.message_ids)
+            failpoint("after_first_post")
+
+        return record
+
+    async def _give_up(self, replier: Replier, thread: ThreadRow, turn: TurnRow) -> TurnOutcome:
+        """A turn that keeps dying (or lost its messages): say so where the reply was."""
+        logger.warning("giving up turn %s of %s after repeated interruptions", turn.id, thread.key)
+        sink = await replier.open_reply(key=thread.key, anchor=turn.anchor, posted=turn.posted)
+        try:
+            refs = await sink.finish(error=GAVE_UP)
+            posted = list(refs.message_ids)
+        except Exception:
+            logger.exception("could not tell %s that turn %s was given up", thread.key, turn.id)
+            posted = turn.posted
+        await self.store.finish_turn(
+            turn.id,
+            status="failed",
+            posted=posted,
+            error="interrupted too often",
+            ref=None,
+            response_id=turn.response_id,
+            usage=None,
+        )
+        return TurnOutcome(turn.id, "failed", "interrupted too often")
 
     async def _over_budget(self, thread: ThreadRow, user_id: str) -> str | None:
         """A short message if the user or their workspace used up today's tokens."""

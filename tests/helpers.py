@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from bot.models import Inbound, OutFile, PostedRefs, Progress, ThreadKey
+from bot.models import Inbound, OnPosted, OutFile, PostedRefs, Progress, ThreadKey
 
 _ids = itertools.count(1)
 
@@ -20,17 +21,25 @@ class RecordedReply:
     notices: list[str] = field(default_factory=list)
     error: str | None = None
     finished: bool = False
+    posted_id: str = ""
+    resumed: int = 0
 
 
 class RecordingSink:
-    def __init__(self, reply: RecordedReply) -> None:
+    """Records the reply; its first text counts as posting one message."""
+
+    def __init__(self, reply: RecordedReply, on_posted: OnPosted | None = None) -> None:
         self.reply = reply
+        self.on_posted = on_posted
 
     async def progress(self, step: Progress) -> None:
         self.reply.steps.append(step)
 
     async def text(self, delta: str) -> None:
         self.reply.text += delta
+        if self.on_posted is not None:
+            on_posted, self.on_posted = self.on_posted, None
+            await on_posted(PostedRefs((self.reply.posted_id,)))
 
     async def file(self, file: OutFile) -> None:
         self.reply.files.append(file)
@@ -41,7 +50,7 @@ class RecordingSink:
     async def finish(self, *, error: str | None = None) -> PostedRefs:
         self.reply.error = error
         self.reply.finished = True
-        return PostedRefs((f"msg-{next(_ids)}",))
+        return PostedRefs((self.reply.posted_id,))
 
 
 class RecordingReplier:
@@ -50,10 +59,22 @@ class RecordingReplier:
     def __init__(self) -> None:
         self.replies: list[RecordedReply] = []
 
-    async def open_reply(self, *, key: ThreadKey, anchor: str) -> RecordingSink:
-        reply = RecordedReply(key=key, anchor=anchor)
+    async def open_reply(
+        self,
+        *,
+        key: ThreadKey,
+        anchor: str,
+        posted: Sequence[str] = (),
+        on_posted: OnPosted | None = None,
+    ) -> RecordingSink:
+        """A resumed reply (`posted` given) continues the recorded reply it names."""
+        for reply in self.replies:
+            if reply.posted_id and reply.posted_id in posted:
+                reply.text, reply.finished, reply.resumed = "", False, reply.resumed + 1
+                return RecordingSink(reply)
+        reply = RecordedReply(key=key, anchor=anchor, posted_id=f"msg-{next(_ids)}")
         self.replies.append(reply)
-        return RecordingSink(reply)
+        return RecordingSink(reply, on_posted)
 
     def in_thread(self, key: ThreadKey) -> list[RecordedReply]:
         return [r for r in self.replies if r.key == key]

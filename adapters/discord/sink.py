@@ -15,6 +15,10 @@ If the turn came from a slash command inside a thread or DM, messages are posted
 the interaction's follow-ups while its token is valid (15 minutes); after that, or
 when Discord says the token is gone, they are posted (and edited) as ordinary channel
 messages.
+
+Each new message is reported to the service as it is posted (``on_posted``; file
+messages as ``file:<id>``). A reply resumed after a crash gets those ids back and
+edits the text messages already posted instead of posting the reply again.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import asyncio
 import contextlib
 import io
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -32,7 +36,7 @@ import discord
 from adapters.discord.anchor import Anchor
 from adapters.discord.chunks import FENCE, MESSAGE_LIMIT, open_fence_of, split_message
 from bot.attachments import human_size
-from bot.models import OutFile, PostedRefs, Progress, ThreadKey
+from bot.models import OnPosted, OutFile, PostedRefs, Progress, ThreadKey
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +74,8 @@ class DiscordSink:
         anchor: Anchor,
         upload_limit: int,
         edit_interval: float = EDIT_INTERVAL,
+        posted: Sequence[str] = (),
+        on_posted: OnPosted | None = None,
     ) -> None:
         self.client = client
         self.key = key
@@ -87,8 +93,14 @@ class DiscordSink:
         self._text = ""
         self._steps: dict[str, Progress] = {}
         self._files: list[OutFile] = []
-        self._posted: list[_Posted] = []
-        self._file_messages: list[int] = []
+        # Resuming: the text messages an interrupted attempt posted are edited in place.
+        self._posted: list[_Posted] = [
+            _Posted(int(ref), "", via_webhook=self._webhook is not None)
+            for ref in posted
+            if ref.isdigit()
+        ]
+        self._file_messages: list[str] = [ref for ref in posted if ref.startswith("file:")]
+        self._on_posted = on_posted
         self._lock = asyncio.Lock()
         self._loop = asyncio.get_running_loop()
         self._next_render = self._loop.time() + edit_interval
@@ -151,8 +163,14 @@ class DiscordSink:
             await self._apply(chunks)
         for out in fitting:
             await self._post_file(out)
-        ids = [p.id for p in self._posted] + self._file_messages
-        return PostedRefs(tuple(str(i) for i in ids))
+        return self._refs()
+
+    def _refs(self) -> PostedRefs:
+        return PostedRefs(tuple(str(p.id) for p in self._posted) + tuple(self._file_messages))
+
+    async def _report(self) -> None:
+        if self._on_posted is not None:
+            await self._on_posted(self._refs())
 
     # --- rendering ------------------------------------------------------------------
 
@@ -224,6 +242,7 @@ class DiscordSink:
                     changed = True
             else:
                 self._posted.append(await self._post(content))
+                await self._report()
                 changed = True
         for extra in self._posted[len(chunks) :]:
             # Only a status line can shrink the reply; a leftover message would be stale.
@@ -306,19 +325,23 @@ class DiscordSink:
                     sent = await self._webhook.send(
                         file=make(), wait=True, allowed_mentions=NO_MENTIONS
                     )
-                    self._file_messages.append(sent.id)
+                    await self._file_posted(sent.id)
                     return
                 except discord.HTTPException as exc:
                     if exc.status == 413 or exc.code == TOO_LARGE:
                         raise
                     self._token_failed(exc)
             message = await self._send(file=make)
-            self._file_messages.append(message.id)
+            await self._file_posted(message.id)
         except discord.HTTPException as exc:
             if exc.status != 413 and exc.code != TOO_LARGE:
                 raise
             note = await self._send(content=NOTICE_PREFIX + self._too_large(out))
-            self._file_messages.append(note.id)
+            await self._file_posted(note.id)
+
+    async def _file_posted(self, message_id: int) -> None:
+        self._file_messages.append(f"file:{message_id}")
+        await self._report()
 
     def _too_large(self, out: OutFile) -> str:
         return (
@@ -383,7 +406,14 @@ class DiscordReplier:
         self.edit_interval = edit_interval
         self.ready_timeout = ready_timeout
 
-    async def open_reply(self, *, key: ThreadKey, anchor: str) -> DiscordSink:
+    async def open_reply(
+        self,
+        *,
+        key: ThreadKey,
+        anchor: str,
+        posted: Sequence[str] = (),
+        on_posted: OnPosted | None = None,
+    ) -> DiscordSink:
         # After a restart, interrupted turns resume before the gateway is up.
         async with asyncio.timeout(self.ready_timeout):
             await self.ready.wait()
@@ -394,6 +424,8 @@ class DiscordReplier:
             anchor=parsed,
             upload_limit=parsed.upload_limit or self.upload_limit(key.scope),
             edit_interval=self.edit_interval,
+            posted=posted,
+            on_posted=on_posted,
         )
         await sink.start()
         return sink

@@ -24,6 +24,12 @@ the end as well. Status is best effort: a workspace that refuses it (no
 
 Notices and errors are short separate messages in the thread; files are uploaded with
 ``files_upload_v2`` into the same thread.
+
+Every message posted is reported to the service as it is posted (``on_posted``): page
+messages by their ``ts``, notices as ``note:<ts>``, files as ``file:<id>``. A reply
+resumed after a crash gets that list back: its pages are written into the messages
+already posted (an open stream is stopped first, then ``chat.update``), so the
+thread ends up with one reply, not a partial one and a complete one.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +46,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.attachments import human_size
-from bot.models import OutFile, PostedRefs, Progress, ThreadKey
+from bot.models import OnPosted, OutFile, PostedRefs, Progress, ThreadKey
 
 from .events import Anchor
 from .text import (
@@ -82,15 +89,19 @@ class _Page:
     sent: int = 0  # characters of `raw` the user has (stream mode)
     shown: str = ""  # last mrkdwn text posted (edit mode)
     open_stream: bool = False
+    reused: bool = False  # posted by an interrupted attempt; may still be streaming
 
 
 @dataclass
 class _Refs:
     ids: list[str] = field(default_factory=list)
+    on_posted: OnPosted | None = None
 
-    def add(self, ts: str | None) -> None:
-        if ts and ts not in self.ids:
-            self.ids.append(ts)
+    async def add(self, ref: str | None) -> None:
+        if ref and ref not in self.ids:
+            self.ids.append(ref)
+            if self.on_posted is not None:
+                await self.on_posted(PostedRefs(tuple(self.ids)))
 
 
 class SlackSink:
@@ -103,6 +114,8 @@ class SlackSink:
         key: ThreadKey,
         anchor: Anchor,
         options: SinkOptions,
+        posted: Sequence[str] = (),
+        on_posted: OnPosted | None = None,
     ) -> None:
         self.client = client
         self.channel = key.channel
@@ -111,11 +124,13 @@ class SlackSink:
         self.options = options
         # Streams must be thread replies.
         self._streaming = options.streaming and self.thread_ts is not None
-        self._page = _Page(stream=self._streaming)
+        # Resuming: earlier pages are rewritten in place; notes and files stay as they are.
+        self._reuse = [ref for ref in posted if ":" not in ref]
+        self._refs = _Refs(ids=[ref for ref in posted if ":" in ref], on_posted=on_posted)
+        self._page = self._new_page()
         self._incoming = ""
         self._any_text = False
         self._posted_anything = False
-        self._refs = _Refs()
         self._lock = asyncio.Lock()
         self._flusher: asyncio.Task[None] | None = None
         self._last_flush = 0.0
@@ -176,7 +191,7 @@ class SlackSink:
         self._posted_anything = True
         for uploaded in response.get("files") or [response.get("file") or {}]:
             if isinstance(uploaded, dict) and uploaded.get("id"):
-                self._refs.add(f"file:{uploaded['id']}")
+                await self._refs.add(f"file:{uploaded['id']}")
 
     async def notice(self, text: str) -> None:
         await self._post_extra(f":information_source: {self._plain(text)}")
@@ -188,6 +203,7 @@ class SlackSink:
                 await self._flusher
         self._raise_failure()
         await self._sync(final=True)
+        await self._drop_unused_pages()
         if error:
             await self._post_extra(f":warning: {self._plain(error)}")
         elif not self._any_text and not self._posted_anything:
@@ -235,7 +251,7 @@ class SlackSink:
                 head, tail = seal(page.raw[:cut], page.raw[cut:])
                 page.raw = head
                 await self._show(page, final=True)
-                page = self._page = _Page(raw=tail, stream=self._streaming)
+                page = self._page = self._new_page(tail)
             await self._show(page, final=final)
             self._last_flush = time.monotonic()
 
@@ -268,8 +284,8 @@ class SlackSink:
             )
             page.ts = str(response["ts"])
             page.open_stream = True
-            self._refs.add(page.ts)
             self._posted_anything = True
+            await self._refs.add(page.ts)
             page.sent = upto
             if final:
                 await self.client.chat_stopStream(channel=self.channel, ts=page.ts)
@@ -303,6 +319,11 @@ class SlackSink:
         text = to_mrkdwn(page.raw, allow_user_mentions=self.options.allow_user_mentions)
         if text == page.shown:
             return
+        if page.reused and page.ts is not None:
+            page.reused = False
+            # It may have been left streaming; Slack refuses chat.update until stopped.
+            with contextlib.suppress(SlackClientError):
+                await self.client.chat_stopStream(channel=self.channel, ts=page.ts)
         if page.ts is not None:
             try:
                 await self.client.chat_update(channel=self.channel, ts=page.ts, text=text)
@@ -315,6 +336,27 @@ class SlackSink:
         page.ts = await self._post(text)
         page.shown = text
 
+    def _new_page(self, raw: str = "") -> _Page:
+        """The next page: a message an interrupted attempt posted, or a new one."""
+        if self._reuse:
+            ts = self._reuse.pop(0)
+            self._refs.ids.append(ts)
+            return _Page(raw=raw, ts=ts, reused=True)
+        return _Page(raw=raw, stream=self._streaming)
+
+    async def _drop_unused_pages(self) -> None:
+        """A resumed reply came out shorter: remove what the first attempt posted beyond it."""
+        leftovers = [self._page.ts] if self._page.reused and not self._page.raw.strip() else []
+        leftovers += self._reuse
+        self._reuse = []
+        for ts in leftovers:
+            if ts is None:
+                continue
+            with contextlib.suppress(SlackClientError):
+                await self.client.chat_delete(channel=self.channel, ts=ts)
+            if ts in self._refs.ids:
+                self._refs.ids.remove(ts)
+
     # --- posting ----------------------------------------------------------------------
 
     @staticmethod
@@ -323,19 +365,19 @@ class SlackSink:
         user input)."""
         return break_broadcasts(escape(text))
 
-    async def _post(self, text: str) -> str:
+    async def _post(self, text: str, *, ref_prefix: str = "") -> str:
         kwargs: dict[str, Any] = {"channel": self.channel, "text": text}
         if self.thread_ts:
             kwargs["thread_ts"] = self.thread_ts
         response = await self.client.chat_postMessage(**kwargs)
         ts = str(response["ts"])
-        self._refs.add(ts)
         self._posted_anything = True
+        await self._refs.add(ref_prefix + ts)
         return ts
 
     async def _post_extra(self, text: str) -> None:
         async with self._lock:
-            await self._post(text)
+            await self._post(text, ref_prefix="note:")
 
     async def _set_status(self, status: str, detail: str = "") -> None:
         if not self._status_ok or self.thread_ts is None:
@@ -372,9 +414,21 @@ class SlackReplier:
         self.client = client
         self.options = options
 
-    async def open_reply(self, *, key: ThreadKey, anchor: str) -> SlackSink:
+    async def open_reply(
+        self,
+        *,
+        key: ThreadKey,
+        anchor: str,
+        posted: Sequence[str] = (),
+        on_posted: OnPosted | None = None,
+    ) -> SlackSink:
         sink = SlackSink(
-            client=self.client, key=key, anchor=Anchor.loads(anchor), options=self.options
+            client=self.client,
+            key=key,
+            anchor=Anchor.loads(anchor),
+            options=self.options,
+            posted=posted,
+            on_posted=on_posted,
         )
         await sink.start()
         return sink

@@ -484,17 +484,39 @@ class Store:
                     )
                 )
 
-    async def requeue_turn(self, turn: int) -> None:
-        """Give an interrupted turn's messages back to the queue (run again once)."""
+    async def _update_turn(self, turn: int, **values: Any) -> None:
         async with self._tx() as conn:
-            await conn.execute(
-                t.inbound.update().where(t.inbound.c.turn_id == turn).values(turn_id=None)
-            )
             await conn.execute(
                 t.turns.update()
                 .where(t.turns.c.id == turn)
-                .values(status="interrupted", updated_at=time.time())
+                .values(**values, updated_at=time.time())
             )
+
+    async def turn_started(self, turn: int, response_id: str) -> None:
+        """Remember the model's response id, so a restarted process can look it up."""
+        await self._update_turn(turn, response_id=response_id)
+
+    async def record_posted(self, turn: int, posted: Sequence[str]) -> None:
+        """The reply is being posted: these platform messages exist already."""
+        await self._update_turn(turn, status="posting", posted=list(posted))
+
+    async def retry_turn(self, turn: int) -> int:
+        """Count another attempt at an interrupted turn; returns the attempt number."""
+        async with self._tx() as conn:
+            await conn.execute(
+                t.turns.update()
+                .where(t.turns.c.id == turn)
+                .values(attempts=t.turns.c.attempts + 1, updated_at=time.time())
+            )
+            attempts = await conn.scalar(sa.select(t.turns.c.attempts).where(t.turns.c.id == turn))
+        return int(attempts or 0)
+
+    async def turn_inbound(self, turn: int) -> list[InboundRow]:
+        """The messages a turn answers, oldest first."""
+        ib = t.inbound
+        query = sa.select(ib).where(ib.c.turn_id == turn).order_by(ib.c.id)
+        async with self.engine.connect() as conn:
+            return [_inbound(r) for r in (await conn.execute(query)).all()]
 
     # --- stateless history --------------------------------------------------------
 

@@ -105,7 +105,7 @@ async def test_generated_file_is_uploaded_into_the_thread(bot: Bot, openai_emula
     )
     assert stored is not None
     turns = await bot.core.store.turns_of(stored.id)
-    assert turns[0].posted == [text_msg["id"], file_msg["id"]]
+    assert turns[0].posted == [text_msg["id"], f"file:{file_msg['id']}"]
 
 
 async def test_file_over_upload_limit_gets_a_notice(bot: Bot, openai_emulator: Any) -> None:
