@@ -39,16 +39,16 @@ async def run(args: list[str], env: dict[str, str], cwd: Path) -> asyncio.subpro
 
 
 def base_env(tmp_path: Path, openai_emulator: Any, slack: SlackEmulator, **extra: str) -> dict:
-    return clean_env(
-        THREADBRIDGE_ENV_FILE=str(tmp_path / "none.env"),
-        OPENAI_API_KEY="sk-test-key-123456",
-        OPENAI_BASE_URL=openai_emulator.base_url,
-        OPENAI_MODEL="test-model",
-        DATABASE_URL=f"sqlite:///{tmp_path / 'cli.db'}",
-        SLACK_BOT_TOKEN=slack.bot_token,
-        SLACK_API_URL=slack.api_url,
-        **extra,
-    )
+    values = {
+        "THREADBRIDGE_ENV_FILE": str(tmp_path / "none.env"),
+        "OPENAI_API_KEY": "sk-test-key-123456",
+        "OPENAI_BASE_URL": openai_emulator.base_url,
+        "OPENAI_MODEL": "test-model",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_API_URL": slack.api_url,
+    }
+    return clean_env(**{**values, **extra})
 
 
 async def test_http_without_signing_secret_is_a_usage_error(

@@ -1,0 +1,124 @@
+"""Two bot processes on one database, both receiving the same Slack events.
+
+As on Heroku with two web dynos behind the router (or a retried delivery that lands
+on the other dyno): every message is answered once, and a thread's turns never run
+at the same time in both processes. Runs on SQLite (one volume, several processes)
+and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from tests.dbs import database_url
+from tests.emulators.openai import Reply
+from tests.emulators.slack import BOT_USER_ID, SlackEmulator, app_mention_event, event_callback
+from tests.slack.test_cli import base_env, free_port, run
+
+__all__ = ["database_url"]
+
+
+def question_of(req: Any) -> str:
+    return req.last_user_text().rsplit(" ", 1)[-1]
+
+
+async def serve(
+    tmp_path: Path, openai_emulator: Any, slack: SlackEmulator, database: str
+) -> tuple[Any, str]:
+    port = free_port()
+    env = base_env(
+        tmp_path,
+        openai_emulator,
+        slack,
+        SLACK_SIGNING_SECRET=slack.signing_secret,
+        PORT=str(port),
+        DATABASE_URL=database,
+        THREADBRIDGE_LEASE_SECONDS="2",
+    )
+    proc = await run(["run", "--http"], env, tmp_path)
+    base = f"http://127.0.0.1:{port}"
+    async with aiohttp.ClientSession() as session:
+        for _ in range(1000):
+            try:
+                async with session.get(f"{base}/healthz") as response:
+                    if response.status == 200:
+                        return proc, f"{base}/slack/events"
+            except aiohttp.ClientConnectionError:
+                await asyncio.sleep(0.03)
+    proc.kill()
+    _, err = await proc.communicate()
+    raise AssertionError(f"the bot did not start:\n{err.decode()[-3000:]}")
+
+
+async def test_two_processes_answer_each_message_once_without_overlap(
+    tmp_path: Path, openai_emulator: Any, slack_emulator: SlackEmulator, database_url: str
+) -> None:
+    openai_emulator.model = lambda req: Reply(text=f"answer to {question_of(req)}", ttft=0.3)
+    # Start one first so that the database is migrated once, as a release phase would.
+    a, url_a = await serve(tmp_path, openai_emulator, slack_emulator, database_url)
+    b, url_b = await serve(tmp_path, openai_emulator, slack_emulator, database_url)
+    try:
+        root = app_mention_event(text=f"<@{BOT_USER_ID}> shared-q0")
+        events = [root]
+        events += [
+            app_mention_event(text=f"<@{BOT_USER_ID}> shared-q{i}", thread_ts=root["ts"])
+            for i in (1, 2)
+        ]
+        events += [app_mention_event(text=f"<@{BOT_USER_ID}> solo-{i}") for i in range(3)]
+        for event in events:
+            payload = event_callback(event)
+            statuses = await asyncio.gather(
+                slack_emulator.http_send_event(url_a, payload),
+                slack_emulator.http_send_event(
+                    url_b, payload, retry_num=1, retry_reason="http_timeout"
+                ),
+            )
+            assert [status for status, _ in statuses] == [200, 200]
+            await asyncio.sleep(0.05)
+
+        def answered() -> list[str]:
+            texts = slack_emulator.bot_texts("C0001", root["ts"])
+            for event in events[3:]:
+                texts += slack_emulator.bot_texts("C0001", event["ts"])
+            return texts
+
+        for _ in range(500):
+            messages = slack_emulator.bot_messages("C0001")
+            if (
+                len(openai_emulator.responses_requests()) >= 4
+                and not openai_emulator.in_flight
+                and all(m.stream_state in (None, "stopped") for m in messages)
+                and sum("solo" in t for t in answered()) == 3
+            ):
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)  # a duplicate would show up by now
+    finally:
+        for proc in (a, b):
+            proc.send_signal(signal.SIGTERM)
+        logs = [(await proc.communicate())[1].decode() for proc in (a, b)]
+    asked_texts = [
+        part["text"]
+        for request in openai_emulator.responses_requests()
+        for item in request.body["input"]
+        for part in item["content"]
+        if part.get("type") == "input_text"
+    ]
+    questions = sorted(text.rsplit(" ", 1)[-1] for text in asked_texts)
+    assert questions == [
+        "shared-q0", "shared-q1", "shared-q2", "solo-0", "solo-1", "solo-2"
+    ], logs  # fmt: skip
+    assert openai_emulator.overlaps == []  # a thread's turns never overlapped
+    for event in events[3:]:
+        text = event["text"].rsplit(" ", 1)[-1]
+        assert slack_emulator.bot_texts("C0001", event["ts"]) == [f"answer to {text}"]
+    # Messages that arrive while a turn runs are answered together, in order: one reply
+    # per turn, each to the newest message it covered.
+    shared = slack_emulator.bot_texts("C0001", root["ts"])
+    assert shared == sorted(set(shared)) and shared[-1] == "answer to shared-q2"
+    assert [p.returncode for p in (a, b)] == [0, 0], logs
