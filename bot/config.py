@@ -130,6 +130,13 @@ class Settings(BaseSettings):
     openai_max_retries: int = Field(
         2, ge=0, alias="OPENAI_MAX_RETRIES", description="SDK retries for 408/409/429/5xx."
     )
+    background_responses: bool = Field(
+        False,
+        alias="THREADBRIDGE_BACKGROUND_RESPONSES",
+        description="Conversations mode: create responses with `background=True`, so an answer "
+        "still being written when the process dies keeps going and the next process streams "
+        "the rest instead of asking again.",
+    )
     locked_retry_seconds: float = Field(
         30.0,
         ge=0,

@@ -314,6 +314,8 @@ class Engine:
             kwargs["store"] = False
         else:
             kwargs["conversation"] = state.conversation_id
+            if self.settings.background_responses:
+                kwargs["background"] = True
         if state.container_id:
             kwargs["include"] = ["code_interpreter_call.outputs"]
 

@@ -107,3 +107,35 @@ async def test_sigkill_then_restart_gives_one_complete_reply(
     # The model is asked again only if the dead process's answer was cut off mid-stream.
     asked = len(openai_emulator.responses_requests())
     assert asked == (2 if point == "after_first_post" else 1)
+
+
+async def test_with_background_responses_the_answer_keeps_going_and_is_streamed_on(
+    tmp_path: Path, openai_emulator: Any, slack_emulator: SlackEmulator
+) -> None:
+    openai_emulator.model = slow_model
+    background = {"THREADBRIDGE_BACKGROUND_RESPONSES": "true"}
+    doomed = await start(
+        tmp_path,
+        openai_emulator,
+        slack_emulator,
+        THREADBRIDGE_FAILPOINT="after_first_post",
+        **background,
+    )
+    event = app_mention_event(channel="C0001", text=f"<@{BOT_USER_ID}> tell me everything")
+    await slack_emulator.socket_send_event(event_callback(event))
+    await asyncio.wait_for(doomed.communicate(), 30)
+    assert doomed.returncode == -signal.SIGKILL
+
+    survivor = await start(tmp_path, openai_emulator, slack_emulator, **background)
+    try:
+        texts = await finished_texts(slack_emulator, "C0001", event["ts"])
+    finally:
+        survivor.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(survivor.communicate(), 60)
+    assert texts == [ANSWER], err.decode()[-3000:]
+    [request] = openai_emulator.responses_requests()  # asked once: the rest was streamed
+    assert request.body["background"] is True
+    streamed_again = [
+        r for r in openai_emulator.requests if r.method == "GET" and "/v1/responses/" in r.path
+    ]
+    assert streamed_again
