@@ -10,7 +10,7 @@ from typing import Any
 import discord
 
 from adapters.discord.chunks import MESSAGE_LIMIT
-from bot.models import ThreadKey
+from bot.models import PostedRefs, ThreadKey
 from bot.tools import ToolRegistry
 from tests.discord.conftest import Bot
 from tests.emulators.discord import DiscordEmulator
@@ -218,3 +218,31 @@ async def test_archived_thread_is_unarchived_before_posting(
     await sink.text("resumed")
     await sink.finish()
     assert bot.bot_messages(thread_id)[-1]["content"] == "resumed"
+
+
+async def test_a_resumed_reply_edits_the_messages_already_posted(
+    bot: Bot, openai_emulator: Any
+) -> None:
+    """After a crash the service reopens the reply with what was posted: no second reply."""
+    await bot.emu.send_message(bot.emu.channel_id, f"<@{bot.id}> hi", author=bot.emu.alice)
+    await bot.settle()
+    thread_id = bot.only_thread()["id"]
+    key = ThreadKey("discord", bot.emu.guild_id, thread_id, thread_id)
+    recorded: list[tuple[str, ...]] = []
+
+    async def on_posted(refs: PostedRefs) -> None:
+        recorded.append(refs.message_ids)
+
+    first = await bot.client.replier.open_reply(key=key, anchor="", on_posted=on_posted)
+    await first.text("the first half, and then the process d")
+    await first.finish()  # what a dead process had shown
+    before = bot.bot_messages(thread_id)
+    assert recorded == [(before[-1]["id"],)]  # reported as soon as it was posted
+
+    resumed = await bot.client.replier.open_reply(key=key, anchor="", posted=recorded[-1])
+    await resumed.text("the whole answer, written into the same message")
+    refs = await resumed.finish()
+    after = bot.bot_messages(thread_id)
+    assert [m["id"] for m in after] == [m["id"] for m in before]
+    assert after[-1]["content"] == "the whole answer, written into the same message"
+    assert refs.message_ids == (before[-1]["id"],)
