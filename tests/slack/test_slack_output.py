@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import itertools
 import re
@@ -11,7 +12,7 @@ import pytest
 
 from adapters.slack.events import Anchor
 from adapters.slack.text import PAGE_LIMIT
-from bot.models import ThreadKey
+from bot.models import PostedRefs, ThreadKey
 from tests.emulators.openai import Reply
 from tests.emulators.slack import BOT_USER_ID, app_mention_event, message_event
 
@@ -209,3 +210,39 @@ async def test_reply_after_restart_goes_to_the_stored_thread(slack_bot: Any) -> 
     assert refs.message_ids == (emu.bot_messages("C0001", parent.ts)[0].ts,)
     assert Anchor.loads(anchor) == Anchor(thread_ts=parent.ts, user="U0USER", team="T0001")
     assert Anchor.loads("not json") == Anchor(thread_ts="", user="", team="")
+
+
+async def test_resumed_reply_rewrites_its_pages_and_removes_what_it_no_longer_needs(
+    slack_bot: Any,
+) -> None:
+    """A dead process had posted two pages and a note; the resumed answer fits in one."""
+    bot = await slack_bot()
+    emu = bot.emulator
+    parent = emu.user_message("C0001", f"<@{BOT_USER_ID}> question")
+    key = ThreadKey("slack", "T0001", "C0001", parent.ts)
+    anchor = Anchor(thread_ts=parent.ts, user="U0USER", team="T0001").dumps()
+    recorded: list[tuple[str, ...]] = []
+
+    async def on_posted(refs: PostedRefs) -> None:
+        recorded.append(refs.message_ids)
+
+    first = await bot.bridge.replier.open_reply(key=key, anchor=anchor, on_posted=on_posted)
+    await first.notice("Skipped big.zip: too large.")
+    await first.text("x " * 3000)  # two pages, the second still streaming when "killed"
+    await asyncio.sleep(0.3)  # the first flush ran; the sink is never finished
+    pages = [m.ts for m in emu.bot_messages("C0001", parent.ts) if m.text.startswith("x")]
+    assert len(pages) == 2 and recorded[-1][1:] == tuple(pages)
+    assert [emu.message("C0001", ts).stream_state for ts in pages] == ["stopped", "streaming"]
+    assert recorded[-1][0].startswith("note:")
+
+    resumed = await bot.bridge.replier.open_reply(key=key, anchor=anchor, posted=recorded[-1])
+    await resumed.text("The short, complete answer.")
+    refs = await resumed.finish()
+    texts = emu.bot_texts("C0001", parent.ts)
+    assert texts == [
+        ":information_source: Skipped big.zip: too large.",
+        "The short, complete answer.",
+    ]
+    [page] = [m for m in emu.bot_messages("C0001", parent.ts) if "answer" in m.text]
+    assert page.ts == pages[0] and page.stream_state in (None, "stopped")
+    assert refs.message_ids == (recorded[-1][0], pages[0])
