@@ -1,0 +1,166 @@
+"""The service path the console uses, in this process, with a recording replier.
+
+Store (SQLite file, real migrations), engine (real openai SDK -> the OpenAI emulator
+in a child process) and service, wired as ``bot/cli.py`` wires them; the replier only
+records when a turn's first text and its end arrive. Comparing these numbers with the
+Slack run separates the core's overhead from the Slack adapter's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.openai_proc import OpenAIProcess
+from bench.scenarios import Scenario
+from bench.turns import Turn, analyse
+from bot.assistant import Assistant
+from bot.config import load_settings
+from bot.engine import Engine, build_client
+from bot.models import Inbound, OnPosted, OutFile, PostedRefs, Progress, ThreadKey
+from bot.service import Service
+from bot.store import Store
+
+PLATFORM = "bench"
+TURN_TIMEOUT = 60.0
+
+
+class TimingSink:
+    def __init__(self, turn: Turn | None, on_posted: OnPosted | None) -> None:
+        self.turn = turn
+        self.on_posted = on_posted
+        self.text_seen = ""
+
+    async def progress(self, step: Progress) -> None:
+        return None
+
+    async def text(self, delta: str) -> None:
+        first = not self.text_seen
+        self.text_seen += delta
+        if first:
+            if self.turn is not None and self.turn.t_first_text is None:
+                self.turn.t_first_text = time.monotonic()
+            # A real sink reports the message it just posted, which the service records.
+            if self.on_posted is not None:
+                await self.on_posted(PostedRefs((f"bench-{uuid.uuid4().hex[:8]}",)))
+
+    async def file(self, file: OutFile) -> None:
+        return None
+
+    async def notice(self, text: str) -> None:
+        return None
+
+    async def finish(self, *, error: str | None = None) -> PostedRefs:
+        if self.turn is not None:
+            self.turn.finish(time.monotonic(), error="error reply" if error else None)
+        return PostedRefs()
+
+
+class TimingReplier:
+    """One turn in flight per thread: the sink belongs to the thread's current turn."""
+
+    def __init__(self) -> None:
+        self.current: dict[str, Turn] = {}
+
+    async def open_reply(
+        self,
+        *,
+        key: ThreadKey,
+        anchor: str,
+        posted: Sequence[str] = (),
+        on_posted: OnPosted | None = None,
+    ) -> TimingSink:
+        return TimingSink(self.current.get(key.thread), on_posted)
+
+
+async def run_core_scenario(scenario: Scenario) -> dict[str, Any]:
+    workdir = Path(tempfile.mkdtemp(prefix=f"bench-core-{scenario.name}-"))
+    openai = await OpenAIProcess.start(scenario.model, cwd=str(Path.cwd()))
+    settings = load_settings(
+        _env_file=None,
+        OPENAI_API_KEY="sk-bench-key-123456",
+        OPENAI_BASE_URL=openai.base_url,
+        OPENAI_MODEL="bench-model",
+        DATABASE_URL=f"sqlite:///{workdir / 'core.db'}",
+        THREADBRIDGE_MAX_CONCURRENT_TURNS=max(32, scenario.threads + 16),
+    )
+    url, connect_args = settings.async_database_url
+    store = await Store.open(url, connect_args=connect_args)
+    engine = Engine(
+        client=build_client(settings),
+        assistant=Assistant.from_settings(settings),
+        store=store,
+        settings=settings,
+    )
+    replier = TimingReplier()
+    service = Service(store=store, engine=engine, settings=settings, repliers={PLATFORM: replier})
+    await service.start()
+    turns: list[Turn] = []
+
+    async def thread(n: int, delay: float, *, record: bool = True) -> None:
+        await asyncio.sleep(delay)
+        key = ThreadKey(PLATFORM, "T1", "C1", f"thread-{n}")
+        for k in range(scenario.messages if record else 1):
+            turn = Turn(thread=n, index=k, t_sent=time.monotonic())
+            if record:
+                turns.append(turn)
+            replier.current[key.thread] = turn
+            inbound = Inbound(
+                key=key,
+                text=f"question {k} of thread {n}",
+                user_id=f"U{n:06d}",
+                message_id=uuid.uuid4().hex,
+                anchor=key.thread,
+            )
+            turn.t_sent = time.monotonic()
+            await service.submit(inbound)
+            turn.t_acked = time.monotonic()
+            try:
+                await asyncio.wait_for(turn.done.wait(), TURN_TIMEOUT)
+            except TimeoutError:
+                turn.finish(time.monotonic(), error="no reply (timeout)")
+
+    try:
+        await thread(-1, 0, record=False)  # warm-up
+        await openai.reset()
+        rng = random.Random(7)
+        cpu0 = time.process_time()
+        t0 = time.monotonic()
+        await asyncio.gather(
+            *(
+                thread(n, rng.uniform(0, scenario.ramp) if scenario.threads > 1 else 0.0)
+                for n in range(scenario.threads)
+            )
+        )
+        wall = time.monotonic() - t0
+        cpu = time.process_time() - cpu0
+        stats = await openai.stats()
+    finally:
+        await service.stop(budget=5)
+        await engine.close()
+        await store.close()
+        await openai.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    result: dict[str, Any] = {"scenario": scenario.to_json(), "path": "core-in-process"}
+    result.update(analyse(turns, scenario.model))
+    routes: dict[str, int] = stats["routes"]
+    result["openai_requests"] = {
+        "total": sum(routes.values()),
+        "per_turn": round(sum(routes.values()) / max(1, len(turns)), 3),
+        "by_route": routes,
+        "max_concurrent_responses": stats["max_concurrent_responses"],
+    }
+    result["cpu"] = {
+        "wall_seconds": round(wall, 2),
+        "core_and_driver_cores_used": round(cpu / wall, 2),
+        "openai_emulator_cores_used": round(stats["cpu_seconds"] / wall, 2),
+        "core_cpu_ms_per_turn": round(cpu / max(1, len(turns)) * 1000, 2),
+    }
+    return result

@@ -1,0 +1,145 @@
+"""Sampling the bot process with py-spy while a scenario runs, and summarising it.
+
+py-spy (``pip install py-spy`` or the ``bench`` extra) records collapsed stacks
+(``--format raw``); the summary groups the samples' innermost frames by library
+(where the CPU goes) and lists the functions with the most inclusive samples.
+Turn the raw file into a flame graph with ``inferno-flamegraph`` or speedscope.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import signal
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+RATE = 200
+
+# Library buckets, by a path fragment of the innermost frame's file; first match wins.
+BUCKETS: tuple[tuple[str, str], ...] = (
+    ("/bot/store/", "bot.store"),
+    ("/bot/", "bot (core)"),
+    ("/adapters/slack/", "adapters.slack"),
+    ("/slack_bolt/", "slack_bolt"),
+    ("/slack_sdk/", "slack_sdk"),
+    ("/openai/", "openai SDK"),
+    ("/httpx", "httpx"),
+    ("/httpcore", "httpcore"),
+    ("/h11/", "h11"),
+    ("/anyio/", "anyio"),
+    ("/pydantic", "pydantic"),
+    ("/aiohttp/", "aiohttp"),
+    ("/yarl/", "yarl/multidict"),
+    ("/multidict/", "yarl/multidict"),
+    ("/sqlalchemy/", "sqlalchemy"),
+    ("/aiosqlite/", "aiosqlite"),
+    ("/sqlite3/", "sqlite3"),
+    ("/alembic/", "alembic"),
+    ("/logging/", "logging"),
+    ("/json/", "json"),
+    ("/ssl.py", "ssl"),
+    ("/asyncio/", "asyncio"),
+    ("/threading.py", "threading"),
+    ("/concurrent/", "threading"),
+)
+
+_FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>.*?)(?::(?P<line>\d+))?\)$")
+
+
+def _bucket(file: str) -> str:
+    for fragment, name in BUCKETS:
+        if fragment in file:
+            return name
+    return "other"
+
+
+def _short(file: str) -> str:
+    for marker in ("site-packages/", "/work/main/", "lib/python3.11/"):
+        if marker in file:
+            return file.split(marker, 1)[1]
+    return file
+
+
+def summarise(raw: str, *, top: int = 25) -> dict[str, Any]:
+    """Buckets of self samples, and the top functions by inclusive samples."""
+    self_bucket: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    self_func: Counter[str] = Counter()
+    total = 0
+    for line in raw.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        total += count
+        frames = []
+        for frame in stack.split(";"):
+            match = _FRAME.match(frame)
+            if match is None:
+                frames.append((frame, ""))
+            else:
+                frames.append((match["func"], match["file"] or ""))
+        func, file = frames[-1]
+        self_bucket[_bucket(file)] += count
+        self_func[f"{func} ({_short(file)})"] += count
+        for name in {f"{f} ({_short(p)})" for f, p in frames}:
+            inclusive[name] += count
+
+    def pct(n: int) -> float:
+        return round(100 * n / total, 1) if total else 0.0
+
+    return {
+        "samples": total,
+        "self_by_library_pct": {k: pct(v) for k, v in self_bucket.most_common()},
+        "top_self_pct": {k: pct(v) for k, v in self_func.most_common(top)},
+        "top_inclusive_pct": {k: pct(v) for k, v in inclusive.most_common(top)},
+    }
+
+
+class Profiler:
+    """``py-spy record`` attached to a pid until :meth:`stop`."""
+
+    def __init__(self, proc: asyncio.subprocess.Process | None, out: Path, note: str = "") -> None:
+        self.proc = proc
+        self.out = out
+        self.note = note
+
+    @classmethod
+    async def start(cls, pid: int, stem: Path) -> Profiler:
+        out = stem.with_suffix(".txt")
+        exe = shutil.which("py-spy")
+        if exe is None:
+            return cls(None, out, "py-spy not installed (pip install py-spy)")
+        proc = await asyncio.create_subprocess_exec(
+            exe,
+            "record",
+            "--pid",
+            str(pid),
+            "--rate",
+            str(RATE),
+            "--nonblocking",
+            "--format",
+            "raw",
+            "--output",
+            str(out),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        return cls(proc, out)
+
+    async def stop(self) -> dict[str, Any]:
+        if self.proc is None:
+            return {"error": self.note}
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            _, err = await asyncio.wait_for(self.proc.communicate(), 30)
+        except TimeoutError:
+            self.proc.kill()
+            await self.proc.wait()
+            return {"error": "py-spy did not stop"}
+        if not self.out.exists():
+            return {"error": f"py-spy wrote nothing: {err.decode()[-300:]}"}
+        return {"raw_file": str(self.out), **summarise(self.out.read_text())}
