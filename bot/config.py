@@ -346,13 +346,46 @@ class Settings(BaseSettings):
     discord_dms: bool = Field(
         True, alias="THREADBRIDGE_DISCORD_DMS", description="Discord: answer direct messages."
     )
+    discord_shard_count: int | None = Field(
+        None,
+        ge=1,
+        alias="DISCORD_SHARD_COUNT",
+        description="Discord: total gateway shards of the bot (set it to shard; empty: one "
+        "connection, no sharding).",
+    )
+    discord_shard_ids: CsvList = Field(
+        default_factory=list,
+        alias="DISCORD_SHARD_IDS",
+        description="Discord: the shards this process runs, e.g. `0,1` (comma-separated; "
+        "empty: all of DISCORD_SHARD_COUNT).",
+    )
 
     _split_discord_csv = field_validator(
         "discord_allowed_guilds",
         "discord_allowed_channels",
         "discord_allowed_roles",
+        "discord_shard_ids",
         mode="before",
     )(_csv)
+
+    @model_validator(mode="after")
+    def _check_shards(self) -> Settings:
+        ids = self.discord_shard_ids
+        if not ids:
+            return self
+        if self.discord_shard_count is None:
+            raise ValueError("DISCORD_SHARD_IDS: set DISCORD_SHARD_COUNT too")
+        count = self.discord_shard_count
+        if not all(i.isdigit() and int(i) < count for i in ids):
+            raise ValueError(f"DISCORD_SHARD_IDS: shard ids are numbers from 0 to {count - 1}")
+        return self
+
+    @property
+    def discord_shards(self) -> tuple[int, list[int] | None] | None:
+        """(shard count, this process's shard ids or None for all), or None: no sharding."""
+        if self.discord_shard_count is None:
+            return None
+        return self.discord_shard_count, [int(i) for i in self.discord_shard_ids] or None
 
     @field_validator(
         "discord_guild_ids",

@@ -282,6 +282,14 @@ class ThreadbridgeClient(discord.Client):
         return "queued" if queued else "duplicate"
 
 
+class ShardedThreadbridgeClient(ThreadbridgeClient, discord.AutoShardedClient):
+    """The same client over several gateway connections (`DISCORD_SHARD_COUNT`).
+
+    Discord sends a guild's events to shard `(guild_id >> 22) % shard_count` and DMs to
+    shard 0; each process runs the shards in `DISCORD_SHARD_IDS`.
+    """
+
+
 def build_client(
     *,
     service: Service,
@@ -292,7 +300,12 @@ def build_client(
     **options: Any,
 ) -> ThreadbridgeClient:
     """The client with its resources; `options` go to discord.Client."""
-    return ThreadbridgeClient(
+    cls = ThreadbridgeClient
+    shards = settings.discord_shards
+    if shards is not None:
+        cls = ShardedThreadbridgeClient
+        options = {"shard_count": shards[0], "shard_ids": shards[1], **options}
+    return cls(
         service=service,
         settings=settings,
         fetcher=fetcher if fetcher is not None else CdnFetcher(),
@@ -305,6 +318,7 @@ def build_client(
 __all__ = [
     "INVITE_PERMISSIONS",
     "MessageContentUnavailable",
+    "ShardedThreadbridgeClient",
     "ThreadbridgeClient",
     "build_client",
     "intents",

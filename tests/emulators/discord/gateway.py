@@ -285,7 +285,8 @@ class GatewayHub:
             ready["shard"] = data["shard"]
         await self._send_dispatch(session, "READY", ready)
         for gid in emu.guilds:
-            await self._send_dispatch(session, "GUILD_CREATE", emu.guild_create_payload(gid))
+            if self._on_shard(session, gid):
+                await self._send_dispatch(session, "GUILD_CREATE", emu.guild_create_payload(gid))
         session.ready.set()
         await self._notify()
 
@@ -346,8 +347,24 @@ class GatewayHub:
                 {"op": OP_DISPATCH, "t": event, "s": session.seq, "d": data}
             )
 
+    @staticmethod
+    def _on_shard(session: GatewaySession, guild_id: Any) -> bool:
+        """Discord's routing: a guild's events go to shard (id >> 22) % count, DMs to 0."""
+        shard = session.identify.get("shard")
+        if not shard:
+            return True
+        index, count = int(shard[0]), int(shard[1])
+        if guild_id is None:
+            return index == 0
+        return (int(guild_id) >> 22) % count == index
+
     def _filter_for(self, session: GatewaySession, event: str, data: JSON) -> JSON | None:
-        """Apply Discord's intent rules; None = the session does not get it."""
+        """Apply Discord's shard and intent rules; None = the session does not get it."""
+        guild_id = data.get("guild_id")
+        if guild_id is None and event.startswith("GUILD_") and "_" not in event[6:]:
+            guild_id = data.get("id")  # GUILD_CREATE / UPDATE / DELETE carry the guild itself
+        if not self._on_shard(session, guild_id):
+            return None
         if event in _GUILDS_EVENTS and not session.has_intent(P.INTENT_GUILDS):
             return None
         if event in _MESSAGE_EVENTS:
