@@ -82,7 +82,7 @@ class TimingReplier:
 
 async def run_core_scenario(scenario: Scenario) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-core-{scenario.name}-"))
-    openai = await OpenAIProcess.start(scenario.model, cwd=str(Path.cwd()))
+    openai = await OpenAIProcess.start(scenario.model)
     settings = load_settings(
         _env_file=None,
         OPENAI_API_KEY="sk-bench-key-123456",

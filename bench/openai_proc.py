@@ -15,10 +15,12 @@ import resource
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from bench.scenarios import ModelSpec
 
+REPO = Path(__file__).resolve().parent.parent
 _ID = re.compile(r"/(resp|conv|msg|item|file|cntr|vs|fc)[_-][0-9a-f]+")
 
 
@@ -83,7 +85,7 @@ class OpenAIProcess:
         self.base_url = base_url
 
     @classmethod
-    async def start(cls, spec: ModelSpec, *, cwd: str) -> OpenAIProcess:
+    async def start(cls, spec: ModelSpec) -> OpenAIProcess:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -91,7 +93,7 @@ class OpenAIProcess:
             json.dumps({k: v for k, v in spec.to_json().items() if k != "total_seconds"}),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
-            cwd=cwd,
+            cwd=REPO,
         )
         assert proc.stdout is not None
         line = await asyncio.wait_for(proc.stdout.readline(), 30)

@@ -63,40 +63,74 @@ def _short(file: str) -> str:
     return file
 
 
+def _frames(stack: str) -> list[tuple[str, str]]:
+    out = []
+    for frame in stack.split(";"):
+        match = _FRAME.match(frame)
+        out.append((frame, "") if match is None else (match["func"], match["file"] or ""))
+    return out
+
+
 def summarise(raw: str, *, top: int = 25) -> dict[str, Any]:
-    """Buckets of self samples, and the top functions by inclusive samples."""
+    """Where the event-loop thread spends its busy samples, and the SQLite threads' work.
+
+    py-spy samples every thread; the event loop waiting in ``select`` is idle, and so
+    is an aiosqlite worker thread waiting for its next statement.
+    """
     self_bucket: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     self_func: Counter[str] = Counter()
-    total = 0
+    loop_busy = loop_idle = sql_busy = sql_idle = other = 0
     for line in raw.splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
-        total += count
-        frames = []
-        for frame in stack.split(";"):
-            match = _FRAME.match(frame)
-            if match is None:
-                frames.append((frame, ""))
+        frames = _frames(stack)
+        funcs = {f for f, _ in frames}
+        leaf, leaf_file = frames[-1]
+        if "BaseEventLoop._run_once" in funcs:
+            if leaf.endswith(".select") or leaf == "select":
+                loop_idle += count
+                continue
+            loop_busy += count
+            self_bucket[_bucket("/" + leaf_file)] += count
+            self_func[f"{leaf} ({_short(leaf_file)})"] += count
+            for name in {f"{f} ({_short(p)})" for f, p in frames}:
+                inclusive[name] += count
+        elif "_connection_worker_thread" in funcs:
+            if leaf == "_connection_worker_thread" or "get" in leaf or "wait" in leaf:
+                sql_idle += count
             else:
-                frames.append((match["func"], match["file"] or ""))
-        func, file = frames[-1]
-        self_bucket[_bucket(file)] += count
-        self_func[f"{func} ({_short(file)})"] += count
-        for name in {f"{f} ({_short(p)})" for f, p in frames}:
-            inclusive[name] += count
+                sql_busy += count
+        else:
+            other += count
 
     def pct(n: int) -> float:
-        return round(100 * n / total, 1) if total else 0.0
+        return round(100 * n / loop_busy, 1) if loop_busy else 0.0
 
     return {
-        "samples": total,
-        "self_by_library_pct": {k: pct(v) for k, v in self_bucket.most_common()},
-        "top_self_pct": {k: pct(v) for k, v in self_func.most_common(top)},
-        "top_inclusive_pct": {k: pct(v) for k, v in inclusive.most_common(top)},
+        "rate_hz": RATE,
+        "event_loop_busy_samples": loop_busy,
+        "event_loop_idle_samples": loop_idle,
+        "event_loop_busy_pct": round(100 * loop_busy / max(1, loop_busy + loop_idle), 1),
+        "sqlite_thread_busy_samples": sql_busy,
+        "sqlite_thread_idle_samples": sql_idle,
+        "other_thread_samples": other,
+        "loop_self_by_library_pct": {k: pct(v) for k, v in self_bucket.most_common()},
+        "loop_top_self_pct": {k: pct(v) for k, v in self_func.most_common(top)},
+        "loop_top_inclusive_pct": {
+            k: pct(v) for k, v in inclusive.most_common(top + 12) if not _plumbing(k)
+        },
     }
+
+
+_PLUMBING = ("runpy", "asyncio/runners.py", "asyncio/base_events.py", "bot/__main__.py")
+
+
+def _plumbing(name: str) -> bool:
+    """Frames every sample has (the loop itself): no information."""
+    return any(p in name for p in _PLUMBING) or name.startswith("main (bot/cli.py")
 
 
 class Profiler:

@@ -235,7 +235,7 @@ async def run_slack_scenario(
     """Run ``scenario`` against a fresh bot process; returns the measurements."""
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-{scenario.name}-"))
     log_path = results_dir / f"bot-{scenario.name}.log"
-    openai = await OpenAIProcess.start(scenario.model, cwd=str(Path.cwd()))
+    openai = await OpenAIProcess.start(scenario.model)
     slack = BenchSlack()
     await slack.start()
     port = free_port()

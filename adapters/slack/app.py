@@ -21,6 +21,7 @@ from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_request import AsyncBoltRequest
@@ -73,6 +74,7 @@ PROMPTS_TITLE = "How can I help?"
 REFUSAL = "Sorry, I'm not set up to answer here."
 EMPTY_QUESTION = "(The user mentioned you without writing anything else.)"
 USER_LOOKUP_SECONDS = 1.0
+WEB_API_TIMEOUT = 30
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,16 +106,33 @@ class SlackOptions:
         )
 
 
-def build_client(*, token: str, base_url: str) -> AsyncWebClient:
-    """The Web API client: 429s wait for Retry-After, dropped connections retry once."""
+def build_client(
+    *, token: str, base_url: str, session: aiohttp.ClientSession | None = None
+) -> AsyncWebClient:
+    """The Web API client: 429s wait for Retry-After, dropped connections retry once.
+
+    Without `session` slack_sdk opens a new aiohttp session, and so a new connection,
+    for every call; pass :func:`web_session` for a long-lived client.
+    """
     return AsyncWebClient(
         token=token,
         base_url=base_url,
+        session=session,
+        timeout=WEB_API_TIMEOUT,
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(max_retry_count=1),
             AsyncRateLimitErrorRetryHandler(max_retry_count=3),
         ],
     )
+
+
+def web_session() -> aiohttp.ClientSession:
+    """A shared session for the Web API client: keep-alive connections are reused.
+
+    slack_sdk applies its timeout only to the sessions it makes itself, so it is set
+    here. Create it inside the running event loop; `SlackBridge.close` closes it.
+    """
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WEB_API_TIMEOUT))
 
 
 class SlackBridge:
@@ -160,12 +179,16 @@ class SlackBridge:
         return tuple(e for names in LISTENED_EVENTS.values() for e in names)
 
     async def close(self) -> None:
-        """Wait briefly for background posts (refusals, prompts), then cancel them."""
+        """Wait briefly for background posts (refusals, prompts), then cancel them, and
+        close the client's shared session (later calls get a session of their own)."""
         if self._tasks:
             _, pending = await asyncio.wait(self._tasks, timeout=5)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        session = self.client.session
+        if session is not None and not session.closed:
+            await session.close()
 
     # --- listeners --------------------------------------------------------------------
 
@@ -313,4 +336,5 @@ __all__ = [
     "SlackBridge",
     "SlackOptions",
     "build_client",
+    "web_session",
 ]

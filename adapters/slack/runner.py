@@ -16,7 +16,7 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from bot.config import Settings
 from bot.service import Service
 
-from .app import SlackBridge, SlackOptions, build_client
+from .app import SlackBridge, SlackOptions, build_client, web_session
 from .download import ConnectorFactory
 
 logger = logging.getLogger(__name__)
@@ -47,7 +47,9 @@ def build_bridge(
     elif settings.slack_app_token is None:
         raise SlackConfigError("SLACK_APP_TOKEN is required for Socket Mode")
     client = build_client(
-        token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_api_url,
+        session=web_session(),
     )
     return SlackBridge(
         service=service,
