@@ -137,11 +137,19 @@ class SlackSink:
         self._failure: BaseException | None = None
         self._status_ok = self.thread_ts is not None
         self._status_set = False
+        self._starting: asyncio.Task[None] | None = None
 
     # --- ReplySink --------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Show that the bot is working, and title an AI-pane thread on its first question."""
+        """Show that the bot is working, without holding up the model request.
+
+        The status (and an AI-pane thread's title) go out in the background: a Slack
+        round trip before the request would add its time to every first word.
+        """
+        self._starting = asyncio.create_task(self._show_started(), name="slack-status")
+
+    async def _show_started(self) -> None:
         if self.anchor.assistant and self.anchor.title and self.thread_ts:
             with contextlib.suppress(SlackClientError):
                 await self.client.assistant_threads_setTitle(
@@ -197,6 +205,8 @@ class SlackSink:
         await self._post_extra(f":information_source: {self._plain(text)}")
 
     async def finish(self, *, error: str | None = None) -> PostedRefs:
+        if self._starting is not None:
+            await self._starting
         if self._flusher is not None:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -380,6 +390,9 @@ class SlackSink:
             await self._post(text, ref_prefix="note:")
 
     async def _set_status(self, status: str, detail: str = "") -> None:
+        starting = self._starting
+        if starting is not None and asyncio.current_task() is not starting:
+            await starting  # keep the order: "thinking" before any later status
         if not self._status_ok or self.thread_ts is None:
             return
         kwargs: dict[str, Any] = {

@@ -113,12 +113,12 @@ async def test_two_processes_answer_each_message_once_without_overlap(
     assert questions == [
         "shared-q0", "shared-q1", "shared-q2", "solo-0", "solo-1", "solo-2"
     ], logs  # fmt: skip
-    assert openai_emulator.overlaps == []  # a thread's turns never overlapped
+    assert openai_emulator.overlaps == [], logs  # a thread's turns never overlapped
     for event in events[3:]:
         text = event["text"].rsplit(" ", 1)[-1]
-        assert slack_emulator.bot_texts("C0001", event["ts"]) == [f"answer to {text}"]
+        assert slack_emulator.bot_texts("C0001", event["ts"]) == [f"answer to {text}"], logs
     # Messages that arrive while a turn runs are answered together, in order: one reply
     # per turn, each to the newest message it covered.
     shared = slack_emulator.bot_texts("C0001", root["ts"])
-    assert shared == sorted(set(shared)) and shared[-1] == "answer to shared-q2"
+    assert shared == sorted(set(shared)) and shared[-1] == "answer to shared-q2", (shared, logs)
     assert [p.returncode for p in (a, b)] == [0, 0], logs
