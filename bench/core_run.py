@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench import procinfo
 from bench.openai_proc import OpenAIProcess
 from bench.scenarios import Scenario
 from bench.turns import Turn, analyse
@@ -132,6 +133,8 @@ async def run_core_scenario(scenario: Scenario) -> dict[str, Any]:
         await openai.reset()
         rng = random.Random(7)
         cpu0 = time.process_time()
+        busy0 = procinfo.machine_busy_seconds()
+        oai0 = procinfo.cpu_seconds(openai.pid)
         t0 = time.monotonic()
         await asyncio.gather(
             *(
@@ -141,6 +144,8 @@ async def run_core_scenario(scenario: Scenario) -> dict[str, Any]:
         )
         wall = time.monotonic() - t0
         cpu = time.process_time() - cpu0
+        busy = procinfo.machine_busy_seconds() - busy0
+        cpu_oai = procinfo.cpu_seconds(openai.pid) - oai0
         stats = await openai.stats()
     finally:
         await service.stop(budget=5)
@@ -160,7 +165,9 @@ async def run_core_scenario(scenario: Scenario) -> dict[str, Any]:
     result["cpu"] = {
         "wall_seconds": round(wall, 2),
         "core_and_driver_cores_used": round(cpu / wall, 2),
-        "openai_emulator_cores_used": round(stats["cpu_seconds"] / wall, 2),
+        "openai_emulator_cores_used": round(cpu_oai / wall, 2),
+        "other_processes_cores_used": round(max(0.0, busy - cpu - cpu_oai) / wall, 2),
+        "machine_cores_busy": round(busy / wall, 2),
         "core_cpu_ms_per_turn": round(cpu / max(1, len(turns)) * 1000, 2),
     }
     return result

@@ -30,14 +30,30 @@ def rss_mb(pid: int) -> float | None:
     return None if kb is None else round(kb / 1024, 1)
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of the process so far."""
+def cpu_times(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of the process so far; zeros if it is gone."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
-        return None
+        return 0.0, 0.0
     # After the command name: state is field 3, utime 14 and stime 15 (1-based).
-    return (int(fields[11]) + int(fields[12])) / _TICKS
+    return int(fields[11]) / _TICKS, int(fields[12]) / _TICKS
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of the process so far."""
+    return sum(cpu_times(pid))
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores have spent busy since boot (from /proc/stat)."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return 0.0
+    # user nice system idle iowait irq softirq steal ...: everything but idle and iowait.
+    values = [int(v) for v in fields[:8]]
+    return (sum(values) - values[3] - values[4]) / _TICKS
 
 
 def machine() -> dict[str, object]:

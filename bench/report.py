@@ -173,6 +173,7 @@ def _rows(report: dict[str, Any]) -> list[list[str]]:
                         )
                     ),
                     _fmt(r["cpu"].get("openai_emulator_cores_used")),
+                    _fmt(r["cpu"].get("other_processes_cores_used")),
                 ]
             )
     return rows
@@ -195,6 +196,7 @@ HEADER = [
     "bot cpu",
     "drv cpu",
     "oai cpu",
+    "other",
 ]
 
 
@@ -214,7 +216,7 @@ def table(report: dict[str, Any]) -> str:
         parts.append(
             "Latency columns: ms added beyond the emulated model (first visible text, "
             "complete reply).\n'cpu' columns: cores used by bot (or in-process core), "
-            "driver+Slack emulator, OpenAI emulator."
+            "driver+Slack emulator, OpenAI emulator, other processes (py-spy included)."
         )
         parts.append(_grid(HEADER, rows))
     store = report.get("store")

@@ -99,7 +99,7 @@ class Scenario:
 
 
 def default_scenarios(*, quick: bool) -> list[Scenario]:
-    """The four standard runs; ``quick`` sends fewer messages per thread."""
+    """The standard runs; ``quick`` sends fewer messages per thread."""
 
     def m(full: int, short: int) -> int:
         return short if quick else full
@@ -119,6 +119,13 @@ def default_scenarios(*, quick: bool) -> list[Scenario]:
             m(10, 3),
             LOW,
             "50 concurrent threads, low-latency model: latency targets",
+        ),
+        Scenario(
+            "streaming-20",
+            20,
+            m(3, 2),
+            FIVE_SECONDS,
+            "20 threads, 5-second streamed answers: appends per second, first words",
         ),
         Scenario(
             "threads-500",

@@ -272,7 +272,9 @@ async def run_slack_scenario(
             if profile:
                 profiler = await Profiler.start(proc.pid, results_dir / f"profile-{scenario.name}")
             rng = random.Random(7)
-            cpu_bot0 = procinfo.cpu_seconds(proc.pid) or 0.0
+            user0, sys0 = procinfo.cpu_times(proc.pid)
+            busy0 = procinfo.machine_busy_seconds()
+            oai0 = procinfo.cpu_seconds(openai.pid)
             cpu_self0 = time.process_time()
             t0 = time.monotonic()
             await asyncio.gather(
@@ -286,7 +288,10 @@ async def run_slack_scenario(
                 )
             )
             wall = time.monotonic() - t0
-            cpu_bot = (procinfo.cpu_seconds(proc.pid) or 0.0) - cpu_bot0
+            user1, sys1 = procinfo.cpu_times(proc.pid)
+            busy = procinfo.machine_busy_seconds() - busy0
+            cpu_oai = procinfo.cpu_seconds(openai.pid) - oai0
+            cpu_bot = user1 + sys1 - user0 - sys0
             cpu_self = time.process_time() - cpu_self0
             if profiler is not None:
                 result["profile"] = await profiler.stop()
@@ -340,12 +345,16 @@ async def run_slack_scenario(
         "max_concurrent_responses": openai_stats["max_concurrent_responses"],
     }
     result["error_posts"] = slack.error_posts
+    ours = cpu_bot + cpu_self + cpu_oai
     result["cpu"] = {
         "wall_seconds": round(wall, 2),
         "bot_cpu_seconds": round(cpu_bot, 2),
         "bot_cores_used": round(cpu_bot / wall, 2),
+        "bot_system_cpu_share": round((sys1 - sys0) / cpu_bot, 2) if cpu_bot else None,
         "driver_and_slack_emulator_cores_used": round(cpu_self / wall, 2),
-        "openai_emulator_cores_used": round(openai_stats["cpu_seconds"] / wall, 2),
+        "openai_emulator_cores_used": round(cpu_oai / wall, 2),
+        "other_processes_cores_used": round(max(0.0, busy - ours) / wall, 2),
+        "machine_cores_busy": round(busy / wall, 2),
         "bot_cpu_ms_per_turn": round(cpu_bot / n * 1000, 2) if n else None,
     }
     result["bot_exit_code"] = proc.returncode
