@@ -262,6 +262,7 @@ def plot(report: dict[str, Any], path: Path) -> Path | None:
             ys = [r["added_first_text_ms"][q] for r in runs]
             ax.plot(xs, ys, style, label=f"{'bot+Slack' if kind == 'slack' else 'core'} {q}")
     ax.set_xscale("log")
+    ax.set_yscale("log")
     ax.set_xlabel("concurrent threads")
     ax.set_ylabel("added latency to first text (ms)")
     ax.set_title("threadbridge: added latency vs concurrency")
