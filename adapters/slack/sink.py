@@ -134,6 +134,7 @@ class SlackSink:
         self._lock = asyncio.Lock()
         self._flusher: asyncio.Task[None] | None = None
         self._last_flush = 0.0
+        self._called = False  # a Slack call showed text during this sync
         self._failure: BaseException | None = None
         self._status_ok = self.thread_ts is not None
         self._status_set = False
@@ -251,6 +252,7 @@ class SlackSink:
     async def _sync(self, *, final: bool) -> None:
         """Move incoming text into pages and show it (under the lock: one call at a time)."""
         async with self._lock:
+            self._called = False
             page = self._page
             page.raw += self._incoming
             self._incoming = ""
@@ -263,7 +265,10 @@ class SlackSink:
                 await self._show(page, final=True)
                 page = self._page = self._new_page(tail)
             await self._show(page, final=final)
-            self._last_flush = time.monotonic()
+            if self._called:
+                # The interval counts from the last call. Text held back (a first word
+                # with no space after it yet) goes out with the very next delta.
+                self._last_flush = time.monotonic()
 
     async def _show(self, page: _Page, *, final: bool) -> None:
         if page.stream:
@@ -285,6 +290,7 @@ class SlackSink:
         if page.ts is None:
             if not chunk.strip():
                 return
+            self._called = True
             response = await self.client.chat_startStream(
                 channel=self.channel,
                 thread_ts=self.thread_ts or "",
@@ -302,11 +308,13 @@ class SlackSink:
                 page.open_stream = False
             return
         if final:
+            self._called = True
             await self.client.chat_stopStream(
                 channel=self.channel, ts=page.ts, markdown_text=text if chunk else None
             )
             page.open_stream = False
         elif chunk:
+            self._called = True
             await self.client.chat_appendStream(
                 channel=self.channel, ts=page.ts, markdown_text=text
             )
@@ -334,6 +342,7 @@ class SlackSink:
             # It may have been left streaming; Slack refuses chat.update until stopped.
             with contextlib.suppress(SlackClientError):
                 await self.client.chat_stopStream(channel=self.channel, ts=page.ts)
+        self._called = True
         if page.ts is not None:
             try:
                 await self.client.chat_update(channel=self.channel, ts=page.ts, text=text)
