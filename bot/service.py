@@ -88,6 +88,8 @@ class Service:
         self._slots = asyncio.Semaphore(settings.max_concurrent_turns)
         self._workers: dict[int, asyncio.Task[None]] = {}
         self._dirty: set[int] = set()
+        # Threads with a message submitted to this process that no worker has leased yet.
+        self._submitted: set[int] = set()
         # Download callables live only in memory; after a restart the metadata in the
         # store is all that is left of an attachment.
         self._attachments: dict[int, tuple[Attachment, ...]] = {}
@@ -122,6 +124,7 @@ class Service:
         inbound_id, thread_id = claimed
         if inbound.attachments:
             self._attachments[inbound_id] = inbound.attachments
+        self._submitted.add(thread_id)
         self.wake(thread_id)
         return True
 
@@ -177,48 +180,47 @@ class Service:
 
     async def _worker(self, thread_id: int) -> None:
         leased = False
+        ttl = self.settings.lease_seconds
         try:
             while True:
                 self._dirty.discard(thread_id)
-                rows = await self.store.pending(thread_id)
                 unfinished: list[TurnRow] = []
-                if not leased and not rows:
-                    unfinished = await self.store.open_turns(thread_id)
-                if rows or unfinished:
+                if leased:
+                    rows = await self.store.pending(thread_id)
+                else:
+                    # One transaction: the lease, then what a dead process left (that comes
+                    # first), else the queue.
+                    leased, unfinished, rows = await self.store.take_thread(
+                        thread_id, self.owner, ttl
+                    )
                     if not leased:
-                        leased = await self._take_lease(thread_id)
-                        if not leased:
-                            if not rows:
-                                break  # its owner is alive; the sweep looks again later
-                            # Another process runs this thread; look again later in case
-                            # it dies or finishes without seeing our message.
-                            await asyncio.sleep(self.settings.lease_seconds / 4)
-                            self._dirty.add(thread_id)
-                            continue
-                        # Under the lease: what a dead process left comes first.
-                        unfinished = await self.store.open_turns(thread_id)
-                        rows = [] if unfinished else await self.store.pending(thread_id)
-                        if not rows and not unfinished:
-                            continue
+                        if thread_id not in self._submitted:
+                            break  # its owner is alive; the sweep looks again later
+                        # Another process runs this thread; look again later in case it
+                        # dies or finishes without seeing the message sent to us.
+                        await asyncio.sleep(ttl / 4)
+                        self._dirty.add(thread_id)
+                        continue
+                    self._submitted.discard(thread_id)
+                if rows or unfinished:
                     async with self._slots:
                         if unfinished:
                             outcome = await self._resume_turn(thread_id, unfinished[0])
                         else:
                             outcome = await self._run_turn(thread_id, rows)
-                    if outcome is None:
+                    if outcome is None or unfinished:
+                        # Let go: no adapter yet (stays queued), or look at open turns again.
+                        leased = False
                         await self.store.release_lease(thread_id, self.owner)
-                        break
-                    if unfinished:
-                        leased = False  # so that open turns are looked at again
-                        await self.store.release_lease(thread_id, self.owner)
+                        if outcome is None:
+                            break
                     continue
                 if thread_id in self._dirty:
                     continue
-                if leased:
-                    await self.store.release_lease(thread_id, self.owner)
-                    leased = False
-                    if thread_id in self._dirty:
-                        continue  # a message came in while we let go
+                leased = False
+                await self.store.release_lease(thread_id, self.owner)
+                if thread_id in self._dirty:
+                    continue  # a message came in while we let go
                 # No await between this check and leaving _workers: wake() can't miss us.
                 break
         except Exception:
@@ -226,6 +228,7 @@ class Service:
             if leased:
                 await self.store.release_lease(thread_id, self.owner)
         finally:
+            self._submitted.discard(thread_id)
             self._workers.pop(thread_id, None)
             if not self._workers:
                 self._idle.set()

@@ -28,6 +28,8 @@ from bot.store import tables as t
 logger = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# A turn in one of these was left unfinished if no live process holds its thread.
+OPEN_STATUSES = ("queued", "running", "posting")
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,6 +335,48 @@ class Store:
             )
         return bool(result.rowcount)
 
+    async def take_thread(
+        self, thread_id: int, owner: str, ttl: float
+    ) -> tuple[bool, list[TurnRow], list[InboundRow]]:
+        """Take the thread's lease and read its work in one transaction.
+
+        Returns (leased, turns left open by a dead process, queued messages); the
+        messages are read only when no turn is open (those come first).
+        """
+        now = time.time()
+        th, tu, ib = t.threads, t.turns, t.inbound
+        async with self._tx() as conn:
+            result = await conn.execute(
+                th.update()
+                .where(
+                    th.c.id == thread_id,
+                    sa.or_(
+                        th.c.lease_owner.is_(None),
+                        th.c.lease_owner == owner,
+                        th.c.lease_until < now,
+                    ),
+                )
+                .values(lease_owner=owner, lease_until=now + ttl)
+            )
+            if not result.rowcount:
+                return False, [], []
+            open_turns = [
+                _turn(r)
+                for r in await conn.execute(
+                    sa.select(tu)
+                    .where(tu.c.thread_id == thread_id, tu.c.status.in_(OPEN_STATUSES))
+                    .order_by(tu.c.id)
+                )
+            ]
+            if open_turns:
+                return True, open_turns, []
+            rows = await conn.execute(
+                sa.select(ib)
+                .where(ib.c.thread_id == thread_id, ib.c.turn_id.is_(None))
+                .order_by(ib.c.id)
+            )
+            return True, [], [_inbound(r) for r in rows]
+
     async def release_lease(self, thread_id: int, owner: str) -> None:
         th = t.threads
         async with self._tx() as conn:
@@ -397,7 +441,7 @@ class Store:
         ib, tu = t.inbound, t.turns
         queued = sa.select(ib.c.thread_id).where(ib.c.turn_id.is_(None))
         open_turns = sa.select(tu.c.thread_id).where(
-            tu.c.status.in_(("queued", "running", "posting"))
+            tu.c.status.in_(OPEN_STATUSES)
         )
         async with self.engine.connect() as conn:
             rows = (await conn.execute(sa.union(queued, open_turns))).all()
@@ -430,7 +474,7 @@ class Store:
             sa.select(t.turns)
             .where(
                 t.turns.c.thread_id == thread_id,
-                t.turns.c.status.in_(("queued", "running", "posting")),
+                t.turns.c.status.in_(OPEN_STATUSES),
             )
             .order_by(t.turns.c.id)
         )
