@@ -318,22 +318,25 @@ class Store:
 
         A process that died gives its threads up when the lease runs out.
         """
+        async with self._tx() as conn:
+            result = await conn.execute(self._lease(thread_id, owner, ttl))
+        return bool(result.rowcount)
+
+    @staticmethod
+    def _lease(thread_id: int, owner: str, ttl: float) -> sa.Update:
+        """Take the lease if it is free, ours, or ran out (a dead owner's)."""
         now = time.time()
         th = t.threads
-        async with self._tx() as conn:
-            result = await conn.execute(
-                th.update()
-                .where(
-                    th.c.id == thread_id,
-                    sa.or_(
-                        th.c.lease_owner.is_(None),
-                        th.c.lease_owner == owner,
-                        th.c.lease_until < now,
-                    ),
-                )
-                .values(lease_owner=owner, lease_until=now + ttl)
+        return (
+            th.update()
+            .where(
+                th.c.id == thread_id,
+                sa.or_(
+                    th.c.lease_owner.is_(None), th.c.lease_owner == owner, th.c.lease_until < now
+                ),
             )
-        return bool(result.rowcount)
+            .values(lease_owner=owner, lease_until=now + ttl)
+        )
 
     async def take_thread(
         self, thread_id: int, owner: str, ttl: float
@@ -343,21 +346,9 @@ class Store:
         Returns (leased, turns left open by a dead process, queued messages); the
         messages are read only when no turn is open (those come first).
         """
-        now = time.time()
-        th, tu, ib = t.threads, t.turns, t.inbound
+        tu, ib = t.turns, t.inbound
         async with self._tx() as conn:
-            result = await conn.execute(
-                th.update()
-                .where(
-                    th.c.id == thread_id,
-                    sa.or_(
-                        th.c.lease_owner.is_(None),
-                        th.c.lease_owner == owner,
-                        th.c.lease_until < now,
-                    ),
-                )
-                .values(lease_owner=owner, lease_until=now + ttl)
-            )
+            result = await conn.execute(self._lease(thread_id, owner, ttl))
             if not result.rowcount:
                 return False, [], []
             open_turns = [
@@ -440,9 +431,7 @@ class Store:
         """Threads that have queued messages or unfinished turns (for start-up)."""
         ib, tu = t.inbound, t.turns
         queued = sa.select(ib.c.thread_id).where(ib.c.turn_id.is_(None))
-        open_turns = sa.select(tu.c.thread_id).where(
-            tu.c.status.in_(OPEN_STATUSES)
-        )
+        open_turns = sa.select(tu.c.thread_id).where(tu.c.status.in_(OPEN_STATUSES))
         async with self.engine.connect() as conn:
             rows = (await conn.execute(sa.union(queued, open_turns))).all()
         return sorted({int(r[0]) for r in rows})
