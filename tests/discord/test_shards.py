@@ -22,7 +22,12 @@ def owner_of(guild_id: str, count: int) -> int:
 async def guild_arrived(bot: Any) -> None:
     """discord.py identifies one shard every 5 s (max_concurrency 1): wait for the guild's."""
     guild = int(bot.emu.guild_id)
-    await bot.emu.wait_until(lambda: bot.client.get_guild(guild) is not None, timeout=20)
+
+    def arrived() -> bool:
+        found = bot.client.get_guild(guild)
+        return found is not None and not found.unavailable
+
+    await bot.emu.wait_until(arrived, timeout=20)
 
 
 async def test_one_process_runs_all_shards(make_bot: MakeBot, openai_emulator: Any) -> None:

@@ -272,7 +272,11 @@ class GatewayHub:
             "session_type": "normal",
             "session_id": session.session_id,
             "resume_gateway_url": emu.gateway_url,
-            "guilds": [{"id": gid, "unavailable": True} for gid in emu.guilds],
+            "guilds": [
+                {"id": gid, "unavailable": True}
+                for gid in emu.guilds
+                if self._on_shard(session, gid)  # each shard is told only of its guilds
+            ],
             "private_channels": [],
             "relationships": [],
             "presences": [],
