@@ -288,6 +288,9 @@ class Service:
             key=thread.key, anchor=anchor, posted=posted, on_posted=self._recorder(turn_id)
         )
         status, error, ref = "failed", None, None
+        # None until the sink says what the reply consists of; the messages posted so
+        # far are in the store already (recorded as they were posted).
+        delivered: list[str] | None = None
         keeper = asyncio.create_task(self._keep_lease(thread_id))
         done: Done | None = None
         try:
@@ -346,7 +349,7 @@ class Service:
                     error = f"{event.message} (ref {event.ref})"
                     ref = event.ref
             refs = await sink.finish(error=error)
-            posted = refs.message_ids
+            delivered = list(refs.message_ids)
             status = "done" if error is None else "failed"
             failpoint("before_done")
         except Exception as exc:
@@ -359,7 +362,7 @@ class Service:
         await self.store.finish_turn(
             turn_id,
             status=status,
-            posted=list(posted),
+            posted=delivered,
             error=error,
             ref=ref,
             response_id=done.response_id if done else None,

@@ -480,13 +480,17 @@ class Store:
         turn: int,
         *,
         status: str,
-        posted: list[str],
+        posted: list[str] | None,
         error: str | None,
         ref: str | None,
         response_id: str | None,
         usage: tuple[ThreadRow, str, str, Usage] | None,
     ) -> None:
-        """Close a turn and record its token usage in one transaction."""
+        """Close a turn and record its token usage in one transaction.
+
+        `posted=None` keeps the message ids recorded while posting (a reply that broke
+        off); `response_id=None` keeps the one recorded when the model started.
+        """
         now = time.time()
         async with self._tx() as conn:
             await conn.execute(
@@ -494,11 +498,11 @@ class Store:
                 .where(t.turns.c.id == turn)
                 .values(
                     status=status,
-                    posted=posted,
                     error=error,
                     ref=ref,
-                    response_id=response_id,
                     updated_at=now,
+                    **({} if posted is None else {"posted": posted}),
+                    **({} if response_id is None else {"response_id": response_id}),
                 )
             )
             if usage is not None:

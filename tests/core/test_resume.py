@@ -142,3 +142,32 @@ async def test_a_turn_interrupted_twice_is_given_up_with_a_message(
     await third.service.submit(inbound("try again"))
     await third.service.drain()
     assert replier.replies[-1].text == "echo: try again"
+
+
+class BreakingSink(RecordingSink):
+    """Posts the first text, then the platform fails at the end of the reply."""
+
+    async def finish(self, *, error: str | None = None) -> Any:
+        raise RuntimeError("platform down")
+
+
+class BreakingReplier(StallingReplier):
+    async def open_reply(self, **kwargs: Any) -> BreakingSink:
+        sink = await self.inner.open_reply(**kwargs)
+        return BreakingSink(sink.reply, sink.on_posted)
+
+
+async def test_a_reply_that_breaks_off_keeps_what_was_posted_on_record(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    replier = RecordingReplier()
+    core = await make_core()
+    core.service.register("test", BreakingReplier(replier))
+    await core.service.submit(inbound("hello"))
+    await core.service.drain()
+    thread = await core.store.find_thread(key())
+    assert thread is not None
+    [turn] = await core.store.turns_of(thread.id)
+    assert turn.status == "failed"
+    assert turn.posted == [replier.replies[0].posted_id]  # the message the user has
+    assert turn.response_id is not None
