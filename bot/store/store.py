@@ -346,7 +346,7 @@ class Store:
         Returns (leased, turns left open by a dead process, queued messages); the
         messages are read only when no turn is open (those come first).
         """
-        tu, ib = t.turns, t.inbound
+        tu = t.turns
         async with self._tx() as conn:
             result = await conn.execute(self._lease(thread_id, owner, ttl))
             if not result.rowcount:
@@ -361,11 +361,7 @@ class Store:
             ]
             if open_turns:
                 return True, open_turns, []
-            rows = await conn.execute(
-                sa.select(ib)
-                .where(ib.c.thread_id == thread_id, ib.c.turn_id.is_(None))
-                .order_by(ib.c.id)
-            )
+            rows = await conn.execute(self._pending(thread_id))
             return True, [], [_inbound(r) for r in rows]
 
     async def release_lease(self, thread_id: int, owner: str) -> None:
@@ -417,15 +413,18 @@ class Store:
 
     async def pending(self, thread_id: int) -> list[InboundRow]:
         """Queued messages of a thread not yet taken by a turn, oldest first."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(self._pending(thread_id))).all()
+        return [_inbound(r) for r in rows]
+
+    @staticmethod
+    def _pending(thread_id: int) -> sa.Select[Any]:
         ib = t.inbound
-        query = (
+        return (
             sa.select(ib)
             .where(ib.c.thread_id == thread_id, ib.c.turn_id.is_(None))
             .order_by(ib.c.id)
         )
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        return [_inbound(r) for r in rows]
 
     async def threads_with_work(self) -> list[int]:
         """Threads that have queued messages or unfinished turns (for start-up)."""
@@ -457,18 +456,6 @@ class Store:
                 t.inbound.update().where(t.inbound.c.id.in_(inbound_ids)).values(turn_id=turn_id)
             )
         return turn_id
-
-    async def open_turns(self, thread_id: int) -> list[TurnRow]:
-        query = (
-            sa.select(t.turns)
-            .where(
-                t.turns.c.thread_id == thread_id,
-                t.turns.c.status.in_(OPEN_STATUSES),
-            )
-            .order_by(t.turns.c.id)
-        )
-        async with self.engine.connect() as conn:
-            return [_turn(r) for r in (await conn.execute(query)).all()]
 
     async def turns_of(self, thread_id: int) -> list[TurnRow]:
         query = sa.select(t.turns).where(t.turns.c.thread_id == thread_id).order_by(t.turns.c.id)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from adapters.discord.client import ShardedThreadbridgeClient, ThreadbridgeClient
+from adapters.discord.client import ShardedThreadbridgeClient
 from bot.config import ConfigError
 from tests.discord.conftest import MakeBot
 
@@ -71,4 +71,3 @@ def test_shard_settings_are_checked_at_start(make_settings: Any) -> None:
         4,
         [2, 3],
     )
-    assert ThreadbridgeClient is not ShardedThreadbridgeClient
