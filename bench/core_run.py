@@ -92,7 +92,7 @@ async def run_core_scenario(scenario: Scenario) -> dict[str, Any]:
         DATABASE_URL=f"sqlite:///{workdir / 'core.db'}",
         THREADBRIDGE_MAX_CONCURRENT_TURNS=max(32, scenario.threads + 16),
     )
-    url, connect_args = settings.async_database_url
+    url, connect_args = settings.store_url
     store = await Store.open(url, connect_args=connect_args)
     engine = Engine(
         client=build_client(settings),

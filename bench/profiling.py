@@ -35,7 +35,6 @@ BUCKETS: tuple[tuple[str, str], ...] = (
     ("/yarl/", "yarl/multidict"),
     ("/multidict/", "yarl/multidict"),
     ("/sqlalchemy/", "sqlalchemy"),
-    ("/aiosqlite/", "aiosqlite"),
     ("/sqlite3/", "sqlite3"),
     ("/alembic/", "alembic"),
     ("/logging/", "logging"),
@@ -75,7 +74,7 @@ def summarise(raw: str, *, top: int = 25) -> dict[str, Any]:
     """Where the event-loop thread spends its busy samples, and the SQLite threads' work.
 
     py-spy samples every thread; the event loop waiting in ``select`` is idle, and so
-    is an aiosqlite worker thread waiting for its next statement.
+    is the store's SQLite thread (a one-thread executor) waiting for its next operation.
     """
     self_bucket: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
@@ -98,11 +97,10 @@ def summarise(raw: str, *, top: int = 25) -> dict[str, Any]:
             self_func[f"{leaf} ({_short(leaf_file)})"] += count
             for name in {f"{f} ({_short(p)})" for f, p in frames}:
                 inclusive[name] += count
-        elif "_connection_worker_thread" in funcs:
-            if leaf == "_connection_worker_thread" or "get" in leaf or "wait" in leaf:
-                sql_idle += count
-            else:
-                sql_busy += count
+        elif "_SqliteThread._call" in funcs:
+            sql_busy += count
+        elif "_worker" in funcs and ("get" in leaf or "wait" in leaf):
+            sql_idle += count  # an idle executor thread (the store's, or DNS lookups')
         else:
             other += count
 

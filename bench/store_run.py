@@ -73,12 +73,12 @@ async def run_store_lookup(*, rows: int, lookups: int = LOOKUPS) -> dict[str, An
     workdir = Path(tempfile.mkdtemp(prefix="bench-store-"))
     path = workdir / "threads.db"
     try:
-        store = await Store.open(f"sqlite+aiosqlite:///{path}")
+        store = await Store.open(f"sqlite:///{path}")
         await store.close()
         fill_seconds = await asyncio.to_thread(_fill, path, rows)
         rng = random.Random(11)
         keys = [_key(rng.randrange(rows)) for _ in range(lookups)]
-        store = await Store.open(f"sqlite+aiosqlite:///{path}")
+        store = await Store.open(f"sqlite:///{path}")
         try:
             for k in keys[:100]:  # warm the pool and the page cache
                 await store.find_thread(k)

@@ -66,7 +66,7 @@ def _tools(settings: Settings) -> ToolRegistry:
 
 
 async def open_store(settings: Settings) -> Store:
-    url, connect_args = settings.async_database_url
+    url, connect_args = settings.store_url
     try:
         return await Store.open(url, connect_args=connect_args)
     except OSError as exc:
@@ -238,7 +238,7 @@ async def _platform_checks(settings: Settings) -> list[CheckResult]:
 
 
 async def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
-    url, connect_args = settings.async_database_url
+    url, connect_args = settings.store_url
     store = await Store.open(url, connect_args=connect_args, migrate=False)
     try:
         if args.action == "upgrade":

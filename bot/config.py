@@ -46,7 +46,7 @@ CsvList = Annotated[list[str], NoDecode]
 
 
 def normalize_database_url(url: str) -> tuple[str, dict[str, Any]]:
-    """Return an async SQLAlchemy URL and extra connect args for `url`.
+    """Return the SQLAlchemy URL `Store.open` takes and extra connect args for `url`.
 
     Accepts `sqlite:///path`, `sqlite+aiosqlite:///path`, `postgres://...` (Heroku),
     `postgresql://...` and `postgresql+asyncpg://...`. asyncpg rejects `sslmode` in
@@ -57,7 +57,7 @@ def normalize_database_url(url: str) -> tuple[str, dict[str, Any]]:
     if scheme in ("sqlite", "sqlite+aiosqlite"):
         if not url.split(":", 1)[1].startswith("///"):
             raise ValueError("a SQLite URL looks like sqlite:///path/to/file.db")
-        return "sqlite+aiosqlite:" + url.split(":", 1)[1], {}
+        return "sqlite:" + url.split(":", 1)[1], {}
     if scheme in ("postgres", "postgresql", "postgresql+asyncpg"):
         if not parts.hostname and not parts.path.strip("/"):
             raise ValueError("a PostgreSQL URL needs a host or a database name")
@@ -451,7 +451,7 @@ class Settings(BaseSettings):
         return self
 
     @property
-    def async_database_url(self) -> tuple[str, dict[str, Any]]:
+    def store_url(self) -> tuple[str, dict[str, Any]]:
         return normalize_database_url(self.database_url)
 
 

@@ -80,5 +80,5 @@ def setup_logging(level: str, *, secrets: Iterable[str] = (), json_lines: bool =
         logging.getLogger(noisy).setLevel(max(logging.INFO, root.level))
     # At INFO SQLAlchemy echoes every SQL statement (dozens of lines per turn, a large
     # share of the CPU under load): warnings only.
-    for chatty in ("sqlalchemy.engine", "sqlalchemy.pool", "aiosqlite"):
+    for chatty in ("sqlalchemy.engine", "sqlalchemy.pool"):
         logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))

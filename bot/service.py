@@ -27,7 +27,6 @@ import socket
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from bot.attachments import human_size
 from bot.config import Settings
@@ -61,13 +60,6 @@ REPLIER_WAIT_SECONDS = 30.0
 # The first attempt and one resume; a turn that dies twice is not tried a third time.
 MAX_ATTEMPTS = 2
 GAVE_UP = "Sorry, this answer was interrupted twice. Please send your message again."
-
-
-@dataclass(frozen=True, slots=True)
-class TurnOutcome:
-    turn_id: int
-    status: str
-    error: str | None
 
 
 class Service:
@@ -179,48 +171,47 @@ class Service:
     # --- workers ------------------------------------------------------------------
 
     async def _worker(self, thread_id: int) -> None:
-        leased = False
         ttl = self.settings.lease_seconds
+        leased = False
         try:
             while True:
                 self._dirty.discard(thread_id)
-                unfinished: list[TurnRow] = []
-                if leased:
-                    rows = await self.store.pending(thread_id)
-                else:
+                async with self._slots:
                     # One transaction: the lease, then what a dead process left (that comes
-                    # first), else the queue.
-                    leased, unfinished, rows = await self.store.take_thread(
-                        thread_id, self.owner, ttl
+                    # first), else the queue, started as a turn.
+                    work = await self.store.take_work(
+                        thread_id, owner=self.owner, ttl=ttl, platforms=frozenset(self.repliers)
                     )
-                    if not leased:
-                        if thread_id not in self._submitted:
-                            break  # its owner is alive; the sweep looks again later
-                        # Another process runs this thread; look again later in case it
-                        # dies or finishes without seeing the message sent to us.
-                        await asyncio.sleep(ttl / 4)
-                        self._dirty.add(thread_id)
+                    leased = work is not None
+                    if work is not None and work.turn is not None:
+                        self._submitted.discard(thread_id)
+                        # finish_turn let go of the lease unless more messages wait.
+                        leased = await self._run_turn(work.thread, work.turn, work.rows or [])
+                if work is None:
+                    if thread_id not in self._submitted:
+                        break  # its owner is alive; the sweep looks again later
+                    # Another process runs this thread; look again later in case it dies
+                    # or finishes without seeing the message sent to us.
+                    await asyncio.sleep(ttl / 4)
+                    self._dirty.add(thread_id)
+                    continue
+                self._submitted.discard(thread_id)
+                if work.turn is None:
+                    platform = work.thread.key.platform
+                    if work.waiting and await self._replier_for(platform) is not None:
                         continue
-                    self._submitted.discard(thread_id)
-                if rows or unfinished:
-                    async with self._slots:
-                        if unfinished:
-                            outcome = await self._resume_turn(thread_id, unfinished[0])
-                        else:
-                            outcome = await self._run_turn(thread_id, rows)
-                    if outcome is None or unfinished:
-                        # Let go: no adapter yet (stays queued), or look at open turns again.
-                        leased = False
-                        await self.store.release_lease(thread_id, self.owner)
-                        if outcome is None:
-                            break
-                    continue
-                if thread_id in self._dirty:
-                    continue
-                leased = False
-                await self.store.release_lease(thread_id, self.owner)
-                if thread_id in self._dirty:
-                    continue  # a message came in while we let go
+                    if work.waiting:
+                        # Leave the messages queued: the adapter may register later, or the
+                        # next process (or the periodic sweep) will answer them.
+                        logger.warning(
+                            "no adapter for %s; thread %s stays queued", platform, thread_id
+                        )
+                    await self.store.release_lease(thread_id, self.owner)
+                    leased = False
+                    if work.waiting:
+                        break
+                if leased or thread_id in self._dirty:
+                    continue  # more queued, or a message came in while we let go
                 # No await between this check and leaving _workers: wake() can't miss us.
                 break
         except Exception:
@@ -233,26 +224,11 @@ class Service:
             if not self._workers:
                 self._idle.set()
 
-    async def _resume_turn(self, thread_id: int, turn: TurnRow) -> TurnOutcome | None:
-        """Finish a turn a dead process left open."""
-        rows = await self.store.turn_inbound(turn.id)
-        logger.info(
-            "resuming turn %s of thread %s (%s, %d message(s) posted)",
-            turn.id,
-            thread_id,
-            turn.status,
-            len(turn.posted),
-        )
-        return await self._run_turn(thread_id, rows, resume=turn)
-
-    async def _take_lease(self, thread_id: int) -> bool:
-        return await self.store.acquire_lease(thread_id, self.owner, self.settings.lease_seconds)
-
     async def _keep_lease(self, thread_id: int) -> None:
         """Renew the lease while a long turn runs."""
         while True:
             await asyncio.sleep(self.settings.lease_seconds / 3)
-            await self._take_lease(thread_id)
+            await self.store.acquire_lease(thread_id, self.owner, self.settings.lease_seconds)
 
     async def _replier_for(self, platform: str) -> Replier | None:
         """The platform's replier; at start-up, adapters register a moment after work resumes."""
@@ -263,55 +239,44 @@ class Service:
             await asyncio.sleep(0.1)
         return self.repliers.get(platform)
 
-    async def _run_turn(
-        self, thread_id: int, rows: list[InboundRow], resume: TurnRow | None = None
-    ) -> TurnOutcome | None:
-        thread = await self.store.thread(thread_id)
-        anchor = resume.anchor if resume is not None else rows[-1].anchor
-        replier = await self._replier_for(thread.key.platform)
-        if replier is None:
-            # Leave the messages queued: the adapter may register later, or the next
-            # process (or the periodic sweep) will answer them.
-            logger.warning(
-                "no adapter for %s yet; thread %s stays queued", thread.key.platform, thread.key
+    async def _run_turn(self, thread: ThreadRow, turn: TurnRow, rows: list[InboundRow]) -> bool:
+        """Run `turn` (new, or resumed: `turn.attempts` > 1) to its end.
+
+        Returns True if more messages wait in the thread's queue (the lease is kept).
+        """
+        replier = self.repliers[thread.key.platform]
+        resumed = turn.attempts > 1
+        if resumed:
+            logger.info(
+                "resuming turn %s of %s (%s, %d message(s) posted)",
+                turn.id,
+                thread.key,
+                turn.status,
+                len(turn.posted),
             )
-            return None
-        posted: tuple[str, ...] = ()
-        response_id: str | None = None
-        if resume is None:
-            turn_id = await self.store.start_turn(thread_id, [r.id for r in rows], anchor)
-        else:
-            turn_id, posted, response_id = resume.id, tuple(resume.posted), resume.response_id
-            if not rows or await self.store.retry_turn(turn_id) > MAX_ATTEMPTS:
-                return await self._give_up(replier, thread, resume)
+            if not rows or turn.attempts > MAX_ATTEMPTS:
+                return await self._give_up(replier, thread, turn)
+        posted, response_id = tuple(turn.posted), turn.response_id
         sink = await replier.open_reply(
-            key=thread.key, anchor=anchor, posted=posted, on_posted=self._recorder(turn_id)
+            key=thread.key, anchor=turn.anchor, posted=posted, on_posted=self._recorder(turn.id)
         )
         status, error, ref = "failed", None, None
         # None until the sink says what the reply consists of; the messages posted so
         # far are in the store already (recorded as they were posted).
         delivered: list[str] | None = None
-        keeper = asyncio.create_task(self._keep_lease(thread_id))
+        keeper = asyncio.create_task(self._keep_lease(thread.id))
         done: Done | None = None
         try:
             if not posted:
                 for row in rows:
                     for text in row.notices:
                         await sink.notice(text)
-            over = None if resume else await self._over_budget(thread, rows[-1].user_id)
+            over = None if resumed else await self._over_budget(thread, rows[-1].user_id)
             if over:
                 await sink.notice(over)
                 refs = await sink.finish()
-                await self.store.finish_turn(
-                    turn_id,
-                    status="done",
-                    posted=list(refs.message_ids),
-                    error="over budget",
-                    ref=None,
-                    response_id=None,
-                    usage=None,
-                )
-                return TurnOutcome(turn_id, "done", "over budget")
+                delivered, status, error = list(refs.message_ids), "done", "over budget"
+                return await self._finish(turn.id, status, delivered, error, None, None)
             if response_id is not None:
                 # The model has these messages already; they are only needed again if
                 # its response cannot be found, and their files are gone with the process.
@@ -341,7 +306,7 @@ class Service:
                 elif isinstance(event, Notice):
                     await sink.notice(event.text)
                 elif isinstance(event, Started):
-                    await self.store.turn_started(turn_id, event.response_id)
+                    await self.store.turn_started(turn.id, event.response_id)
                 elif isinstance(event, Done):
                     done = event
                     failpoint("after_model_answered")
@@ -353,22 +318,37 @@ class Service:
             status = "done" if error is None else "failed"
             failpoint("before_done")
         except Exception as exc:
-            logger.exception("turn %s of %s could not be delivered", turn_id, thread.key)
+            logger.exception("turn %s of %s could not be delivered", turn.id, thread.key)
             error = f"delivery failed: {exc.__class__.__name__}"
         finally:
             keeper.cancel()
             for row in rows:
                 self._attachments.pop(row.id, None)
-        await self.store.finish_turn(
+        usage = self._usage(thread, rows, done)
+        response = done.response_id if done else None
+        return await self._finish(turn.id, status, delivered, error, ref, response, usage)
+
+    async def _finish(
+        self,
+        turn_id: int,
+        status: str,
+        posted: list[str] | None,
+        error: str | None,
+        ref: str | None,
+        response_id: str | None,
+        usage: tuple[ThreadRow, str, str, Usage] | None = None,
+    ) -> bool:
+        """Close the turn; True if more messages wait (else the lease is let go)."""
+        return await self.store.finish_turn(
             turn_id,
             status=status,
-            posted=delivered,
+            posted=posted,
             error=error,
             ref=ref,
-            response_id=done.response_id if done else None,
-            usage=self._usage(thread, rows, done),
+            response_id=response_id,
+            usage=usage,
+            owner=self.owner,
         )
-        return TurnOutcome(turn_id, status, error)
 
     def _recorder(self, turn_id: int) -> OnPosted:
         async def record(refs: PostedRefs) -> None:
@@ -377,7 +357,7 @@ class Service:
 
         return record
 
-    async def _give_up(self, replier: Replier, thread: ThreadRow, turn: TurnRow) -> TurnOutcome:
+    async def _give_up(self, replier: Replier, thread: ThreadRow, turn: TurnRow) -> bool:
         """A turn that keeps dying (or lost its messages): say so where the reply was."""
         logger.warning("giving up turn %s of %s after repeated interruptions", turn.id, thread.key)
         sink = await replier.open_reply(key=thread.key, anchor=turn.anchor, posted=turn.posted)
@@ -387,16 +367,9 @@ class Service:
         except Exception:
             logger.exception("could not tell %s that turn %s was given up", thread.key, turn.id)
             posted = turn.posted
-        await self.store.finish_turn(
-            turn.id,
-            status="failed",
-            posted=posted,
-            error="interrupted too often",
-            ref=None,
-            response_id=turn.response_id,
-            usage=None,
+        return await self._finish(
+            turn.id, "failed", posted, "interrupted too often", None, turn.response_id
         )
-        return TurnOutcome(turn.id, "failed", "interrupted too often")
 
     async def _over_budget(self, thread: ThreadRow, user_id: str) -> str | None:
         """A short message if the user or their workspace used up today's tokens."""

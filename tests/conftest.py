@@ -86,7 +86,7 @@ class Core:
 
 
 async def build_core(settings: Settings, tools: ToolRegistry | None = None) -> Core:
-    url, connect_args = settings.async_database_url
+    url, connect_args = settings.store_url
     store = await Store.open(url, connect_args=connect_args)
     assistant = Assistant.from_settings(settings, tools)
     engine = Engine(

@@ -1,5 +1,5 @@
 """Persistence: the only package that talks to the database."""
 
-from bot.store.store import InboundRow, Store, ThreadRow, TurnRow
+from bot.store.store import InboundRow, Store, ThreadRow, TurnRow, Work
 
-__all__ = ["InboundRow", "Store", "ThreadRow", "TurnRow"]
+__all__ = ["InboundRow", "Store", "ThreadRow", "TurnRow", "Work"]

@@ -1,7 +1,16 @@
 """The store: threads, the inbound queue, turns, history, usage.
 
-SQLAlchemy Core on an async engine: aiosqlite (WAL mode) by default, asyncpg for
-Postgres. Nothing above this package sees SQL.
+SQLAlchemy Core, with every store operation one function of a connection that runs
+in one transaction (`Store.run`):
+
+* SQLite (the default, WAL mode): on the store's own thread, over one connection.
+  An operation is one hop from the event loop to that thread and back, however many
+  statements it has. (Per statement, as an async driver does it, a turn cost about
+  three times the CPU: bench/RESULTS.md.) One thread also means one writer, which is
+  all SQLite allows anyway.
+* PostgreSQL: asyncpg through SQLAlchemy's async engine, a connection per operation.
+
+Nothing above this package sees SQL.
 """
 
 from __future__ import annotations
@@ -9,10 +18,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -20,7 +30,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.models import Inbound, ThreadKey, Usage
 from bot.store import tables as t
@@ -30,6 +40,8 @@ logger = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
 # A turn in one of these was left unfinished if no live process holds its thread.
 OPEN_STATUSES = ("queued", "running", "posting")
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +77,23 @@ class TurnRow:
     anchor: str
     posted: list[str]
     ref: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Work:
+    """What a worker finds when it takes a thread (`Store.take_work`).
+
+    `turn` is the turn to run now: a new one over the queued messages in `rows`, or
+    (`resumed`) one a dead process left open, with the messages it answers. `waiting`
+    means there is work but no adapter for the thread's platform yet: nothing was
+    started, the messages stay queued.
+    """
+
+    thread: ThreadRow
+    turn: TurnRow | None = None
+    rows: list[InboundRow] | None = None
+    resumed: bool = False
+    waiting: bool = False
 
 
 def _thread(row: sa.Row[Any]) -> ThreadRow:
@@ -120,10 +149,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _make_parent(path: Path) -> None:
-    path.expanduser().parent.mkdir(parents=True, exist_ok=True)
-
-
 def _run_migrations(connection: Connection, revision: str = "head") -> None:
     from alembic import command
     from alembic.config import Config
@@ -134,158 +159,250 @@ def _run_migrations(connection: Connection, revision: str = "head") -> None:
     command.upgrade(config, revision)
 
 
-class Store:
-    """Async access to the database. Create with :meth:`open`, close with :meth:`close`."""
+# --- statements --------------------------------------------------------------------
+# The frequent ones are built once and run with parameters: building a statement (and
+# its cache key) on every call cost more than SQLite took to run it.
+
+_th, _ib, _tu = t.threads, t.inbound, t.turns
+_p = sa.bindparam
+
+_CURRENT = (
+    sa.select(_th)
+    .where(
+        _th.c.platform == _p("platform"),
+        _th.c.scope == _p("scope"),
+        _th.c.channel == _p("channel"),
+        _th.c.thread == _p("thread"),
+    )
+    .order_by(_th.c.epoch.desc())
+    .limit(1)
+)
+_THREAD = sa.select(_th).where(_th.c.id == _p("tid"))
+_NEW_THREAD: dict[str, sa.Insert] = {
+    "postgresql": pg_insert(_th).on_conflict_do_nothing(),
+    "sqlite": sqlite_insert(_th).on_conflict_do_nothing(),
+}
+_TOUCH_THREAD = _th.update().where(_th.c.id == _p("tid")).values(last_active_at=_p("now"))
+# Take the lease if it is free, ours, or ran out (a dead owner's).
+_LEASE = (
+    _th.update()
+    .where(
+        _th.c.id == _p("tid"),
+        sa.or_(
+            _th.c.lease_owner.is_(None),
+            _th.c.lease_owner == _p("owner"),
+            _th.c.lease_until < _p("now"),
+        ),
+    )
+    .values(lease_owner=_p("owner"), lease_until=_p("until"))
+)
+_RELEASE = (
+    _th.update()
+    .where(_th.c.id == _p("tid"), _th.c.lease_owner == _p("owner"))
+    .values(lease_owner=None, lease_until=None)
+)
+_INSERT_INBOUND = _ib.insert()
+_PENDING = (
+    sa.select(_ib).where(_ib.c.thread_id == _p("tid"), _ib.c.turn_id.is_(None)).order_by(_ib.c.id)
+)
+_ANY_PENDING = (
+    sa.select(_ib.c.id).where(_ib.c.thread_id == _p("tid"), _ib.c.turn_id.is_(None)).limit(1)
+)
+_TAKE_PENDING = (
+    _ib.update()
+    .where(_ib.c.thread_id == _p("tid"), _ib.c.turn_id.is_(None), _ib.c.id <= _p("last"))
+    .values(turn_id=_p("turn"))
+)
+_TURN_INBOUND = sa.select(_ib).where(_ib.c.turn_id == _p("turn")).order_by(_ib.c.id)
+_OPEN_TURN = (
+    sa.select(_tu)
+    .where(_tu.c.thread_id == _p("tid"), _tu.c.status.in_(OPEN_STATUSES))
+    .order_by(_tu.c.id)
+    .limit(1)
+)
+_INSERT_TURN = _tu.insert()
+# The SET clause comes from the parameters' keys.
+_UPDATE_TURN = _tu.update().where(_tu.c.id == _p("turn"))
+_TURN_THREAD = sa.select(_tu.c.thread_id).where(_tu.c.id == _p("turn"))
+_INSERT_USAGE = t.usage.insert()
+
+
+def _key(key: ThreadKey) -> dict[str, str]:
+    return {
+        "platform": key.platform,
+        "scope": key.scope,
+        "channel": key.channel,
+        "thread": key.thread,
+    }
+
+
+def _lease(thread_id: int, owner: str, ttl: float) -> dict[str, Any]:
+    now = time.time()
+    return {"tid": thread_id, "owner": owner, "now": now, "until": now + ttl}
+
+
+# --- where operations run -------------------------------------------------------------
+
+
+class _SqliteThread:
+    """One SQLite connection, used only from one thread of its own."""
+
+    def __init__(self, url: str, connect_args: dict[str, Any]) -> None:
+        self.engine = sa.create_engine(
+            url,
+            connect_args={**connect_args, "check_same_thread": False},
+            poolclass=sa.pool.StaticPool,
+        )
+        event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="threadbridge-store")
+
+    async def run(self, fn: Callable[[Connection], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self._call, fn)
+
+    def _call(self, fn: Callable[[Connection], T]) -> T:
+        with self.engine.begin() as conn:
+            return fn(conn)
+
+    async def close(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._thread, self.engine.dispose)
+        self._thread.shutdown(wait=False)
+
+
+class _AsyncEngine:
+    """An async engine's pool: each operation on a connection of its own."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self.dialect = engine.dialect.name
-        # SQLite has one writer at a time; serialising our own writers avoids
-        # "database is locked" churn under load. Postgres needs no such thing.
-        self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
+
+    async def run(self, fn: Callable[[Connection], T]) -> T:
+        async with self.engine.begin() as conn:
+            return await conn.run_sync(fn)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def _make_parent(path: str) -> None:
+    Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _sqlite_path(url: str) -> str | None:
+    """The file of a SQLite URL (None for an in-memory database)."""
+    path = url.split("///", 1)[1] if "///" in url else ""
+    return path if path and path != ":memory:" else None
+
+
+class Store:
+    """Async access to the database. Create with :meth:`open`, close with :meth:`close`."""
+
+    def __init__(self, backend: _SqliteThread | _AsyncEngine, dialect: str) -> None:
+        self._backend = backend
+        self.dialect = dialect
 
     @classmethod
     async def open(
         cls, url: str, *, connect_args: dict[str, Any] | None = None, migrate: bool = True
     ) -> Store:
-        """Connect to `url` (an async SQLAlchemy URL) and apply migrations."""
-        kwargs: dict[str, Any] = {"connect_args": connect_args or {}}
+        """Connect to `url` and apply migrations.
+
+        `sqlite:///path` (`sqlite+aiosqlite://` means the same), or an async
+        PostgreSQL URL (`postgresql+asyncpg://...`, see `normalize_database_url`).
+        """
+        backend: _SqliteThread | _AsyncEngine
         if url.startswith("sqlite"):
-            path = url.split("///", 1)[1]
-            if path and path != ":memory:":
-                await asyncio.to_thread(_make_parent, Path(path))
+            sync_url = "sqlite:" + url.split(":", 1)[1]
+            path = _sqlite_path(sync_url)
+            if path is not None:
+                await asyncio.to_thread(_make_parent, path)
+            backend, dialect = _SqliteThread(sync_url, connect_args or {}), "sqlite"
         else:
-            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
-        engine = create_async_engine(url, **kwargs)
-        if engine.dialect.name == "sqlite":
-            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        store = cls(engine)
+            engine = create_async_engine(
+                url,
+                connect_args=connect_args or {},
+                pool_size=10,
+                max_overflow=20,
+                pool_pre_ping=True,
+            )
+            backend, dialect = _AsyncEngine(engine), engine.dialect.name
+        store = cls(backend, dialect)
         if migrate:
             await store.migrate()
         return store
 
     async def close(self) -> None:
-        await self.engine.dispose()
+        await self._backend.close()
+
+    async def run(self, fn: Callable[[Connection], T]) -> T:
+        """Run `fn(connection)` in one transaction (committed if it returns)."""
+        return await self._backend.run(fn)
 
     async def migrate(self, revision: str = "head") -> None:
-        async with self.engine.begin() as conn:
-            await conn.run_sync(_run_migrations, revision)
+        await self.run(lambda conn: _run_migrations(conn, revision))
 
     async def revision(self) -> str | None:
-        async with self.engine.connect() as conn:
-            try:
-                result = await conn.execute(sa.text("SELECT version_num FROM alembic_version"))
-            except sa.exc.DBAPIError:
-                return None
-            row = result.first()
-            return None if row is None else str(row[0])
+        def read(conn: Connection) -> str | None:
+            value = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+            return None if value is None else str(value)
 
-    # --- writes go through here -------------------------------------------------
-
-    class _Tx:
-        def __init__(self, store: Store) -> None:
-            self.store = store
-            self.conn: AsyncConnection | None = None
-
-        async def __aenter__(self) -> AsyncConnection:
-            if self.store._write_lock is not None:
-                await self.store._write_lock.acquire()
-            try:
-                self._ctx = self.store.engine.begin()
-                self.conn = await self._ctx.__aenter__()
-            except BaseException:
-                if self.store._write_lock is not None:
-                    self.store._write_lock.release()
-                raise
-            return self.conn
-
-        async def __aexit__(self, *exc: Any) -> None:
-            try:
-                await self._ctx.__aexit__(*exc)
-            finally:
-                if self.store._write_lock is not None:
-                    self.store._write_lock.release()
-
-    def _tx(self) -> Store._Tx:
-        return Store._Tx(self)
+        try:
+            return await self.run(read)
+        except sa.exc.DBAPIError:
+            return None
 
     # --- threads ----------------------------------------------------------------
 
-    @staticmethod
-    def _current(key: ThreadKey) -> sa.Select[Any]:
-        th = t.threads
-        return (
-            sa.select(th)
-            .where(
-                th.c.platform == key.platform,
-                th.c.scope == key.scope,
-                th.c.channel == key.channel,
-                th.c.thread == key.thread,
-            )
-            .order_by(th.c.epoch.desc())
-            .limit(1)
-        )
-
     async def find_thread(self, key: ThreadKey) -> ThreadRow | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(self._current(key))).first()
-        return None if row is None else _thread(row)
+        def find(conn: Connection) -> ThreadRow | None:
+            row = conn.execute(_CURRENT, _key(key)).first()
+            return None if row is None else _thread(row)
+
+        return await self.run(find)
 
     async def thread(self, thread_id: int) -> ThreadRow:
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(sa.select(t.threads).where(t.threads.c.id == thread_id))
-            ).one()
-        return _thread(row)
+        def read(conn: Connection) -> ThreadRow:
+            return _thread(conn.execute(_THREAD, {"tid": thread_id}).one())
 
-    def _insert_ignoring_conflicts(self) -> Any:
-        dialect_insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
-        return dialect_insert(t.threads).on_conflict_do_nothing()
+        return await self.run(read)
 
-    async def _ensure_thread(self, conn: AsyncConnection, key: ThreadKey, now: float) -> int:
-        row = (await conn.execute(self._current(key))).first()
+    def _ensure_thread(self, conn: Connection, key: ThreadKey, now: float) -> int:
+        row = conn.execute(_CURRENT, _key(key)).first()
         if row is not None:
             return int(row.id)
         # Another process may create the same thread at the same moment: insert-or-ignore,
         # then read whichever row won.
-        await conn.execute(
-            self._insert_ignoring_conflicts().values(
-                platform=key.platform,
-                scope=key.scope,
-                channel=key.channel,
-                thread=key.thread,
-                epoch=0,
-                created_at=now,
-                last_active_at=now,
-            )
+        conn.execute(
+            _NEW_THREAD[self.dialect],
+            {**_key(key), "epoch": 0, "created_at": now, "last_active_at": now},
         )
-        return int((await conn.execute(self._current(key))).one().id)
+        return int(conn.execute(_CURRENT, _key(key)).one().id)
 
     async def ensure_thread(self, key: ThreadKey) -> ThreadRow:
-        async with self._tx() as conn:
-            thread_id = await self._ensure_thread(conn, key, time.time())
-        return await self.thread(thread_id)
+        def ensure(conn: Connection) -> ThreadRow:
+            thread_id = self._ensure_thread(conn, key, time.time())
+            return _thread(conn.execute(_THREAD, {"tid": thread_id}).one())
+
+        return await self.run(ensure)
 
     async def reset_thread(self, key: ThreadKey) -> ThreadRow:
         """Start a new conversation for `key`; the old row stays as history."""
-        now = time.time()
-        async with self._tx() as conn:
-            row = (await conn.execute(self._current(key))).first()
-            epoch = 0 if row is None else row.epoch + 1
-            await conn.execute(
+
+        def reset(conn: Connection) -> ThreadRow:
+            now = time.time()
+            row = conn.execute(_CURRENT, _key(key)).first()
+            conn.execute(
                 t.threads.insert().values(
                     platform=key.platform,
                     scope=key.scope,
                     channel=key.channel,
                     thread=key.thread,
-                    epoch=epoch,
+                    epoch=0 if row is None else row.epoch + 1,
                     created_at=now,
                     last_active_at=now,
                 )
             )
-        found = await self.find_thread(key)
-        assert found is not None
-        return found
+            return _thread(conn.execute(_CURRENT, _key(key)).one())
+
+        return await self.run(reset)
 
     async def thread_history(self, key: ThreadKey) -> list[ThreadRow]:
         th = t.threads
@@ -299,17 +416,14 @@ class Store:
             )
             .order_by(th.c.epoch)
         )
-        async with self.engine.connect() as conn:
-            return [_thread(r) for r in (await conn.execute(query)).all()]
+        return await self.run(lambda conn: [_thread(r) for r in conn.execute(query)])
 
     async def update_thread(self, thread_id: int, **values: Any) -> None:
         allowed = {"conversation_id", "container_id", "container_used_at", "vector_store_id"}
         if not values.keys() <= allowed:
             raise ValueError(f"cannot update {sorted(values.keys() - allowed)}")
-        async with self._tx() as conn:
-            await conn.execute(
-                t.threads.update().where(t.threads.c.id == thread_id).values(**values)
-            )
+        statement = t.threads.update().where(t.threads.c.id == thread_id).values(**values)
+        await self.run(lambda conn: conn.execute(statement))
 
     # --- leases -----------------------------------------------------------------
 
@@ -318,60 +432,62 @@ class Store:
 
         A process that died gives its threads up when the lease runs out.
         """
-        async with self._tx() as conn:
-            result = await conn.execute(self._lease(thread_id, owner, ttl))
-        return bool(result.rowcount)
-
-    @staticmethod
-    def _lease(thread_id: int, owner: str, ttl: float) -> sa.Update:
-        """Take the lease if it is free, ours, or ran out (a dead owner's)."""
-        now = time.time()
-        th = t.threads
-        return (
-            th.update()
-            .where(
-                th.c.id == thread_id,
-                sa.or_(
-                    th.c.lease_owner.is_(None), th.c.lease_owner == owner, th.c.lease_until < now
-                ),
-            )
-            .values(lease_owner=owner, lease_until=now + ttl)
+        return await self.run(
+            lambda conn: bool(conn.execute(_LEASE, _lease(thread_id, owner, ttl)).rowcount)
         )
 
-    async def take_thread(
-        self, thread_id: int, owner: str, ttl: float
-    ) -> tuple[bool, list[TurnRow], list[InboundRow]]:
-        """Take the thread's lease and read its work in one transaction.
-
-        Returns (leased, turns left open by a dead process, queued messages); the
-        messages are read only when no turn is open (those come first).
-        """
-        tu = t.turns
-        async with self._tx() as conn:
-            result = await conn.execute(self._lease(thread_id, owner, ttl))
-            if not result.rowcount:
-                return False, [], []
-            open_turns = [
-                _turn(r)
-                for r in await conn.execute(
-                    sa.select(tu)
-                    .where(tu.c.thread_id == thread_id, tu.c.status.in_(OPEN_STATUSES))
-                    .order_by(tu.c.id)
-                )
-            ]
-            if open_turns:
-                return True, open_turns, []
-            rows = await conn.execute(self._pending(thread_id))
-            return True, [], [_inbound(r) for r in rows]
-
     async def release_lease(self, thread_id: int, owner: str) -> None:
-        th = t.threads
-        async with self._tx() as conn:
-            await conn.execute(
-                th.update()
-                .where(th.c.id == thread_id, th.c.lease_owner == owner)
-                .values(lease_owner=None, lease_until=None)
+        await self.run(lambda conn: conn.execute(_RELEASE, {"tid": thread_id, "owner": owner}))
+
+    async def take_work(
+        self, thread_id: int, *, owner: str, ttl: float, platforms: Collection[str]
+    ) -> Work | None:
+        """Take the thread's lease and start its next turn, in one transaction.
+
+        None if another live process holds the thread. A turn left open by a dead
+        process comes first (its attempt is counted); else the queued messages become a
+        new turn. Turns start only for `platforms` (those with an adapter).
+        """
+
+        def take(conn: Connection) -> Work | None:
+            if not conn.execute(_LEASE, _lease(thread_id, owner, ttl)).rowcount:
+                return None
+            now = time.time()
+            thread = _thread(conn.execute(_THREAD, {"tid": thread_id}).one())
+            ready = thread.key.platform in platforms
+            row = conn.execute(_OPEN_TURN, {"tid": thread_id}).first()
+            if row is not None:
+                turn = _turn(row)
+                rows = [_inbound(r) for r in conn.execute(_TURN_INBOUND, {"turn": turn.id})]
+                if not ready:
+                    return Work(thread, rows=rows, waiting=True)
+                attempts = turn.attempts + 1
+                conn.execute(
+                    _UPDATE_TURN, {"turn": turn.id, "attempts": attempts, "updated_at": now}
+                )
+                return Work(thread, replace(turn, attempts=attempts), rows, resumed=True)
+            rows = [_inbound(r) for r in conn.execute(_PENDING, {"tid": thread_id})]
+            if not rows or not ready:
+                return Work(thread, rows=rows, waiting=bool(rows))
+            anchor = rows[-1].anchor
+            turn = TurnRow(0, thread_id, "running", 1, None, anchor, [], None)
+            result = conn.execute(
+                _INSERT_TURN,
+                {
+                    "thread_id": thread_id,
+                    "status": turn.status,
+                    "attempts": turn.attempts,
+                    "anchor": anchor,
+                    "posted": [],
+                    "created_at": now,
+                    "updated_at": now,
+                },
             )
+            turn = replace(turn, id=_new_id(result))
+            conn.execute(_TAKE_PENDING, {"tid": thread_id, "last": rows[-1].id, "turn": turn.id})
+            return Work(thread, turn, rows)
+
+        return await self.run(take)
 
     # --- inbound queue ----------------------------------------------------------
 
@@ -383,47 +499,40 @@ class Store:
         The dedup keys and the queue entry are written in one transaction: either the
         message is queued exactly once or not at all.
         """
-        now = time.time()
         key = inbound.key
+
+        def claim(conn: Connection) -> tuple[int, int]:
+            now = time.time()
+            thread_id = self._ensure_thread(conn, key, now)
+            result = conn.execute(
+                _INSERT_INBOUND,
+                {
+                    "platform": key.platform,
+                    "event_id": inbound.event_id,
+                    "channel": key.channel,
+                    "message_id": inbound.message_id,
+                    "thread_id": thread_id,
+                    "user_id": inbound.user_id,
+                    "user_name": inbound.user_name,
+                    "text": inbound.text,
+                    "attachments": attachments,
+                    "notices": list(inbound.notices),
+                    "anchor": inbound.anchor,
+                    "created_at": now,
+                },
+            )
+            conn.execute(_TOUCH_THREAD, {"tid": thread_id, "now": now})
+            return _new_id(result), thread_id
+
         try:
-            async with self._tx() as conn:
-                thread_id = await self._ensure_thread(conn, key, now)
-                result = await conn.execute(
-                    t.inbound.insert().values(
-                        platform=key.platform,
-                        event_id=inbound.event_id,
-                        channel=key.channel,
-                        message_id=inbound.message_id,
-                        thread_id=thread_id,
-                        user_id=inbound.user_id,
-                        user_name=inbound.user_name,
-                        text=inbound.text,
-                        attachments=attachments,
-                        notices=list(inbound.notices),
-                        anchor=inbound.anchor,
-                        created_at=now,
-                    )
-                )
-                await conn.execute(
-                    t.threads.update().where(t.threads.c.id == thread_id).values(last_active_at=now)
-                )
+            return await self.run(claim)
         except IntegrityError:
             return None
-        return _new_id(result), thread_id
 
     async def pending(self, thread_id: int) -> list[InboundRow]:
         """Queued messages of a thread not yet taken by a turn, oldest first."""
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(self._pending(thread_id))).all()
-        return [_inbound(r) for r in rows]
-
-    @staticmethod
-    def _pending(thread_id: int) -> sa.Select[Any]:
-        ib = t.inbound
-        return (
-            sa.select(ib)
-            .where(ib.c.thread_id == thread_id, ib.c.turn_id.is_(None))
-            .order_by(ib.c.id)
+        return await self.run(
+            lambda conn: [_inbound(r) for r in conn.execute(_PENDING, {"tid": thread_id})]
         )
 
     async def threads_with_work(self) -> list[int]:
@@ -431,36 +540,14 @@ class Store:
         ib, tu = t.inbound, t.turns
         queued = sa.select(ib.c.thread_id).where(ib.c.turn_id.is_(None))
         open_turns = sa.select(tu.c.thread_id).where(tu.c.status.in_(OPEN_STATUSES))
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(sa.union(queued, open_turns))).all()
+        rows = await self.run(lambda conn: conn.execute(sa.union(queued, open_turns)).all())
         return sorted({int(r[0]) for r in rows})
 
     # --- turns ------------------------------------------------------------------
 
-    async def start_turn(self, thread_id: int, inbound_ids: Sequence[int], anchor: str) -> int:
-        now = time.time()
-        async with self._tx() as conn:
-            result = await conn.execute(
-                t.turns.insert().values(
-                    thread_id=thread_id,
-                    status="running",
-                    attempts=1,
-                    anchor=anchor,
-                    posted=[],
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-            turn_id = _new_id(result)
-            await conn.execute(
-                t.inbound.update().where(t.inbound.c.id.in_(inbound_ids)).values(turn_id=turn_id)
-            )
-        return turn_id
-
     async def turns_of(self, thread_id: int) -> list[TurnRow]:
         query = sa.select(t.turns).where(t.turns.c.thread_id == thread_id).order_by(t.turns.c.id)
-        async with self.engine.connect() as conn:
-            return [_turn(r) for r in (await conn.execute(query)).all()]
+        return await self.run(lambda conn: [_turn(r) for r in conn.execute(query)])
 
     async def finish_turn(
         self,
@@ -472,49 +559,60 @@ class Store:
         ref: str | None,
         response_id: str | None,
         usage: tuple[ThreadRow, str, str, Usage] | None,
-    ) -> None:
+        owner: str | None = None,
+    ) -> bool:
         """Close a turn and record its token usage in one transaction.
 
         `posted=None` keeps the message ids recorded while posting (a reply that broke
         off); `response_id=None` keeps the one recorded when the model started.
+
+        With `owner` (the thread's lease holder), the same transaction looks at the
+        thread's queue: True if messages wait (the lease is kept for them), else the
+        lease is released and False returned.
         """
-        now = time.time()
-        async with self._tx() as conn:
-            await conn.execute(
-                t.turns.update()
-                .where(t.turns.c.id == turn)
-                .values(
-                    status=status,
-                    error=error,
-                    ref=ref,
-                    updated_at=now,
-                    **({} if posted is None else {"posted": posted}),
-                    **({} if response_id is None else {"response_id": response_id}),
-                )
-            )
+
+        def finish(conn: Connection) -> bool:
+            now = time.time()
+            values: dict[str, Any] = {
+                "status": status,
+                "error": error,
+                "ref": ref,
+                "updated_at": now,
+            }
+            if posted is not None:
+                values["posted"] = posted
+            if response_id is not None:
+                values["response_id"] = response_id
+            conn.execute(_UPDATE_TURN, {"turn": turn, **values})
             if usage is not None:
                 thread, user_id, model, counts = usage
-                await conn.execute(
-                    t.usage.insert().values(
-                        turn_id=turn,
-                        thread_id=thread.id,
-                        platform=thread.key.platform,
-                        scope=thread.key.scope,
-                        user_id=user_id,
-                        model=model,
-                        input_tokens=counts.input_tokens,
-                        output_tokens=counts.output_tokens,
-                        created_at=now,
-                    )
+                conn.execute(
+                    _INSERT_USAGE,
+                    {
+                        "turn_id": turn,
+                        "thread_id": thread.id,
+                        "platform": thread.key.platform,
+                        "scope": thread.key.scope,
+                        "user_id": user_id,
+                        "model": model,
+                        "input_tokens": counts.input_tokens,
+                        "output_tokens": counts.output_tokens,
+                        "created_at": now,
+                    },
                 )
+            if owner is None:
+                return False
+            thread_id = conn.execute(_TURN_THREAD, {"turn": turn}).scalar_one()
+            if conn.execute(_ANY_PENDING, {"tid": thread_id}).first() is not None:
+                return True
+            conn.execute(_RELEASE, {"tid": thread_id, "owner": owner})
+            return False
+
+        return await self.run(finish)
 
     async def _update_turn(self, turn: int, **values: Any) -> None:
-        async with self._tx() as conn:
-            await conn.execute(
-                t.turns.update()
-                .where(t.turns.c.id == turn)
-                .values(**values, updated_at=time.time())
-            )
+        params = {"turn": turn, **values, "updated_at": time.time()}
+        await self.run(lambda conn: conn.execute(_UPDATE_TURN, params))
 
     async def turn_started(self, turn: int, response_id: str) -> None:
         """Remember the model's response id, so a restarted process can look it up."""
@@ -523,24 +621,6 @@ class Store:
     async def record_posted(self, turn: int, posted: Sequence[str]) -> None:
         """The reply is being posted: these platform messages exist already."""
         await self._update_turn(turn, status="posting", posted=list(posted))
-
-    async def retry_turn(self, turn: int) -> int:
-        """Count another attempt at an interrupted turn; returns the attempt number."""
-        async with self._tx() as conn:
-            await conn.execute(
-                t.turns.update()
-                .where(t.turns.c.id == turn)
-                .values(attempts=t.turns.c.attempts + 1, updated_at=time.time())
-            )
-            attempts = await conn.scalar(sa.select(t.turns.c.attempts).where(t.turns.c.id == turn))
-        return int(attempts or 0)
-
-    async def turn_inbound(self, turn: int) -> list[InboundRow]:
-        """The messages a turn answers, oldest first."""
-        ib = t.inbound
-        query = sa.select(ib).where(ib.c.turn_id == turn).order_by(ib.c.id)
-        async with self.engine.connect() as conn:
-            return [_inbound(r) for r in (await conn.execute(query)).all()]
 
     # --- stateless history --------------------------------------------------------
 
@@ -552,25 +632,21 @@ class Store:
             .order_by(ms.c.id.desc())
             .limit(limit)
         )
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
+        rows = await self.run(lambda conn: conn.execute(query).all())
         return [dict(r.item) for r in reversed(rows)]
 
     async def append_history(self, thread_id: int, items: Iterable[dict[str, Any]]) -> None:
         now = time.time()
         values = [{"thread_id": thread_id, "item": item, "created_at": now} for item in items]
-        if not values:
-            return
-        async with self._tx() as conn:
-            await conn.execute(t.messages.insert(), values)
+        if values:
+            await self.run(lambda conn: conn.execute(t.messages.insert(), values))
 
     # --- usage ------------------------------------------------------------------
 
     async def usage_rows(self, *, since: float = 0.0) -> list[dict[str, Any]]:
         us = t.usage
         query = sa.select(us).where(us.c.created_at >= since).order_by(us.c.id)
-        async with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in (await conn.execute(query)).all()]
+        return await self.run(lambda conn: [dict(r._mapping) for r in conn.execute(query)])
 
     async def tokens_used(
         self, *, since: float, platform: str, user_id: str | None = None, scope: str | None = None
@@ -584,8 +660,7 @@ class Store:
             query = query.where(us.c.user_id == user_id)
         if scope is not None:
             query = query.where(us.c.scope == scope)
-        async with self.engine.connect() as conn:
-            return int((await conn.execute(query)).scalar() or 0)
+        return await self.run(lambda conn: int(conn.execute(query).scalar() or 0))
 
     async def usage_summary(self, *, since: float, by: str) -> list[tuple[str, str, int, int, int]]:
         """(platform, key, turns, input tokens, output tokens) grouped by user or thread."""
@@ -603,8 +678,7 @@ class Store:
             .group_by(us.c.platform, column)
             .order_by(sa.func.sum(us.c.input_tokens + us.c.output_tokens).desc())
         )
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
+        rows = await self.run(lambda conn: conn.execute(query).all())
         return [(r[0], str(r[1]), int(r[2]), int(r[3] or 0), int(r[4] or 0)) for r in rows]
 
     # --- files and key/value ----------------------------------------------------
@@ -612,16 +686,10 @@ class Store:
     async def add_thread_file(
         self, thread_id: int, *, file_id: str, name: str, purpose: str
     ) -> None:
-        async with self._tx() as conn:
-            await conn.execute(
-                t.thread_files.insert().values(
-                    thread_id=thread_id,
-                    file_id=file_id,
-                    name=name,
-                    purpose=purpose,
-                    created_at=time.time(),
-                )
-            )
+        statement = t.thread_files.insert().values(
+            thread_id=thread_id, file_id=file_id, name=name, purpose=purpose, created_at=time.time()
+        )
+        await self.run(lambda conn: conn.execute(statement))
 
     async def thread_files(self, thread_id: int, purpose: str) -> list[tuple[str, str]]:
         tf = t.thread_files
@@ -630,16 +698,17 @@ class Store:
             .where(tf.c.thread_id == thread_id, tf.c.purpose == purpose)
             .order_by(tf.c.id)
         )
-        async with self.engine.connect() as conn:
-            return [(r[0], r[1]) for r in (await conn.execute(query)).all()]
+        return await self.run(lambda conn: [(r[0], r[1]) for r in conn.execute(query)])
 
     async def get_value(self, key: str) -> str | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(sa.select(t.kv.c.value).where(t.kv.c.key == key))).first()
-        return None if row is None else str(row[0])
+        query = sa.select(t.kv.c.value).where(t.kv.c.key == key)
+        value = await self.run(lambda conn: conn.execute(query).scalar())
+        return None if value is None else str(value)
 
     async def set_value(self, key: str, value: str | None) -> None:
-        async with self._tx() as conn:
-            await conn.execute(t.kv.delete().where(t.kv.c.key == key))
+        def write(conn: Connection) -> None:
+            conn.execute(t.kv.delete().where(t.kv.c.key == key))
             if value is not None:
-                await conn.execute(t.kv.insert().values(key=key, value=value))
+                conn.execute(t.kv.insert().values(key=key, value=value))
+
+        await self.run(write)

@@ -107,8 +107,9 @@ def test_missing_instructions_file_is_named(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("url", "expected", "connect_args"),
     [
-        ("sqlite:///bot.db", "sqlite+aiosqlite:///bot.db", {}),
-        ("sqlite:////var/data/bot.db", "sqlite+aiosqlite:////var/data/bot.db", {}),
+        ("sqlite:///bot.db", "sqlite:///bot.db", {}),
+        ("sqlite+aiosqlite:///bot.db", "sqlite:///bot.db", {}),
+        ("sqlite:////var/data/bot.db", "sqlite:////var/data/bot.db", {}),
         ("postgres://u:p@h:5432/d", "postgresql+asyncpg://u:p@h:5432/d", {}),
         ("postgres://u:p@h/d?sslmode=require", "postgresql+asyncpg://u:p@h/d", {"ssl": "require"}),
         (

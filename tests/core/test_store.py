@@ -25,13 +25,12 @@ async def test_sqlite_migrations_create_schema_in_wal_mode(tmp_path: Path) -> No
     store = await open_store(f"sqlite:///{tmp_path / 'a.db'}")
     try:
         assert await store.revision() == "0002"
-        async with store.engine.connect() as conn:
-            mode = (await conn.execute(sa.text("PRAGMA journal_mode"))).scalar()
-            tables = set(
-                (
-                    await conn.execute(sa.text("SELECT name FROM sqlite_master WHERE type='table'"))
-                ).scalars()
+        mode = await store.run(lambda conn: conn.execute(sa.text("PRAGMA journal_mode")).scalar())
+        tables = await store.run(
+            lambda conn: set(
+                conn.execute(sa.text("SELECT name FROM sqlite_master WHERE type='table'")).scalars()
             )
+        )
         assert mode == "wal"
         assert {"threads", "inbound", "turns", "messages", "usage", "thread_files", "kv"} <= tables
     finally:
@@ -124,6 +123,92 @@ async def test_lease_is_exclusive_and_expires(database_url: str) -> None:
         await store.close()
 
 
+async def test_take_work_starts_one_turn_over_everything_queued(database_url: str) -> None:
+    store = await open_store(database_url)
+    try:
+        for i in range(3):
+            await store.claim(inbound(f"m{i}", event_id=f"E{i}", message_id=f"1.{i}"), [])
+        thread = await store.find_thread(key())
+        assert thread is not None
+        # No adapter for the platform yet: nothing starts, the messages stay queued.
+        waiting = await store.take_work(thread.id, owner="a", ttl=60, platforms={"discord"})
+        assert waiting is not None and waiting.waiting and waiting.turn is None
+        assert len(await store.pending(thread.id)) == 3
+        # Someone else holds the thread: no work for "b".
+        assert await store.take_work(thread.id, owner="b", ttl=60, platforms={"test"}) is None
+
+        work = await store.take_work(thread.id, owner="a", ttl=60, platforms={"test"})
+        assert work is not None and work.turn is not None and not work.resumed
+        assert [r.text for r in work.rows or []] == ["m0", "m1", "m2"]
+        assert await store.pending(thread.id) == []
+        [stored] = await store.turns_of(thread.id)
+        assert (stored.id, stored.status, stored.attempts) == (work.turn.id, "running", 1)
+
+        # A message arrives while the turn runs: finishing keeps the lease for it.
+        await store.claim(inbound("m3", event_id="E3", message_id="1.3"), [])
+        more = await store.finish_turn(
+            work.turn.id,
+            status="done",
+            posted=["9.1"],
+            error=None,
+            ref=None,
+            response_id="resp_1",
+            usage=None,
+            owner="a",
+        )
+        assert more is True
+        assert not await store.acquire_lease(thread.id, "b", ttl=60)
+        nxt = await store.take_work(thread.id, owner="a", ttl=60, platforms={"test"})
+        assert nxt is not None and nxt.turn is not None
+        assert [r.text for r in nxt.rows or []] == ["m3"]
+        # Nothing more queued: finishing lets go of the thread.
+        more = await store.finish_turn(
+            nxt.turn.id,
+            status="done",
+            posted=[],
+            error=None,
+            ref=None,
+            response_id=None,
+            usage=None,
+            owner="a",
+        )
+        assert more is False
+        assert await store.acquire_lease(thread.id, "b", ttl=60)
+        turns = await store.turns_of(thread.id)
+        assert [(t.status, t.posted, t.response_id) for t in turns] == [
+            ("done", ["9.1"], "resp_1"),
+            ("done", [], None),
+        ]
+    finally:
+        await store.close()
+
+
+async def test_take_work_resumes_an_open_turn_first_and_counts_the_attempt(
+    database_url: str,
+) -> None:
+    store = await open_store(database_url)
+    try:
+        await store.claim(inbound("first", event_id="E1", message_id="1.1"), [])
+        thread = await store.find_thread(key())
+        assert thread is not None
+        work = await store.take_work(thread.id, owner="dead", ttl=0.01, platforms={"test"})
+        assert work is not None and work.turn is not None
+        await store.record_posted(work.turn.id, ["5.5"])
+        await store.claim(inbound("second", event_id="E2", message_id="1.2"), [])
+        await asyncio.sleep(0.05)  # the dead process's lease runs out
+
+        resumed = await store.take_work(thread.id, owner="b", ttl=60, platforms={"test"})
+        assert resumed is not None and resumed.resumed and resumed.turn is not None
+        assert resumed.turn.id == work.turn.id
+        assert (resumed.turn.attempts, resumed.turn.posted) == (2, ["5.5"])
+        assert [r.text for r in resumed.rows or []] == ["first"]  # "second" waits its turn
+        assert [r.text for r in await store.pending(thread.id)] == ["second"]
+        [stored] = await store.turns_of(thread.id)
+        assert stored.attempts == 2
+    finally:
+        await store.close()
+
+
 @pytest.mark.postgres
 async def test_heroku_url_forms_connect(database_url: str) -> None:
     if not database_url.startswith("postgresql"):
@@ -133,12 +218,11 @@ async def test_heroku_url_forms_connect(database_url: str) -> None:
     assert connect_args == {"ssl": "require"}
     store = await Store.open(async_url, connect_args=connect_args)
     try:
-        async with store.engine.connect() as conn:
-            used_ssl = (
-                await conn.execute(
-                    sa.text("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
-                )
+        used_ssl = await store.run(
+            lambda conn: conn.execute(
+                sa.text("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
             ).scalar()
+        )
         assert used_ssl is True
         assert await store.revision() == "0002"
     finally:
