@@ -267,7 +267,7 @@ class SlackSink:
             await self._show(page, final=final)
             if self._called:
                 # The interval counts from the last call. Text held back (a first word
-                # with no space after it yet) goes out with the very next delta.
+                # that could still become a mention) goes out with the very next delta.
                 self._last_flush = time.monotonic()
 
     async def _show(self, page: _Page, *, final: bool) -> None:
@@ -282,9 +282,7 @@ class SlackSink:
         await self._show_edit(page)
 
     async def _show_stream(self, page: _Page, *, final: bool) -> None:
-        # Send only up to the last whitespace while streaming, so a mention token
-        # is never split between two appends (and escapes safe_markdown).
-        upto = len(page.raw) if final else _last_break(page.raw, page.sent)
+        upto = len(page.raw) if final else _stream_end(page.raw, page.sent)
         chunk = page.raw[page.sent : upto]
         text = safe_markdown(chunk, allow_user_mentions=self.options.allow_user_mentions)
         if page.ts is None:
@@ -419,6 +417,18 @@ class SlackSink:
             error = exc.response.get("error") if isinstance(exc, SlackApiError) else exc
             logger.debug("thread status unavailable: %s", error)
             self._status_ok = False
+
+
+def _stream_end(text: str, start: int) -> int:
+    """How much of `text` an append may send while the reply is still coming.
+
+    All of it, unless its last word could still grow into a ping token with the next
+    delta (it has a ``<`` or ``@``): then up to the last whitespace, so no token is
+    split between two appends, where `safe_markdown` could not see it whole.
+    """
+    end = _last_break(text, start)
+    tail = text[end:]
+    return end if "<" in tail or "@" in tail else len(text)
 
 
 def _last_break(text: str, start: int) -> int:

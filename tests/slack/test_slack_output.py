@@ -26,13 +26,21 @@ TEXT_METHODS = (
 
 
 def received(emulator: Any) -> str:
-    """Every piece of text Slack received for messages, in call order."""
+    """Every piece of text Slack received for messages, in call order.
+
+    A stream's appends are joined as Slack shows them (one message); other texts
+    (posts, edits, blocks) are separate lines.
+    """
     parts: list[str] = []
     for call in emulator.calls:
         if call.method in TEXT_METHODS:
+            continues = call.method in ("chat.appendStream", "chat.stopStream") and parts
             for name in ("text", "markdown_text"):
                 if call.params.get(name):
-                    parts.append(str(call.params[name]))
+                    if continues:
+                        parts[-1] += str(call.params[name])
+                    else:
+                        parts.append(str(call.params[name]))
             for chunk in call.params.get("chunks") or []:
                 parts.append(str(chunk.get("text", "")))
     return "\n".join(parts)
@@ -193,6 +201,29 @@ async def test_updates_are_throttled_to_about_one_a_second(
     assert len(times) >= 2  # about 1.5 s of streaming
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert all(gap > 0.8 for gap in gaps[:-1]), gaps
+
+
+async def test_first_word_shows_before_the_next_delta_unless_it_could_be_a_mention(
+    slack_bot: Any, openai_emulator: Any
+) -> None:
+    bot = await slack_bot()
+    # A quarter second between deltas. The first delta is "Sure", then "Sure@".
+    openai_emulator.script(
+        Reply(text="Sure, here it is.", chunk_chars=4, tokens_per_second=4),
+        Reply(text="Sure@everyone hi", chunk_chars=5, tokens_per_second=4),
+    )
+    await bot.send(ask("thread"))
+    await bot.settle()
+    [start] = [c for c in bot.emulator.calls if c.method == "chat.startStream"]
+    assert start.params["markdown_text"] == "Sure"  # not held back for a whole token
+
+    bot.emulator.calls.clear()
+    await bot.send(app_mention_event(channel="C0001", text=f"<@{BOT_USER_ID}> again"))
+    await bot.settle()
+    [start] = [c for c in bot.emulator.calls if c.method == "chat.startStream"]
+    # "Sure@" could be the start of "@everyone": it waits until the word is complete.
+    assert start.params["markdown_text"] == "Sure@\u200deveryone h"
+    assert "@everyone" not in received(bot.emulator)
 
 
 async def test_reply_after_restart_goes_to_the_stored_thread(slack_bot: Any) -> None:
