@@ -81,6 +81,10 @@ class Reply:
     # (input_tokens, output_tokens) override.
     usage: tuple[int, int] | None = None
 
+    # Extra stream events sent as given (plus sequence_number) right after
+    # response.in_progress, e.g. an event type the SDK does not know yet. Each needs "type".
+    extra_events: list[JSON] = field(default_factory=list)
+
 
 @dataclass
 class ModelRequest:

@@ -1000,6 +1000,8 @@ class OpenAIEmulator:
             self._emit(run, "response.queued", response=_snap(resp))
             resp["status"] = "in_progress"
         self._emit(run, "response.in_progress", response=_snap(resp))
+        for extra in reply.extra_events:
+            self._emit(run, extra["type"], **{k: v for k, v in extra.items() if k != "type"})
         await asyncio.sleep(reply.ttft if reply.ttft > 0 else 0)
         delay = 1.0 / reply.tokens_per_second if reply.tokens_per_second else 0.0
         chunk = max(1, reply.chunk_chars)

@@ -1,0 +1,150 @@
+"""The answer stream as the engine reads it (raw server-sent events, see bot/engine.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from openai.types.responses import (
+    ResponseCompletedEvent,
+    ResponseReasoningSummaryTextDeltaEvent,
+)
+
+from bot.engine import _event_model
+from bot.models import OnPosted, ThreadKey
+from tests.emulators.openai import Reply
+from tests.helpers import RecordingReplier, RecordingSink, inbound, key
+
+
+class SignallingSink(RecordingSink):
+    def __init__(self, inner: RecordingSink, first_text: asyncio.Event) -> None:
+        super().__init__(inner.reply, inner.on_posted)
+        self.first_text = first_text
+
+    async def text(self, delta: str) -> None:
+        await super().text(delta)
+        self.first_text.set()
+
+
+class SignallingReplier(RecordingReplier):
+    """Sets `first_text` when a reply shows its first text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first_text = asyncio.Event()
+
+    async def open_reply(
+        self,
+        *,
+        key: ThreadKey,
+        anchor: str,
+        posted: Sequence[str] = (),
+        on_posted: OnPosted | None = None,
+    ) -> RecordingSink:
+        sink = await super().open_reply(key=key, anchor=anchor, posted=posted, on_posted=on_posted)
+        return SignallingSink(sink, self.first_text)
+
+
+async def turn_statuses(core: Any) -> list[str]:
+    thread = await core.store.find_thread(key())
+    assert thread is not None
+    return [t.status for t in await core.store.turns_of(thread.id)]
+
+
+async def test_an_event_type_the_sdk_does_not_know_is_skipped(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    core = await make_core()
+    openai_emulator.script(
+        Reply(
+            text="still answered",
+            extra_events=[
+                # Newer than the SDK: no model for it.
+                {"type": "response.hologram.delta", "output_index": 0, "delta": "zap"},
+                # Known, but missing its required fields: built without validation.
+                {"type": "response.reasoning_summary_text.delta"},
+            ],
+        )
+    )
+    await core.service.submit(inbound("hi"))
+    await core.service.drain()
+    reply = core.replier.replies[0]
+    assert reply.text == "still answered"
+    assert reply.error is None and reply.notices == []
+    assert await turn_statuses(core) == ["done"]
+
+
+async def test_an_error_event_fails_the_turn_after_the_text_so_far(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    core = await make_core()
+    openai_emulator.script(Reply(text="half an answ", stream_error="backend hiccup"))
+    await core.service.submit(inbound("hi"))
+    await core.service.drain()
+    reply = core.replier.replies[0]
+    assert reply.text == "half an answ"
+    assert reply.error is not None
+    assert reply.error.startswith("The model stream broke off. Please try again. (ref ")
+    assert "hiccup" not in reply.error
+    assert await turn_statuses(core) == ["failed"]
+
+
+async def test_an_event_carrying_an_error_object_fails_the_turn_like_the_sdk(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    # The SDK's typed stream raises APIError for such data before building any model.
+    core = await make_core()
+    openai_emulator.script(
+        Reply(
+            text="never shown at all",
+            ttft=0.5,
+            extra_events=[{"type": "error", "error": {"message": "gone"}}],
+        )
+    )
+    await core.service.submit(inbound("hi"))
+    await core.service.drain()
+    reply = core.replier.replies[0]
+    assert reply.text == ""
+    assert reply.error is not None
+    assert reply.error.startswith("Sorry, something went wrong while answering. (ref ")
+    assert await turn_statuses(core) == ["failed"]
+    # The stream was closed at once, not read to its end: the response was cancelled.
+    [response] = openai_emulator.response_objects.values()
+    assert response["status"] == "cancelled"
+
+
+async def test_a_turn_cut_off_mid_stream_closes_the_stream(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    core = await make_core()
+    replier = SignallingReplier()
+    core.service.register("test", replier)
+    openai_emulator.script(Reply(text="one two three four five six", tokens_per_second=4))
+    await core.service.start()
+    await core.service.submit(inbound("hi"))
+    async with asyncio.timeout(5):
+        await replier.first_text.wait()
+    assert await core.service.stop(budget=0.05) is False
+    # The emulator saw the client go away: the (foreground) response was cancelled.
+    await openai_emulator.wait_idle(within=2)
+    [response] = openai_emulator.response_objects.values()
+    assert response["status"] == "cancelled"
+    assert not replier.replies[0].text.endswith("six")
+
+
+def test_events_become_the_sdk_models_the_typed_stream_gave() -> None:
+    completed = _event_model(
+        {
+            "type": "response.completed",
+            "sequence_number": 9,
+            "response": {"id": "resp_1", "output": [], "usage": None, "status": "completed"},
+        }
+    )
+    assert isinstance(completed, ResponseCompletedEvent)
+    assert completed.response.id == "resp_1"
+    partial = _event_model({"type": "response.reasoning_summary_text.delta", "delta": "d"})
+    assert isinstance(partial, ResponseReasoningSummaryTextDeltaEvent)
+    assert partial.delta == "d"
+    assert _event_model({"type": "response.hologram.delta"}) is None
+    assert _event_model({"type": ["not", "a", "name"]}) is None
