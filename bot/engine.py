@@ -146,6 +146,19 @@ def _stream_event_models() -> dict[str, type[pydantic.BaseModel]]:
 
 
 _STREAM_EVENT_MODELS = _stream_event_models()
+# The stream events `Engine._map_event` acts on; the rest (in_progress, content parts,
+# text done, ...) are skipped before any model is built.
+_MAPPED_EVENTS = frozenset(
+    {
+        "response.created",
+        "response.output_item.added",
+        "response.output_item.done",
+        "response.completed",
+        "response.incomplete",
+        "response.failed",
+        "error",
+    }
+)
 
 
 def _event_model(event: dict[str, Any]) -> Any | None:
@@ -468,11 +481,28 @@ class Engine:
             if not message or not isinstance(message, str):
                 message = "An error occurred during streaming"
             raise openai.APIError(message, response.http_request, body=error)
-        if event.get("type") == "response.output_text.delta":
+        kind = event.get("type")
+        if kind == "response.output_text.delta":
             delta = event.get("delta")
             if isinstance(delta, str):  # the fast path: no model for the commonest event
                 result.text.append(delta)
                 return [TextDelta(delta)]
+        if kind not in _MAPPED_EVENTS:
+            return []  # _map_event would ignore it: no model needed either
+        # The two events that carry the whole Response: read the two fields we use.
+        body = event.get("response")
+        if (
+            kind == "response.created"
+            and isinstance(body, dict)
+            and isinstance(response_id := body.get("id"), str)
+        ):
+            return self._started(response_id, result)
+        if kind == "response.completed" and isinstance(body, dict):
+            usage = body.get("usage")
+            if usage is None or isinstance(usage, dict):
+                counts = usage or {}
+                self._completed(result, counts.get("input_tokens"), counts.get("output_tokens"))
+                return []
         model = _event_model(event)
         if model is None:
             logger.debug("skipping a stream event of unknown type %.100r", event.get("type"))
@@ -522,24 +552,35 @@ class Engine:
         reason = getattr(response.incomplete_details, "reason", None) or "unknown"
         return Notice(f"The reply was cut short ({reason.replace('_', ' ')}).")
 
+    def _started(self, response_id: str, result: _RoundResult) -> list[EngineEvent]:
+        result.response_id = response_id
+        # Stored responses can be looked up again if this process dies mid-turn.
+        return [] if self.stateless else [Started(response_id)]
+
+    @staticmethod
+    def _completed(result: _RoundResult, input_tokens: Any, output_tokens: Any) -> None:
+        result.finished = True
+        if isinstance(input_tokens, int) and isinstance(output_tokens, int):
+            result.usage = Usage(input_tokens, output_tokens)
+
     def _map_event(self, event: Any, state: _TurnState, result: _RoundResult) -> list[EngineEvent]:
         kind = event.type
         if kind == "response.output_text.delta":
             result.text.append(event.delta)
             return [TextDelta(event.delta)]
         if kind == "response.created":
-            result.response_id = event.response.id
-            # Stored responses can be looked up again if this process dies mid-turn.
-            return [] if self.stateless else [Started(event.response.id)]
+            return self._started(event.response.id, result)
         if kind == "response.output_item.added":
             return self._step(event.item, done=False)
         if kind == "response.output_item.done":
             return self._item_done(event.item, state, result)
         if kind == "response.completed":
-            result.finished = True
             usage = event.response.usage
-            if usage is not None:
-                result.usage = Usage(usage.input_tokens, usage.output_tokens)
+            self._completed(
+                result,
+                None if usage is None else usage.input_tokens,
+                None if usage is None else usage.output_tokens,
+            )
             return []
         if kind == "response.incomplete":
             result.finished = True
