@@ -51,7 +51,7 @@ from bot.models import (
     Usage,
     UserMessage,
 )
-from bot.store import InboundRow, Store, ThreadRow, TurnRow
+from bot.store import InboundRow, Store, ThreadRow, TurnRow, Work
 from bot.tools import ToolContext
 
 logger = logging.getLogger(__name__)
@@ -183,10 +183,11 @@ class Service:
                         thread_id, owner=self.owner, ttl=ttl, platforms=frozenset(self.repliers)
                     )
                     leased = work is not None
-                    if work is not None and work.turn is not None:
+                    if work is not None:
                         self._submitted.discard(thread_id)
+                    if work is not None and work.turn is not None:
                         # finish_turn let go of the lease unless more messages wait.
-                        leased = await self._run_turn(work.thread, work.turn, work.rows or [])
+                        leased = await self._run_turn(work)
                 if work is None:
                     if thread_id not in self._submitted:
                         break  # its owner is alive; the sweep looks again later
@@ -195,21 +196,18 @@ class Service:
                     await asyncio.sleep(ttl / 4)
                     self._dirty.add(thread_id)
                     continue
-                self._submitted.discard(thread_id)
-                if work.turn is None:
+                if work.waiting:
                     platform = work.thread.key.platform
-                    if work.waiting and await self._replier_for(platform) is not None:
+                    if await self._replier_for(platform) is not None:
                         continue
-                    if work.waiting:
-                        # Leave the messages queued: the adapter may register later, or the
-                        # next process (or the periodic sweep) will answer them.
-                        logger.warning(
-                            "no adapter for %s; thread %s stays queued", platform, thread_id
-                        )
+                    # Leave the messages queued: the adapter may register later, or the
+                    # next process (or the periodic sweep) will answer them.
+                    logger.warning("no adapter for %s; thread %s stays queued", platform, thread_id)
+                    await self.store.release_lease(thread_id, self.owner)
+                    break
+                if work.turn is None:  # nothing to do
                     await self.store.release_lease(thread_id, self.owner)
                     leased = False
-                    if work.waiting:
-                        break
                 if leased or thread_id in self._dirty:
                     continue  # more queued, or a message came in while we let go
                 # No await between this check and leaving _workers: wake() can't miss us.
@@ -239,13 +237,14 @@ class Service:
             await asyncio.sleep(0.1)
         return self.repliers.get(platform)
 
-    async def _run_turn(self, thread: ThreadRow, turn: TurnRow, rows: list[InboundRow]) -> bool:
-        """Run `turn` (new, or resumed: `turn.attempts` > 1) to its end.
+    async def _run_turn(self, work: Work) -> bool:
+        """Run the turn `work` started (or resumed) to its end.
 
         Returns True if more messages wait in the thread's queue (the lease is kept).
         """
+        assert work.turn is not None
+        thread, turn, rows, resumed = work.thread, work.turn, work.rows or [], work.resumed
         replier = self.repliers[thread.key.platform]
-        resumed = turn.attempts > 1
         if resumed:
             logger.info(
                 "resuming turn %s of %s (%s, %d message(s) posted)",
