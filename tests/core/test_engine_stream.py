@@ -148,3 +148,38 @@ def test_events_become_the_sdk_models_the_typed_stream_gave() -> None:
     assert partial.delta == "d"
     assert _event_model({"type": "response.hologram.delta"}) is None
     assert _event_model({"type": ["not", "a", "name"]}) is None
+
+
+async def test_a_connection_lost_mid_answer_fails_the_turn_with_a_short_message(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    core = await make_core(openai_max_retries=0)
+    # created, in_progress, item added, part added, then two deltas: "one ", "two "
+    openai_emulator.script(Reply(text="one two three four", chunk_chars=4, cut_after_events=6))
+    openai_emulator.script(Reply(text="back again"))
+    await core.service.submit(inbound("hi"))
+    await core.service.drain()
+    reply = core.replier.replies[0]
+    assert reply.text == "one two "
+    assert reply.error is not None
+    assert reply.error.startswith("The assistant could not be reached. Please try again. (ref ")
+    assert await turn_statuses(core) == ["failed"]
+    # The thread stays usable.
+    await core.service.submit(inbound("again?"))
+    await core.service.drain()
+    assert core.replier.replies[1].text == "back again"
+    assert await turn_statuses(core) == ["failed", "done"]
+
+
+async def test_a_stream_that_stalls_past_the_read_timeout_fails_the_turn(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    core = await make_core(openai_timeout=0.3, openai_max_retries=0)
+    openai_emulator.script(Reply(text="one two", chunk_chars=4, tokens_per_second=1))
+    await core.service.submit(inbound("hi"))
+    await core.service.drain()
+    reply = core.replier.replies[0]
+    assert reply.text == "one "
+    assert reply.error is not None
+    assert reply.error.startswith("The assistant took too long to answer. Please try again.")
+    assert await turn_statuses(core) == ["failed"]

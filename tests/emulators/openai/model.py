@@ -61,6 +61,9 @@ class Reply:
     incomplete: str | None = None
     # Stream the text, then an `error` event (message = this) and end the stream.
     stream_error: str | None = None
+    # Streaming only: after this many events, drop the TCP connection mid-body (a network
+    # failure; the response is cancelled).
+    cut_after_events: int | None = None
 
     # (name, arguments) -> function_call output items (several = parallel calls).
     function_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)

@@ -928,6 +928,11 @@ class OpenAIEmulator:
             while True:
                 changed = run.changed
                 while idx < len(run.events):
+                    if idx == run.reply.cut_after_events:
+                        self._cancel_run(run)
+                        if ctx.request.transport is not None:
+                            ctx.request.transport.close()  # after what was written
+                        return resp
                     await resp.write(format_sse(run.events[idx]))
                     idx += 1
                 if run.done.is_set() and idx >= len(run.events):
