@@ -929,6 +929,9 @@ class OpenAIEmulator:
                 changed = run.changed
                 while idx < len(run.events):
                     if idx == run.reply.cut_after_events:
+                        # A moment after the last event, so the client has read it:
+                        # aiohttp drops what it buffered once the connection is lost.
+                        await asyncio.sleep(0.05)
                         self._cancel_run(run)
                         if ctx.request.transport is not None:
                             ctx.request.transport.close()  # after what was written
