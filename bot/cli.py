@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -137,10 +138,23 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         )
     async with core(settings) as c:
         await c.service.start()
+        _freeze_startup_objects()
         await _serve_until_signal([runner(c) for runner in runners])
     # Leaving core() gives running turns THREADBRIDGE_SHUTDOWN_SECONDS to finish;
     # whatever is left stays queued in the store for the next start.
     return 0
+
+
+def _freeze_startup_objects() -> None:
+    """Keep what start-up built (modules, SDK types, schemas) out of later collections.
+
+    A full garbage collection walks every tracked object. With the ~100 MB the libraries
+    build at import, one took 75-90 ms in the bench, and the event loop, with every turn
+    in it, stood still meanwhile. Frozen objects are not walked again: a full collection
+    after this walks only what the bot allocated since (~6 ms in the bench).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 async def _serve_until_signal(runners: list[Awaitable[None]]) -> None:

@@ -69,8 +69,6 @@ def setup_logging(level: str, *, secrets: Iterable[str] = (), json_lines: bool =
     root.setLevel(level.upper())
     # The HTTP stacks log request details at DEBUG; keep them out of our logs.
     for noisy in (
-        "httpx",
-        "httpx2",
         "httpcore",
         "httpcore2",
         "openai._base_client",
@@ -79,6 +77,6 @@ def setup_logging(level: str, *, secrets: Iterable[str] = (), json_lines: bool =
     ):
         logging.getLogger(noisy).setLevel(max(logging.INFO, root.level))
     # At INFO SQLAlchemy echoes every SQL statement (dozens of lines per turn, a large
-    # share of the CPU under load): warnings only.
-    for chatty in ("sqlalchemy.engine", "sqlalchemy.pool"):
+    # share of the CPU under load) and httpx a line per OpenAI request: warnings only.
+    for chatty in ("sqlalchemy.engine", "sqlalchemy.pool", "httpx", "httpx2"):
         logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
