@@ -18,9 +18,11 @@ next page) and the rest continues in a new message.
 
 Progress steps become the thread's status (``assistant.threads.setStatus``: the
 "is working..." line under the thread, in DMs, the AI app pane and channel threads
-alike). Slack clears the status when the reply is posted; it is cleared explicitly at
-the end as well. Status is best effort: a workspace that refuses it (no
-``assistant:write``, or an app without the agent feature) just shows no status.
+alike). Slack clears the status when the app posts a reply, so the sink clears it
+itself only when a status was set after its last posted message (a step after the
+reply's first words, say): a plain turn is one status call, not two. Status is best
+effort: a workspace that refuses it (no ``assistant:write``, or an app without the agent
+feature) just shows no status.
 
 Notices and errors are short separate messages in the thread; files are uploaded with
 ``files_upload_v2`` into the same thread.
@@ -137,7 +139,9 @@ class SlackSink:
         self._called = False  # a Slack call showed text during this sync
         self._failure: BaseException | None = None
         self._status_ok = self.thread_ts is not None
-        self._status_set = False
+        # A status may be showing: set, and no message posted after it was.
+        self._status_showing = False
+        self._status_calls = 0  # setStatus calls under way
         self._starting: asyncio.Task[None] | None = None
 
     # --- ReplySink --------------------------------------------------------------------
@@ -219,7 +223,7 @@ class SlackSink:
             await self._post_extra(f":warning: {self._plain(error)}")
         elif not self._any_text and not self._posted_anything:
             await self._post_extra(EMPTY_REPLY)
-        if self._status_set:
+        if self._status_showing:
             await self._set_status("")
         return PostedRefs(tuple(self._refs.ids))
 
@@ -289,6 +293,7 @@ class SlackSink:
             if not chunk.strip():
                 return
             self._called = True
+            clears = self._clears_status()
             response = await self.client.chat_startStream(
                 channel=self.channel,
                 thread_ts=self.thread_ts or "",
@@ -296,6 +301,7 @@ class SlackSink:
                 recipient_team_id=self.anchor.team or None,
                 recipient_user_id=self.anchor.user or None,
             )
+            self._posted(clears)
             page.ts = str(response["ts"])
             page.open_stream = True
             self._posted_anything = True
@@ -386,7 +392,9 @@ class SlackSink:
         kwargs: dict[str, Any] = {"channel": self.channel, "text": text}
         if self.thread_ts:
             kwargs["thread_ts"] = self.thread_ts
+        clears = self._clears_status()
         response = await self.client.chat_postMessage(**kwargs)
+        self._posted(clears)
         ts = str(response["ts"])
         self._posted_anything = True
         await self._refs.add(ref_prefix + ts)
@@ -409,14 +417,26 @@ class SlackSink:
         }
         if detail:
             kwargs["loading_messages"] = [detail[:200]]
+        self._status_calls += 1
         try:
             await self.client.assistant_threads_setStatus(**kwargs)
-            self._status_set = bool(status) or self._status_set
+            self._status_showing = bool(status)
         except SlackClientError as exc:
             # Not an AI app, or no assistant:write: go on without status.
             error = exc.response.get("error") if isinstance(exc, SlackApiError) else exc
             logger.debug("thread status unavailable: %s", error)
             self._status_ok = False
+        finally:
+            self._status_calls -= 1
+
+    def _clears_status(self) -> bool:
+        """Whether a message sent now is sure to clear the status: Slack clears it when
+        the app posts, but a setStatus still under way might land after the post."""
+        return self._status_calls == 0
+
+    def _posted(self, cleared_status: bool) -> None:
+        if cleared_status:
+            self._status_showing = False
 
 
 def _stream_end(text: str, start: int) -> int:

@@ -68,9 +68,9 @@ async def test_mention_streams_reply_into_new_thread(
     start = emu.calls_to("chat.startStream")[0]
     assert start.params["recipient_team_id"] == TEAM_ID
     assert start.params["recipient_user_id"] == "U0USER"
-    # Status while working, cleared at the end; never the throttled history API.
-    statuses = emu.assistant_statuses("C0001", event["ts"])
-    assert statuses[0] == "is thinking…" and statuses[-1] == ""
+    # Status while working, cleared by the reply; never the throttled history API.
+    assert emu.assistant_statuses("C0001", event["ts"]) == ["is thinking…"]
+    assert emu.assistant_status("C0001", event["ts"]) == ""
     assert "conversations.replies" not in emu.call_names()
 
     thread = await bot.store.find_thread(key("C0001", event["ts"]))

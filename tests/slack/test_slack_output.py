@@ -12,7 +12,7 @@ import pytest
 
 from adapters.slack.events import Anchor
 from adapters.slack.text import PAGE_LIMIT
-from bot.models import PostedRefs, ThreadKey
+from bot.models import PostedRefs, Progress, ThreadKey
 from tests.emulators.openai import Reply
 from tests.emulators.slack import BOT_USER_ID, app_mention_event, message_event
 
@@ -224,6 +224,38 @@ async def test_first_word_shows_before_the_next_delta_unless_it_could_be_a_menti
     # "Sure@" could be the start of "@everyone": it waits until the word is complete.
     assert start.params["markdown_text"] == "Sure@\u200deveryone h"
     assert "@everyone" not in received(bot.emulator)
+
+
+async def test_the_reply_clears_the_status_and_a_later_step_is_cleared_at_the_end(
+    slack_bot: Any, openai_emulator: Any
+) -> None:
+    bot = await slack_bot()
+    emu = bot.emulator
+    openai_emulator.script(Reply(text="a plain answer"))
+    event = ask("thread")
+    await bot.send(event)
+    await bot.settle()
+    # Slack cleared "thinking" when the reply was posted: one status call, no clear.
+    assert emu.assistant_statuses("C0001", event["ts"]) == ["is thinking…"]
+    assert emu.assistant_status("C0001", event["ts"]) == ""
+
+    # A step after the first words: its status shows under the reply until cleared.
+    fast(bot)
+    parent = emu.user_message("C0001", f"<@{BOT_USER_ID}> question")
+    anchor = Anchor(thread_ts=parent.ts, user="U0USER", team="T0001").dumps()
+    sink = await bot.bridge.replier.open_reply(
+        key=ThreadKey("slack", "T0001", "C0001", parent.ts), anchor=anchor
+    )
+    await sink.text("Let me look that up.")
+    await asyncio.sleep(0.2)  # flushed: the reply's message exists
+    assert emu.bot_texts("C0001", parent.ts) == ["Let me look that up."]
+    await sink.progress(Progress("call_1", "function", "Calling lookup"))
+    assert emu.assistant_status("C0001", parent.ts) == "is working…"
+    await sink.text(" Found it.")
+    await sink.finish()
+    assert emu.bot_texts("C0001", parent.ts) == ["Let me look that up. Found it."]
+    assert emu.assistant_statuses("C0001", parent.ts) == ["is thinking…", "is working…", ""]
+    assert emu.assistant_status("C0001", parent.ts) == ""
 
 
 async def test_reply_after_restart_goes_to_the_stored_thread(slack_bot: Any) -> None:

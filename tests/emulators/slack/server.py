@@ -187,6 +187,8 @@ class SlackEmulator:
         self._faults: list[Fault] = []
 
         self._messages: dict[str, dict[str, Message]] = {}
+        # (channel, thread_ts) -> the assistant status shown under that thread
+        self._shown_status: dict[tuple[str, str], str] = {}
         self.ephemerals: list[Ephemeral] = []
         self.users: dict[str, dict[str, Any]] = {}
         self.channels: dict[str, dict[str, Any]] = {}
@@ -403,6 +405,10 @@ class SlackEmulator:
     def message(self, channel: str, ts: str) -> Message | None:
         return self._messages.get(channel, {}).get(ts)
 
+    def assistant_status(self, channel: str, thread_ts: str) -> str:
+        """The status a user sees under the thread now ("" for none)."""
+        return self._shown_status.get((channel, thread_ts), "")
+
     def assistant_statuses(self, channel: str, thread_ts: str) -> list[str]:
         """Every status set by assistant.threads.setStatus on a thread, in order."""
         return [
@@ -491,6 +497,9 @@ class SlackEmulator:
 
     def _store(self, msg: Message) -> None:
         self._messages.setdefault(msg.channel, {})[msg.ts] = msg
+        if msg.user == self.bot_user_id and msg.thread_ts:
+            # "The status will be automatically cleared when the app sends a reply."
+            self._shown_status.pop((msg.channel, msg.thread_ts), None)
 
     # ------------------------------------------------------------------ file hosting
 
@@ -1222,8 +1231,14 @@ class SlackEmulator:
         self._req(call, "channel_id")
         if call.method != "assistant.threads.setSuggestedPrompts":
             self._req(call, "thread_ts")
-        if call.method == "assistant.threads.setStatus" and "status" not in call.params:
-            raise _missing("status")
+        if call.method == "assistant.threads.setStatus":
+            if "status" not in call.params:
+                raise _missing("status")
+            where = (str(call.params["channel_id"]), str(call.params["thread_ts"]))
+            if call.params["status"]:
+                self._shown_status[where] = str(call.params["status"])
+            else:
+                self._shown_status.pop(where, None)
         if call.method == "assistant.threads.setTitle":
             self._req(call, "title")
         if call.method == "assistant.threads.setSuggestedPrompts":
