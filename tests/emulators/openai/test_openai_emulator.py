@@ -67,6 +67,9 @@ async def test_streaming_echo_reassembles_and_reports_usage(
     assert completed.usage.output_tokens == 5
     assert completed.usage.total_tokens == 11
     assert completed.usage.input_tokens_details.cached_tokens == 0
+    assert completed.usage.input_tokens_details.cache_write_tokens == 0
+    # Every field this SDK requires is there: the event validates without a fallback.
+    type(events[-1]).model_validate(events[-1].model_dump())
     assert completed.usage.output_tokens_details.reasoning_tokens == 0
     assert events[0].response.status == "in_progress" and events[0].response.output == []
     rec = openai_emulator.responses_requests()[0]
