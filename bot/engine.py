@@ -87,7 +87,8 @@ def build_client(settings: Settings) -> AsyncOpenAI:
     concurrency performance") instead of httpcore. Profiled at 50 concurrent threads,
     httpcore + anyio + h11 reading the answer streams and sending requests were the
     largest share of the event loop; with aiohttp's C parser the bot's CPU per turn fell
-    by a quarter (11 to 8.4 ms) and the added first-text latency from ~50 to ~11 ms.
+    by a quarter and the latency it adds to the first words at 50 threads to a third
+    (bench/RESULTS.md).
     aiohttp also keeps every idle connection (httpx kept 100), so hundreds of concurrent
     streams are not reconnected. Errors keep the SDK's types: the transport maps
     aiohttp's errors to httpx2's, which the SDK turns into `APIConnectionError` and
