@@ -137,6 +137,13 @@ class Settings(BaseSettings):
         "still being written when the process dies keeps going and the next process streams "
         "the rest instead of asking again.",
     )
+    stream_idle_timeout: float = Field(
+        60.0,
+        gt=0,
+        alias="THREADBRIDGE_STREAM_IDLE_TIMEOUT",
+        description="Seconds without any event from the model's answer stream before the turn "
+        "ends with a message (the response is cancelled so the thread stays usable).",
+    )
     locked_retry_seconds: float = Field(
         30.0,
         ge=0,
@@ -401,6 +408,12 @@ class Settings(BaseSettings):
         return value
 
     port: int = Field(3000, ge=1, le=65535, alias="PORT", description="HTTP port (HTTP mode).")
+    host: str = Field(
+        "0.0.0.0",  # noqa: S104 - PaaS routers reach the dyno on its external interface
+        min_length=1,
+        alias="HOST",
+        description="Address the HTTP mode server binds (127.0.0.1 behind a local proxy).",
+    )
 
     _split_csv = field_validator("discord_guild_ids", mode="before")(_csv)
 

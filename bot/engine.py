@@ -27,6 +27,7 @@ import base64
 import contextlib
 import json
 import logging
+import random
 import secrets
 import ssl
 import time
@@ -70,6 +71,14 @@ logger = logging.getLogger(__name__)
 CONTAINER_FRESH_SECONDS = 15 * 60
 KNOWLEDGE_CACHE_SECONDS = 30.0
 LOCKED_BACKOFF = (0.2, 0.4, 0.8, 1.6, 3.2, 5.0)
+# What a server answers for an endpoint it does not have.
+NO_ENDPOINT_STATUSES = frozenset({404, 405, 501})
+MISCONFIGURED_CONVERSATIONS = (
+    "The assistant is misconfigured: its server has no Conversations API. "
+    "An admin can switch this deployment to stateless mode."
+)
+REPLAYED_TYPES = frozenset({"message", "function_call", "function_call_output"})
+NOT_RUN = "Not run: this turn reached its limit of tool calls."
 
 STEP_LABELS: dict[str, tuple[StepKind, str]] = {
     "code_interpreter_call": ("code", "Running code"),
@@ -140,9 +149,44 @@ def _user_message_for(exc: BaseException) -> str:
         return "The assistant could not be reached. Please try again."
     if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
         return "The assistant is not configured correctly (the API key was refused)."
-    if isinstance(exc, openai.BadRequestError):
-        return "The assistant could not handle this request."
+    if isinstance(exc, openai.APIStatusError):
+        reason = server_reason(exc)
+        if exc.status_code < 500:
+            if reason:
+                return f"The assistant's server refused this request: {reason}"
+            return "The assistant could not handle this request."
+        if reason:
+            return f"The assistant's server failed: {reason}"
     return "Sorry, something went wrong while answering."
+
+
+REASON_LIMIT = 200
+
+
+def server_reason(exc: openai.APIStatusError) -> str:
+    """The error message a server gave (its JSON `error.message`), on one short line;
+    "" for a body without one (an HTML page from a proxy, say)."""
+    body = exc.body
+    message = body.get("message") if isinstance(body, dict) else None
+    if not isinstance(message, str):
+        return ""
+    line = " ".join(message.split())
+    return line if len(line) <= REASON_LIMIT else line[: REASON_LIMIT - 1].rstrip() + "…"
+
+
+def _retry_delay(exc: openai.APIError, attempt: int) -> float:
+    """The server's Retry-After if it gave one (up to a minute), else exponential backoff."""
+    response = getattr(exc, "response", None)
+    headers = response.headers if response is not None else {}
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        try:
+            seconds = float(value) * scale if value is not None else None
+        except ValueError:
+            seconds = None
+        if seconds is not None and 0 <= seconds <= 60:
+            return seconds
+    return min(0.5 * 2 ** (attempt - 1), 8.0) * random.uniform(0.75, 1.0)  # noqa: S311
 
 
 def _is_locked(exc: openai.APIStatusError) -> bool:
@@ -251,6 +295,8 @@ class Engine:
         self.store = store
         self.settings = settings
         self.stateless = settings.conversation_mode == "stateless"
+        # responses.create is retried here, not by the SDK: see `_create`.
+        self._create_client = client.with_options(max_retries=0)
         self._knowledge: tuple[float, str | None] = (0.0, None)
 
     async def close(self) -> None:
@@ -261,17 +307,18 @@ class Engine:
         results: list[CheckResult] = []
         model = self.assistant.model
         try:
-            await self.client.models.retrieve(model)
-            results.append(CheckResult("OpenAI model", True, f"{model} is available"))
+            found = await self._model_exists(model)
         except openai.AuthenticationError:
             return [CheckResult("OpenAI key", False, "OPENAI_API_KEY was refused (401)")]
-        except openai.NotFoundError:
-            results.append(
-                CheckResult("OpenAI model", False, f"OPENAI_MODEL {model!r} does not exist here")
-            )
         except openai.APIError as exc:
             results.append(CheckResult("OpenAI", False, f"cannot reach the API: {exc.message}"))
             return results
+        if found:
+            results.append(CheckResult("OpenAI model", True, f"{model} is available"))
+        else:
+            results.append(
+                CheckResult("OpenAI model", False, f"OPENAI_MODEL {model!r} does not exist here")
+            )
         if not self.stateless:
             try:
                 conversation = await self.client.conversations.create(
@@ -289,6 +336,18 @@ class Engine:
                     )
                 )
         return results
+
+    async def _model_exists(self, model: str) -> bool:
+        """`GET /models/{id}`, or the list where a server has only that (llama.cpp's)."""
+        try:
+            await self.client.models.retrieve(model)
+            return True
+        except openai.NotFoundError:
+            pass  # a missing model, or no such route: the list tells which
+        async for listed in self.client.models.list():
+            if listed.id == model:
+                return True
+        return False
 
     # --- the turn ------------------------------------------------------------
 
@@ -344,7 +403,9 @@ class Engine:
 
         history: list[dict[str, Any]] = []
         if self.stateless:
-            history = await self.store.history(thread.id, self.settings.history_limit)
+            history = replay_window(
+                await self.store.history(thread.id, self.settings.history_limit)
+            )
         elif state.conversation_id is None:
             state.conversation_id = await self._new_conversation(thread)
 
@@ -375,6 +436,17 @@ class Engine:
             if not result.calls:
                 break
             if _round == self.settings.tool_rounds:
+                # Every call needs its output in the history, or the next request is
+                # rejected ("No tool output found for function call").
+                skipped = [
+                    {"type": "function_call_output", "call_id": call.call_id, "output": NOT_RUN}
+                    for call in result.calls
+                ]
+                transcript.extend(skipped)
+                if not self.stateless and state.conversation_id is not None:
+                    await self.client.conversations.items.create(
+                        state.conversation_id, items=skipped
+                    )
                 yield Notice("Stopped after too many tool calls in one turn.")
                 break
             for call in result.calls:
@@ -424,13 +496,22 @@ class Engine:
 
         deadline = time.monotonic() + self.settings.locked_retry_seconds
         attempt = 0
+        retries = 0
+        last_failure: str | None = None
         recreated_container = False
         recreated_conversation = False
         while True:
             try:
                 return await stack.enter_async_context(
-                    self.client.responses.with_streaming_response.create(**_sent_as_is(kwargs))
+                    self._create_client.responses.with_streaming_response.create(
+                        **_sent_as_is(kwargs)
+                    )
                 )
+            except openai.APIConnectionError as exc:  # also a timeout
+                if retries >= self.settings.openai_max_retries:
+                    raise
+                retries += 1
+                await asyncio.sleep(_retry_delay(exc, retries))
             except openai.NotFoundError as exc:
                 # The Conversation was deleted (or belongs to another project): start a new
                 # one rather than leave the thread unusable.
@@ -459,7 +540,21 @@ class Engine:
                         container_id=state.container_id, vector_store_ids=state.vector_store_ids
                     )
                     continue
-                raise
+                # What the SDK would retry (408, 409, 429, 5xx), except a server error that
+                # repeats the last one word for word: it will fail the same way again (a
+                # compatible server refusing images, say). Other 4xx are never retried.
+                failure = f"{exc.status_code} {server_reason(exc)}"
+                transient = exc.status_code in (408, 409, 429) or exc.status_code >= 500
+                if (
+                    not transient
+                    or retries >= self.settings.openai_max_retries
+                    or (exc.status_code >= 500 and server_reason(exc) and failure == last_failure)
+                ):
+                    raise
+                last_failure = failure
+                retries += 1
+                logger.info("model request failed (%s), retrying", exc.status_code)
+                await asyncio.sleep(_retry_delay(exc, retries))
 
     async def _stream_round(
         self, state: _TurnState, request_input: list[dict[str, Any]], result: _RoundResult
@@ -476,8 +571,20 @@ class Engine:
                 contextlib.aclosing(response.http_response.aiter_bytes())
             )
             decoder = SSEDecoder()
+            idle = self.settings.stream_idle_timeout
             try:
-                async for chunk in chunks:
+                while True:
+                    try:
+                        async with asyncio.timeout(idle):
+                            chunk = await anext(chunks)
+                    except StopAsyncIteration:
+                        break
+                    except TimeoutError:
+                        await self._abandon(state, result)
+                        raise TurnFailed(
+                            f"The model stopped answering (nothing for {idle:g} seconds). "
+                            "Please try again."
+                        ) from None
                     for data in decoder.feed(chunk):
                         for out in self._raw_event(data, response, state, result):
                             yield out
@@ -537,6 +644,17 @@ class Engine:
             logger.debug("skipping a stream event of unknown type %.100r", event.get("type"))
             return []
         return self._map_event(model, state, result)
+
+    async def _abandon(self, state: _TurnState, result: _RoundResult) -> None:
+        """Give up a stalled response so it does not hold the conversation: a background
+        one is cancelled; a streamed one ends when the stream is closed (by the caller)."""
+        logger.warning("response %s stalled; giving up on it", result.response_id or "(no id)")
+        if result.response_id is None or self.stateless or not self.settings.background_responses:
+            return
+        try:
+            await self.client.responses.cancel(result.response_id)
+        except openai.APIError as exc:
+            logger.info("could not cancel response %s: %s", result.response_id, exc.message)
 
     async def _resume_round(
         self, state: _TurnState, response_id: str, result: _RoundResult
@@ -658,7 +776,7 @@ class Engine:
             text = "".join(
                 part.text for part in item.content if getattr(part, "type", "") == "output_text"
             )
-            result.output_items.append({"role": "assistant", "content": text})
+            result.output_items.append({"type": "message", "role": "assistant", "content": text})
             for part in item.content:
                 for note in getattr(part, "annotations", None) or []:
                     self._annotation(note, result)
@@ -751,7 +869,7 @@ class Engine:
         for file in message.files:
             parts.extend(await self._file_parts(state, file, notices))
         if self.stateless and len(parts) == 1:
-            return {"role": "user", "content": text}
+            return {"type": "message", "role": "user", "content": text}
         return {"type": "message", "role": "user", "content": parts}
 
     async def _file_parts(
@@ -789,7 +907,13 @@ class Engine:
         if kind == "image":
             encoded = base64.b64encode(file.data).decode()
             mime = guess_mime(file.name, file.mime_type)
-            return [{"type": "input_image", "image_url": f"data:{mime};base64,{encoded}"}]
+            return [
+                {
+                    "type": "input_image",
+                    "image_url": f"data:{mime};base64,{encoded}",
+                    "detail": "auto",
+                }
+            ]
         if is_text(file.name, file.mime_type):
             body = file.data.decode("utf-8", errors="replace")
             return [{"type": "input_text", "text": f"File {file.name}:\n{body}"}]
@@ -806,9 +930,20 @@ class Engine:
     # --- conversations, containers, vector stores ------------------------------
 
     async def _new_conversation(self, thread: ThreadRow) -> str:
-        conversation = await self.client.conversations.create(
-            metadata={"platform": thread.key.platform, "thread": str(thread.id)}
-        )
+        try:
+            conversation = await self.client.conversations.create(
+                metadata={"platform": thread.key.platform, "thread": str(thread.id)}
+            )
+        except openai.APIStatusError as exc:
+            if exc.status_code not in NO_ENDPOINT_STATUSES:
+                raise
+            logger.error(
+                "%s has no Conversations API (%s on POST /conversations): set "
+                "THREADBRIDGE_CONVERSATION_MODE=stateless for servers without it",
+                self.client.base_url,
+                exc.status_code,
+            )
+            raise TurnFailed(MISCONFIGURED_CONVERSATIONS) from exc
         await self.store.update_thread(thread.id, conversation_id=conversation.id)
         logger.info("thread %s -> conversation %s", thread.key, conversation.id)
         return conversation.id
@@ -883,13 +1018,29 @@ class Engine:
 
 
 def _portable(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """History items any Responses-compatible server accepts when replayed."""
+    """History items any Responses-compatible server accepts when replayed: messages,
+    function calls and their outputs, each with its `type` (llama.cpp's server cannot
+    tell an item's kind from its role)."""
     keep = []
     for item in items:
-        if item.get("role") in ("user", "assistant") or item.get("type") in (
-            "function_call",
-            "function_call_output",
-            "message",
-        ):
+        if "type" not in item and item.get("role") in ("user", "assistant"):
+            item = {"type": "message", **item}  # stored by versions before 0.2
+        if item.get("type") in REPLAYED_TYPES:
             keep.append(item)
     return keep
+
+
+def replay_window(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The stored history as a request can carry it: from the first user message on
+    (a window cut inside a turn would begin with a call's output without its call), and
+    every function call paired with its output."""
+    items = _portable(items)
+    start = next(
+        (i for i, item in enumerate(items) if item["type"] == "message" and item["role"] == "user"),
+        len(items),
+    )
+    items = items[start:]
+    calls = {i["call_id"] for i in items if i["type"] == "function_call"}
+    outputs = {i["call_id"] for i in items if i["type"] == "function_call_output"}
+    paired = calls & outputs
+    return [i for i in items if i["type"] == "message" or i.get("call_id") in paired]

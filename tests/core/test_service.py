@@ -234,9 +234,9 @@ async def test_stateless_mode_replays_history_from_the_store(
     assert "conversation" not in second
     assert second["store"] is False
     assert second["input"] == [
-        {"role": "user", "content": "who are you?"},
-        {"role": "assistant", "content": "I am Ada"},
-        {"role": "user", "content": "say it again"},
+        {"type": "message", "role": "user", "content": "who are you?"},
+        {"type": "message", "role": "assistant", "content": "I am Ada"},
+        {"type": "message", "role": "user", "content": "say it again"},
     ]
     assert core.replier.replies[1].text == "echo: say it again"
 
