@@ -179,7 +179,7 @@ def _retry_delay(exc: openai.APIError, attempt: int) -> float:
     response = getattr(exc, "response", None)
     headers = response.headers if response is not None else {}
     for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        value = headers.get(name)
+        value: str | None = headers.get(name)
         try:
             seconds = float(value) * scale if value is not None else None
         except ValueError:
@@ -438,7 +438,7 @@ class Engine:
             if _round == self.settings.tool_rounds:
                 # Every call needs its output in the history, or the next request is
                 # rejected ("No tool output found for function call").
-                skipped = [
+                skipped: list[Any] = [
                     {"type": "function_call_output", "call_id": call.call_id, "output": NOT_RUN}
                     for call in result.calls
                 ]

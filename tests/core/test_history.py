@@ -104,7 +104,7 @@ async def test_a_function_call_is_replayed_right_before_its_output(
     await core.service.drain()
     await core.service.submit(inbound("thanks"))
     await core.service.drain()
-    assert [r.text for r in core.replier.replies][0] == "You are U1."
+    assert core.replier.replies[0].text == "You are U1."
     replayed = request_inputs(openai_emulator)[-1]
     kinds = [i["type"] if i["type"] != "message" else i["role"] for i in replayed]
     assert kinds == ["user", "function_call", "function_call_output", "assistant", "user"]
