@@ -179,14 +179,14 @@ def _retry_delay(exc: openai.APIError, attempt: int) -> float:
     response = getattr(exc, "response", None)
     headers = response.headers if response is not None else {}
     for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        value: str | None = headers.get(name)
+        value = headers.get(name)
         try:
-            seconds = float(value) * scale if value is not None else None
+            seconds: float | None = float(value) * scale if value is not None else None
         except ValueError:
             seconds = None
         if seconds is not None and 0 <= seconds <= 60:
             return seconds
-    return min(0.5 * 2 ** (attempt - 1), 8.0) * random.uniform(0.75, 1.0)  # noqa: S311
+    return min(0.5 * 2.0 ** (attempt - 1), 8.0) * random.uniform(0.75, 1.0)  # noqa: S311
 
 
 def _is_locked(exc: openai.APIStatusError) -> bool:
