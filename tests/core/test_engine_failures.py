@@ -1,0 +1,122 @@
+"""Upstream failures as a user meets them: a clear short message in the thread, no
+pointless retries, and a thread that keeps working."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from tests.emulators.openai import Reply
+from tests.helpers import inbound, key
+
+
+async def turn_statuses(core: Any) -> list[str]:
+    thread = await core.store.find_thread(key())
+    assert thread is not None
+    return [t.status for t in await core.store.turns_of(thread.id)]
+
+
+async def test_conversations_mode_on_a_server_without_conversations_says_misconfigured(
+    make_core: Any, openai_emulator: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    openai_emulator.conversations_enabled = False
+    core = await make_core()
+    with caplog.at_level(logging.ERROR, logger="bot.engine"):
+        await core.service.submit(inbound("hello"))
+        await core.service.drain()
+    error = core.replier.replies[0].error
+    assert error is not None
+    assert error.startswith("The assistant is misconfigured: its server has no Conversations API.")
+    assert "(ref " in error
+    assert "THREADBRIDGE_CONVERSATION_MODE=stateless" in caplog.text
+    assert openai_emulator.responses_requests() == []
+
+
+async def test_a_refused_request_shows_the_servers_reason_and_is_sent_once(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    core = await make_core(OPENAI_MAX_RETRIES=2)
+    openai_emulator.script(
+        Reply(status=400, error_message="image input is not supported <!channel> & more"),
+        Reply(text="fine again"),
+    )
+    await core.service.submit(inbound("look"))
+    await core.service.drain()
+    error = core.replier.replies[0].error
+    assert error is not None
+    # The reason as the server gave it; the sinks escape it for their platform.
+    assert error.startswith(
+        "The assistant's server refused this request: image input is not supported "
+        "<!channel> & more (ref "
+    )
+    assert len(openai_emulator.responses_requests()) == 1
+    await core.service.submit(inbound("again"))
+    await core.service.drain()
+    assert core.replier.replies[1].text == "fine again"
+
+
+async def test_a_long_reason_is_shortened_to_one_line(make_core: Any, openai_emulator: Any) -> None:
+    core = await make_core()
+    openai_emulator.script(Reply(status=422, error_message="bad\n\n" + "word " * 200))
+    await core.service.submit(inbound("x"))
+    await core.service.drain()
+    error = core.replier.replies[0].error
+    assert error is not None and "\n" not in error
+    reason = error.split(": ", 1)[1].rsplit(" (ref ", 1)[0]
+    assert reason.startswith("bad word word") and reason.endswith("…") and len(reason) <= 200
+
+
+async def test_a_server_error_repeated_word_for_word_is_not_retried_again(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    """llama.cpp's server answers 500 for an image it cannot read, every time."""
+    core = await make_core(OPENAI_MAX_RETRIES=3)
+    refusal = "image input is not supported - hint: you may need to provide the mmproj"
+    openai_emulator.model = lambda req: Reply(status=500, error_message=refusal, retry_after_ms=1)
+    await core.service.submit(inbound("look"))
+    await core.service.drain()
+    error = core.replier.replies[0].error
+    assert error is not None
+    assert error.startswith(f"The assistant's server failed: {refusal} (ref ")
+    assert len(openai_emulator.responses_requests()) == 2  # the first try, and one retry
+
+
+async def test_a_transient_server_error_is_retried(make_core: Any, openai_emulator: Any) -> None:
+    core = await make_core(OPENAI_MAX_RETRIES=2)
+    openai_emulator.script(Reply(status=503, retry_after_ms=1), Reply(text="made it"))
+    await core.service.submit(inbound("hi"))
+    await core.service.drain()
+    assert (core.replier.replies[0].text, core.replier.replies[0].error) == ("made it", None)
+    assert len(openai_emulator.responses_requests()) == 2
+
+
+@pytest.mark.parametrize("background", [False, True])
+async def test_a_stalled_stream_ends_the_turn_and_leaves_the_conversation_usable(
+    make_core: Any, openai_emulator: Any, background: bool
+) -> None:
+    core = await make_core(
+        THREADBRIDGE_STREAM_IDLE_TIMEOUT=0.3,
+        OPENAI_TIMEOUT=30,
+        OPENAI_MAX_RETRIES=0,
+        THREADBRIDGE_BACKGROUND_RESPONSES=background,
+        THREADBRIDGE_LOCKED_RETRY_SECONDS=0,
+    )
+    # One delta, then nothing for ten seconds: far less than OPENAI_TIMEOUT.
+    openai_emulator.script(
+        Reply(text="one two", chunk_chars=4, tokens_per_second=0.1), Reply(text="back")
+    )
+    await core.service.submit(inbound("hi"))
+    await core.service.drain()
+    reply = core.replier.replies[0]
+    assert reply.text == "one "
+    assert reply.error is not None
+    assert reply.error.startswith("The model stopped answering (nothing for 0.3 seconds).")
+    assert await turn_statuses(core) == ["failed"]
+    # Not locked: the next message is answered at once (no locked retries allowed).
+    await core.service.submit(inbound("again?"))
+    await core.service.drain()
+    assert (core.replier.replies[1].text, core.replier.replies[1].error) == ("back", None)
+    if background:
+        assert any(r.path.endswith("/cancel") for r in openai_emulator.requests)
