@@ -16,24 +16,59 @@ import pytest
 
 from .server import DiscordEmulator
 
-__all__ = ["discord_emulator", "started_client"]
+__all__ = ["discord_emulator", "discord_patch_gateway", "started_client"]
 
 FAST_READY_TIMEOUT = 0.05
 
 
 @pytest.fixture
-async def discord_emulator() -> AsyncIterator[DiscordEmulator]:
+def discord_patch_gateway() -> bool:
+    """Whether ``discord_emulator`` points discord.py's DEFAULT_GATEWAY at the
+    emulator's gateway (True, the default) or at a trap (False), leaving the client
+    to find the gateway through GET /gateway/bot on its configured API. Override
+    it in a conftest.py (or a test module) to test a client that does that:
+
+        @pytest.fixture
+        def discord_patch_gateway() -> bool:
+            return False
+    """
+    return True
+
+
+@pytest.fixture
+async def discord_emulator(discord_patch_gateway: bool) -> AsyncIterator[DiscordEmulator]:
     """A running emulator with guild "G", text channel "general", the bot
-    (user id == application id) and a human "alice"; discord.py's REST base and
-    default gateway URL point at it for the duration of the test."""
+    (user id == application id) and a human "alice"; discord.py's REST base (and,
+    unless ``discord_patch_gateway`` is False, its default gateway URL) point at it
+    for the duration of the test.
+
+    At teardown the test fails if a request broke Discord's OpenAPI definition
+    (``emulator.spec_violations``; a test that provokes them on purpose clears the
+    list or sets ``emulator.expect_spec_violations = True``) or if, with the
+    gateway unpatched, a client connected to DEFAULT_GATEWAY.
+    """
     emulator = DiscordEmulator()
     await emulator.start()
     emulator.populate_default()
     try:
-        with emulator.patch_discord():
+        with emulator.patch_discord(gateway=discord_patch_gateway):
             yield emulator
     finally:
         await emulator.close()
+    problems = []
+    if emulator.spec_violations and not emulator.expect_spec_violations:
+        problems.append(
+            "requests that Discord's OpenAPI definition rejects (answered 400 50035):\n"
+            + emulator.spec_violation_report()
+        )
+    if emulator.default_gateway_connects:
+        problems.append(
+            f"{len(emulator.default_gateway_connects)} connection(s) to discord.py's "
+            "DEFAULT_GATEWAY: the client ignored the gateway URL of GET /gateway/bot "
+            "on its configured API"
+        )
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
 
 
 @contextlib.asynccontextmanager

@@ -11,6 +11,13 @@ Start it, point discord.py at it (``emulator.patch_discord()`` or the
 
 Every REST request is recorded in ``emulator.requests``; every message the bot
 or a test creates is stored and can be read back with ``channel_messages()``.
+
+Every request's query and body (JSON, or the ``payload_json`` part of a multipart
+upload) is validated against Discord's official OpenAPI definition (the cut in
+``tests/spec/discord/``, see ``spec.py``): a request the spec rejects is answered
+400 ``{"code": 50035, "message": "Invalid Form Body", "errors": {...}}`` as Discord
+does, and kept in ``emulator.spec_violations`` (``validate_requests = False`` turns
+this off).
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from aiohttp import BodyPartReader, web
 from . import payloads as P
 from .cdn import CdnRequest, CdnResolver, CdnServer
 from .gateway import GatewayHub
+from .spec import DiscordSpec, SpecViolation, load_spec
 
 JSON = dict[str, Any]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -43,6 +51,13 @@ MAX_CONTENT = 2000
 MAX_THREAD_NAME = 100
 
 _COMMAND_NAME_RE = re.compile(r"^[-_\w]{1,32}$")
+
+# Where patch_discord(gateway=False) points discord.py's DEFAULT_GATEWAY: a client
+# that ignores the gateway URL its configured API returns (GET /gateway/bot) lands
+# here, is recorded in ``default_gateway_connects`` and is closed with 4004, a code
+# discord.py does not reconnect after, so ``client.start()`` fails at once.
+TRAP_GATEWAY_PATH = "/default-gateway-trap"
+TRAP_CLOSE_CODE = 4004
 
 
 # ----------------------------------------------------------------------------
@@ -77,6 +92,7 @@ class Req:
     status: int = 0
     response: Any = None
     rate_limited: bool = False
+    spec_violation: SpecViolation | None = None  # set when the spec rejected it (400 50035)
 
     @property
     def route(self) -> str:
@@ -224,6 +240,9 @@ class DiscordEmulator:
         self.interaction_token_lifetime: float = 15 * 60.0
         self.expired_token_status: int = 404  # 404 -> 10015 Unknown Webhook; 401 -> 50027
         self.forbidden_channels: set[str] = set()
+        self.validate_requests: bool = True
+        self.expect_spec_violations: bool = False  # the fixture then does not fail on them
+        self.spec: DiscordSpec = load_spec()
 
         # world
         self.users: dict[str, JSON] = {self.bot_user["id"]: self.bot_user}
@@ -235,6 +254,8 @@ class DiscordEmulator:
         # records
         self.requests: list[Req] = []
         self.unhandled_requests: list[Req] = []
+        self.spec_violations: list[SpecViolation] = []
+        self.default_gateway_connects: list[float] = []  # monotonic times, see patch_discord
         self.messages: dict[str, JSON] = {}
         self.message_meta: dict[str, MessageMeta] = {}
         self._channel_order: dict[str, list[str]] = {}
@@ -289,13 +310,26 @@ class DiscordEmulator:
         """What GET /gateway/bot returns (and READY's resume_gateway_url)."""
         return f"ws://127.0.0.1:{self.port}/gateway"
 
+    @property
+    def trap_gateway_url(self) -> str:
+        """Where ``patch_discord(gateway=False)`` points DEFAULT_GATEWAY."""
+        return f"ws://127.0.0.1:{self.port}{TRAP_GATEWAY_PATH}/"
+
     @contextlib.contextmanager
-    def patch_discord(self) -> Iterator[None]:
+    def patch_discord(self, *, gateway: bool = True) -> Iterator[None]:
         """Point discord.py at this emulator; restores the originals on exit.
 
-        Sets ``discord.http.Route.BASE`` and ``DiscordWebSocket.DEFAULT_GATEWAY``:
-        a plain ``discord.Client`` never calls GET /gateway/bot (only
+        Sets ``discord.http.Route.BASE`` and ``DiscordWebSocket.DEFAULT_GATEWAY``.
+        A plain ``discord.Client`` never calls GET /gateway/bot (only
         AutoShardedClient does), it connects to DEFAULT_GATEWAY directly.
+
+        ``gateway=True`` (the default) points DEFAULT_GATEWAY at the emulator's
+        gateway. ``gateway=False`` leaves finding the gateway to the client under
+        test (it must ask GET /gateway/bot on its configured API and connect to the
+        ``url`` it returns) and points DEFAULT_GATEWAY at a trap instead of
+        discord.gg: a connection there is recorded in ``default_gateway_connects``
+        and closed with 4004, which makes ``client.start()`` raise
+        ``discord.ConnectionClosed`` at once.
         """
         import yarl
         from discord.gateway import DiscordWebSocket
@@ -304,7 +338,9 @@ class DiscordEmulator:
         old_base = Route.BASE
         old_gateway = DiscordWebSocket.DEFAULT_GATEWAY
         Route.BASE = self.api_base
-        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(self.gateway_url + "/")
+        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(
+            self.gateway_url + "/" if gateway else self.trap_gateway_url
+        )
         try:
             yield
         finally:
@@ -1408,6 +1444,8 @@ class DiscordEmulator:
         a = API_PREFIX
         r.add_get("/gateway", self.gateway.handle)
         r.add_get("/gateway/", self.gateway.handle)
+        r.add_get(TRAP_GATEWAY_PATH, self._trap_gateway)
+        r.add_get(TRAP_GATEWAY_PATH + "/", self._trap_gateway)
         r.add_get(f"{a}/gateway", self._get_gateway)
         r.add_get(f"{a}/gateway/bot", self._get_gateway_bot)
         r.add_get(f"{a}/users/@me", self._get_me)
@@ -1452,7 +1490,7 @@ class DiscordEmulator:
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in ("/gateway", "/gateway/"):
+        if request.path.rstrip("/") in ("/gateway", TRAP_GATEWAY_PATH):
             return await handler(request)
         path = (
             request.path[len(API_PREFIX) :] if request.path.startswith(API_PREFIX) else request.path
@@ -1480,6 +1518,7 @@ class DiscordEmulator:
                 req.rate_limited = True
                 resp = self._rate_limited_response(rule)
             else:
+                self._check_spec(request, req)
                 resp = await handler(request)
         except ApiError as exc:
             resp = _json_response(exc.body, exc.status, exc.headers)
@@ -1488,6 +1527,69 @@ class DiscordEmulator:
         if resp.status != 429:
             resp.headers.update(self._ratelimit_headers(req))
         return resp
+
+    def _check_spec(self, request: web.Request, req: Req) -> None:
+        """Reject what Discord's OpenAPI definition does not allow (400 50035)."""
+        if not self.validate_requests:
+            return
+        body: Any = req.json
+        if req.multipart and isinstance(body, dict):
+            # the other form fields count as body fields too (as on Discord)
+            body = {k: v for k, v in body.items() if k != "_form"} | body.get("_form", {})
+        violation = self.spec.check(
+            req.method,
+            req.path,
+            query=req.query,
+            body=body,
+            has_body=req.json is not None,
+            content_type=request.content_type,
+            variant=self._spec_variant(req),
+        )
+        if violation is None:
+            return
+        req.spec_violation = violation
+        self.spec_violations.append(violation)
+        raise ApiError(400, P.error_body(50035, "Invalid Form Body", violation.discord_errors))
+
+    def _spec_variant(self, req: Req) -> str | None:
+        """Which variant of a body union applies, where only the resource tells
+        (the spec's unions of all-optional schemas would accept anything)."""
+        parts = req.path.strip("/").split("/")
+        if len(parts) < 2 or parts[0] != "channels":
+            return None
+        channel = self.channels.get(parts[1])
+        if channel is None:
+            return None
+        ctype = channel["type"]
+        if req.method == "PATCH" and len(parts) == 2:
+            if ctype in P.THREAD_TYPES:
+                return "UpdateThreadRequestPartial"
+            if ctype == P.CHANNEL_DM:
+                return "UpdateDMRequestPartial"
+            if ctype == 3:
+                return "UpdateGroupDMRequestPartial"
+            return "UpdateGuildChannelRequestPartial"
+        if req.method == "POST" and parts[2:] == ["threads"]:
+            return (
+                "CreateForumThreadRequest"
+                if ctype in (15, 16)
+                else ("CreateTextThreadWithoutMessageRequest")
+            )
+        return None
+
+    def spec_violation_report(self) -> str:
+        """All spec violations so far, one block each (for assertion messages)."""
+        return "\n".join(str(v) for v in self.spec_violations)
+
+    async def _trap_gateway(self, request: web.Request) -> web.StreamResponse:
+        self.default_gateway_connects.append(time.monotonic())
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.close(
+            code=TRAP_CLOSE_CODE,
+            message=b"connected to discord.py's DEFAULT_GATEWAY, not GET /gateway/bot's url",
+        )
+        return ws
 
     def _auth_ok(self, request: web.Request) -> bool:
         auth = request.headers.get("Authorization", "")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 from typing import Any
 
 import aiohttp
@@ -313,7 +314,10 @@ async def test_archived_thread_and_thread_update(discord_emulator: DiscordEmulat
         assert thread.type is discord.ChannelType.public_thread
         with pytest.raises(discord.HTTPException) as too_long:
             await channel.create_thread(name="y" * 101, type=discord.ChannelType.public_thread)
-        assert too_long.value.status == 400
+        assert too_long.value.status == 400 and too_long.value.code == 50035
+        assert too_long.value.text.endswith("In name: Must be between 1 and 100 in length.")
+        assert [v.operation_id for v in emu.spec_violations] == ["create_thread"]
+        emu.spec_violations.clear()
         await emu.archive_thread(str(thread.id))
         async with asyncio.timeout(TIMEOUT):
             updated = await rec.thread_updates.get()
@@ -526,3 +530,193 @@ async def test_misc_routes(discord_emulator: DiscordEmulator) -> None:
         with pytest.raises(discord.Forbidden):
             await fetched.edit(content="hijack")
     assert not emu.unhandled_requests
+
+
+# ---------------------------------------------------------------------------
+# Discord's OpenAPI definition (tests/spec/discord) applied to every request
+# ---------------------------------------------------------------------------
+async def test_spec_rejects_invalid_bodies_with_50035(discord_emulator: DiscordEmulator) -> None:
+    emu = discord_emulator
+    client = make_client()
+    async with started_client(client, token(emu)) as c:
+        channel = c.get_channel(int(emu.channel_id))
+        assert isinstance(channel, discord.TextChannel)
+        # through discord.py's own API: an embed title over the spec's 256
+        with pytest.raises(discord.HTTPException) as embed:
+            await channel.send("x", embed=discord.Embed(title="t" * 257))
+        assert embed.value.status == 400 and embed.value.code == 50035
+        assert embed.value.text.endswith("In embeds.0.title: Must be 256 or fewer in length.")
+        # the same inside a multipart upload's payload_json
+        with pytest.raises(discord.HTTPException) as upload:
+            await channel.send(
+                embed=discord.Embed(title="t" * 257),
+                file=discord.File(io.BytesIO(b"1"), filename="a.txt"),
+            )
+        assert upload.value.code == 50035
+        # a raw body: nested errors as Discord reports them
+        route = discord.http.Route("POST", "/channels/{channel_id}/messages", channel_id=channel.id)
+        with pytest.raises(discord.HTTPException) as raw:
+            await c.http.request(
+                route,
+                json={
+                    "content": 5,
+                    "allowed_mentions": {"parse": ["bogus"]},
+                    "message_reference": {"message_id": "abc"},
+                },
+            )
+        assert raw.value.code == 50035
+
+        def err(code: str, message: str) -> dict[str, Any]:
+            return {"_errors": [{"code": code, "message": message}]}
+
+        choices = "Value must be one of {'users', 'roles', 'everyone'}."
+        assert emu.requests[-1].response == {
+            "code": 50035,
+            "message": "Invalid Form Body",
+            "errors": {
+                "content": err("STRING_TYPE_CONVERT", 'Could not interpret "5" as string.'),
+                "allowed_mentions": {"parse": {"0": err("BASE_TYPE_CHOICES", choices)}},
+                "message_reference": {
+                    "message_id": err("NUMBER_TYPE_COERCE", 'Value "abc" is not snowflake.')
+                },
+            },
+        }
+        # a query parameter
+        history = discord.http.Route(
+            "GET", "/channels/{channel_id}/messages", channel_id=channel.id
+        )
+        with pytest.raises(discord.HTTPException) as query:
+            await c.http.request(history, params={"limit": 500})
+        assert query.value.text.endswith("In limit: int value should be less than or equal to 100.")
+        # an interaction-style union: the branch named by "type"
+        thread = discord.http.Route("POST", "/channels/{channel_id}/threads", channel_id=channel.id)
+        with pytest.raises(discord.HTTPException) as variant:
+            await c.http.request(thread, json={"name": "n", "type": 3})
+        assert variant.value.text.endswith("In type: Value must be one of {10, 11, 12}.")
+    # nothing invalid reached a handler: no message was stored
+    assert emu.channel_messages(emu.channel_id) == []
+    assert [(v.operation_id, v.location) for v in emu.spec_violations] == [
+        ("create_message", "body"),
+        ("create_message", "body"),
+        ("create_message", "body"),
+        ("list_messages", "query"),
+        ("create_thread", "body"),
+    ]
+    assert all(r.spec_violation is not None for r in emu.requests if r.status == 400)
+    emu.spec_violations.clear()
+
+
+async def test_spec_accepts_what_discord_py_sends(discord_emulator: DiscordEmulator) -> None:
+    """discord.py's own encodings pass, including integer snowflakes (SPEC_EXCEPTIONS)."""
+    emu = discord_emulator
+    client = make_client()
+    rec = Recorder(client)
+    async with started_client(client, token(emu)) as c:
+        channel = c.get_channel(int(emu.channel_id))
+        assert isinstance(channel, discord.TextChannel)
+        await emu.send_message(emu.channel_id, "question", author=emu.alice)
+        user_msg = await rec.next_message()
+        reply = await user_msg.reply(
+            "answer",
+            embed=discord.Embed(title="t" * 256, description="d"),
+            file=discord.File(io.BytesIO(b"data"), filename="a.txt", description="a file"),
+            allowed_mentions=discord.AllowedMentions(users=[user_msg.author], replied_user=False),
+        )
+        await reply.edit(content="edited", attachments=reply.attachments)
+        thread = await reply.create_thread(name="n" * 100, auto_archive_duration=60)
+        await thread.edit(archived=True, locked=False)
+        await thread.edit(archived=False, name="renamed")
+        await thread.send("in thread", silent=True)
+        async for _ in channel.history(limit=100, before=reply):
+            pass
+        await reply.delete()
+        own = await channel.create_thread(
+            name="private", type=discord.ChannelType.private_thread, invitable=False
+        )
+        await own.leave()
+    assert emu.spec_violations == []
+    raw = emu.requests_to("POST", f"/channels/{emu.channel_id}/messages")[0].json
+    assert isinstance(raw["message_reference"]["message_id"], int)  # the exception's reason
+
+
+async def test_every_route_is_in_the_spec(discord_emulator: DiscordEmulator) -> None:
+    """Each REST route the emulator serves has its operation in the cut spec, and the
+    cut holds nothing the emulator does not serve (re-cut after adding a route)."""
+    emu = discord_emulator
+    assert emu._runner is not None
+    served = set()
+    for route in emu._runner.app.router.routes():
+        path = route.resource.canonical if route.resource else ""
+        if route.method in ("*", "HEAD") or not path.startswith("/api/v10/"):
+            continue
+        probe = re.sub(r"\{[^}]+\}", "1", path.removeprefix("/api/v10"))
+        probes = [probe]
+        if path.endswith("/messages/{message_id}") and "/webhooks/" in path:
+            probes.append(probe.removesuffix("/1") + "/@original")
+        for p in probes:
+            op = emu.spec.match(route.method, p)
+            assert op is not None, f"{route.method} {path} is not in the cut spec"
+            served.add((op.method, op.template))
+    assert served == {(o.method, o.template) for o in emu.spec.operations}
+
+
+# ---------------------------------------------------------------------------
+# the gateway without DEFAULT_GATEWAY patched (discord_patch_gateway = False)
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("discord_patch_gateway", [False])
+async def test_unpatched_gateway_traps_a_client_that_ignores_gateway_bot(
+    discord_emulator: DiscordEmulator,
+) -> None:
+    emu = discord_emulator
+    import discord.gateway
+
+    assert str(discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY) == emu.trap_gateway_url
+    client = make_client()  # a plain Client never asks GET /gateway/bot
+    with pytest.raises(discord.ConnectionClosed) as closed:
+        async with started_client(client, token(emu)):
+            pass
+    assert closed.value.code == 4004
+    assert len(emu.default_gateway_connects) == 1
+    assert not emu.requests_to("GET", "/gateway/bot")
+    emu.default_gateway_connects.clear()  # else the fixture fails the test
+
+
+@pytest.mark.parametrize("discord_patch_gateway", [False])
+async def test_unpatched_gateway_serves_a_client_that_asks_gateway_bot(
+    discord_emulator: DiscordEmulator,
+) -> None:
+    emu = discord_emulator
+    intents = discord.Intents.default()
+    client = discord.AutoShardedClient(intents=intents, guild_ready_timeout=0.05)
+    async with started_client(client, token(emu)) as c:
+        assert c.get_guild(int(emu.guild_id)) is not None
+    assert emu.requests_to("GET", "/gateway/bot")
+    assert emu.default_gateway_connects == []
+
+
+@pytest.mark.parametrize("discord_patch_gateway", [False])
+async def test_unpatched_gateway_invalid_session_falls_back_to_default_gateway(
+    discord_emulator: DiscordEmulator,
+) -> None:
+    """A discord.py fact: after a non-resumable INVALID_SESSION even AutoShardedClient
+    reconnects to DEFAULT_GATEWAY (DiscordWebSocket sets ``gateway = DEFAULT_GATEWAY``),
+    not to GET /gateway/bot's url. A client on a configured API must cover that too."""
+    emu = discord_emulator
+    client = discord.AutoShardedClient(intents=discord.Intents.default(), guild_ready_timeout=0.05)
+    async with started_client(client, token(emu)) as c:
+        await emu.invalidate_session(resumable=False)
+        await emu.wait_until(lambda: emu.default_gateway_connects)
+        await emu.wait_until(c.is_closed)  # 4004: discord.py gives up
+    assert len(emu.requests_to("GET", "/gateway/bot")) == 1
+    emu.default_gateway_connects.clear()
+
+
+async def test_patch_discord_gateway_flag_restores(discord_emulator: DiscordEmulator) -> None:
+    import discord.gateway
+
+    emu = discord_emulator
+    ws = discord.gateway.DiscordWebSocket
+    assert str(ws.DEFAULT_GATEWAY) == emu.gateway_url + "/"
+    with emu.patch_discord(gateway=False):
+        assert str(ws.DEFAULT_GATEWAY) == emu.trap_gateway_url
+    assert str(ws.DEFAULT_GATEWAY) == emu.gateway_url + "/"
