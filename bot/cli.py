@@ -303,6 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+QUIET_COMMANDS = (cmd_console, cmd_check, cmd_usage, cmd_knowledge)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -310,9 +313,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"threadbridge: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    setup_logging(
-        settings.log_level, secrets=_secrets(settings), json_lines=settings.log_format == "json"
-    )
+    level = settings.log_level
+    if args.handler in QUIET_COMMANDS and "log_level" not in settings.model_fields_set:
+        # Their output is the point: only warnings and errors join it, unless asked.
+        level = "WARNING"
+    setup_logging(level, secrets=_secrets(settings), json_lines=settings.log_format == "json")
     try:
         code: int = asyncio.run(args.handler(settings, args))
         return code

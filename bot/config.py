@@ -328,6 +328,12 @@ class Settings(BaseSettings):
         alias="DISCORD_API_URL",
         description="Discord REST base URL.",
     )
+    discord_gateway_url: str | None = Field(
+        None,
+        alias="DISCORD_GATEWAY_URL",
+        description="Discord gateway WebSocket URL. Unset: Discord's own, or with a "
+        "DISCORD_API_URL of your own, the one that API's `GET /gateway/bot` names.",
+    )
     discord_guild_ids: CsvList = Field(
         default_factory=list,
         alias="DISCORD_GUILD_IDS",

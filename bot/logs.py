@@ -18,8 +18,24 @@ TOKEN_PATTERNS = [
 ]
 
 
+#: Our own loggers; every other one is a library's.
+OWN_LOGGERS = ("bot", "adapters", "__main__")
+# Where a library's message starts quoting a request: "body: ...", "request body ...",
+# or a payload dict ("for the request ({'token': ...})", Bolt's words).
+_BODY = re.compile(r"(?i)\b(?:request )?body\b\s*[:=(]?\s*\S|[({]\s*\{?\s*['\"]\w+['\"]\s*:")
+WITHHELD = "[request body withheld]"
+
+
+def withhold_bodies(text: str) -> str:
+    """`text` up to where it starts quoting a request body."""
+    match = _BODY.search(text)
+    return text if match is None else text[: match.start()] + WITHHELD
+
+
 class RedactingFilter(logging.Filter):
-    """Replaces known secrets and token-shaped strings in every record."""
+    """Replaces known secrets and token-shaped strings in every record, and keeps the
+    request bodies that libraries log (slack_bolt does, at INFO, for a bad signature)
+    out of the log: anyone can send a body, and user text would land there."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
@@ -35,6 +51,8 @@ class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         redacted = self.redact(message)
+        if not record.name.startswith(OWN_LOGGERS):
+            redacted = withhold_bodies(redacted)
         if record.exc_info:
             formatter = logging.Formatter()
             record.exc_text = self.redact(formatter.formatException(record.exc_info))

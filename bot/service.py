@@ -27,6 +27,7 @@ import socket
 import time
 import uuid
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 
 from bot.attachments import human_size
 from bot.config import Settings
@@ -243,7 +244,8 @@ class Service:
         Returns True if more messages wait in the thread's queue (the lease is kept).
         """
         assert work.turn is not None
-        thread, turn, rows, resumed = work.thread, work.turn, work.rows or [], work.resumed
+        thread, turn, resumed = work.thread, work.turn, work.resumed
+        rows = in_platform_order(work.rows or [])
         replier = self.repliers[thread.key.platform]
         if resumed:
             logger.info(
@@ -435,6 +437,22 @@ class Service:
         return UserMessage(
             text=row.text, user_id=row.user_id, user_name=row.user_name, files=tuple(files)
         )
+
+
+def in_platform_order(rows: list[InboundRow]) -> list[InboundRow]:
+    """Messages of one turn in the order they were written, not as they arrived (a
+    retried delivery comes late). Slack's message ts and Discord's snowflake ids grow
+    with time; where a row has neither (the console), arrival order stands."""
+    keys: list[Decimal] = []
+    for row in rows:
+        stamp = row.message_id or row.event_id or ""
+        try:
+            keys.append(Decimal(stamp))
+        except InvalidOperation:
+            return rows
+    if any(not key.is_finite() for key in keys):
+        return rows
+    return [row for _, row in sorted(zip(keys, rows, strict=True), key=lambda pair: pair[0])]
 
 
 class ServiceStopping(Exception):

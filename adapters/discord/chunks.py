@@ -43,7 +43,7 @@ def split_message(text: str, *, limit: int = MESSAGE_LIMIT) -> list[str]:
             break
         # Room for the fence that may have to be closed at the end of this chunk.
         budget = max(1, limit - len(prefix) - len(_CLOSE))
-        cut = _cut_point(rest[:budget], rest)
+        cut = _cut_point(rest[:budget], rest, in_code=bool(open_fence_of(prefix + rest[:budget])))
         piece = rest[:cut].rstrip()
         open_fence = open_fence_of(prefix + piece)
         chunk = prefix + piece
@@ -56,16 +56,22 @@ def split_message(text: str, *, limit: int = MESSAGE_LIMIT) -> list[str]:
     return chunks
 
 
-def _cut_point(window: str, rest: str) -> int:
-    """Where to end the chunk: a paragraph, line or word boundary, else a hard cut."""
+def _cut_point(window: str, rest: str, *, in_code: bool) -> int:
+    """Where to end the chunk: a paragraph or line boundary, else (outside code) a
+    word boundary, else a hard cut. Inside a code block any line end is better than a
+    line of code split across two messages."""
     if len(rest) > len(window) and rest[len(window)] == "\n":
         return len(window)
     floor = int(len(window) * _MIN_FILL)
-    for separator in ("\n\n", "\n", " "):
+    for separator in ("\n\n", "\n"):
         at = window.rfind(separator)
         if at >= floor:
-            return at + len(separator) if separator == " " else at
-    return len(window)
+            return at
+    if in_code:
+        at = window.rfind("\n")
+        return at if at > 0 else len(window)
+    at = window.rfind(" ")
+    return at + 1 if at >= floor else len(window)
 
 
 def open_fence_of(text: str) -> str:

@@ -21,6 +21,8 @@ from collections import Counter
 from typing import Any
 
 import discord
+import yarl
+from discord.gateway import DiscordWebSocket
 
 from adapters.discord.access import Access
 from adapters.discord.commands import build_tree
@@ -44,6 +46,11 @@ from bot.service import Service, ServiceStopping
 logger = logging.getLogger(__name__)
 
 THREAD_ALREADY_EXISTS = 160004
+DEFAULT_API_URL = "https://discord.com/api/v10"
+NO_CONTENT_HINT = (
+    "I can't read messages here unless they mention me. Mention me or use `/ask` "
+    "to continue this conversation."
+)
 
 
 # Exactly what the bot uses: Send Messages, Send Messages in Threads, Create Public
@@ -111,6 +118,7 @@ class ThreadbridgeClient(discord.Client):
         # What became of each message and command (queued, duplicate, ignored...): for
         # the logs at shutdown and for tests that must know a delivery was handled.
         self.stats: Counter[str] = Counter()
+        self._hinted: set[int] = set()  # threads told how to reach the bot
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -119,7 +127,20 @@ class ThreadbridgeClient(discord.Client):
         # lets the runner retry without the intent instead of crashing on close 4014.
         if self.intents.message_content and not self._message_content_granted():
             raise MessageContentUnavailable()
+        await self._configure_gateway()
         await self._sync_commands()
+
+    async def _configure_gateway(self) -> None:
+        """Connect where the configured API says (a proxy or test server takes the whole
+        client, not only REST): DISCORD_GATEWAY_URL, else `GET /gateway/bot` of a
+        DISCORD_API_URL that is not Discord's own. discord.py keeps the URL it connects
+        to (and falls back to after an invalidated session) on DiscordWebSocket."""
+        url = self.settings.discord_gateway_url
+        if url is None and self.settings.discord_api_url.rstrip("/") != DEFAULT_API_URL:
+            _, url, _ = await self.http.get_bot_gateway()
+        if url is not None:
+            DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url.rstrip("/") + "/")
+            logger.info("Discord gateway: %s", url)
 
     def _message_content_granted(self) -> bool:
         flags = self.application_flags
@@ -201,7 +222,10 @@ class ThreadbridgeClient(discord.Client):
             return "refused"
         text = message_text(message, bot_id=me.id)
         if not text and not message.attachments:
-            # Without the message_content intent this is all a follow-up shows.
+            if not self.intents.message_content and key is not None and guild is not None:
+                # Without the intent a follow-up that does not mention the bot arrives
+                # empty: say once per thread how to reach it, instead of silence.
+                await self._hint_no_content(message.channel)
             return "empty"
         if key is None:
             assert guild is not None
@@ -214,6 +238,21 @@ class ThreadbridgeClient(discord.Client):
         return await self.submit(
             inbound_from_message(message, key=key, text=text, fetcher=self.fetcher)
         )
+
+    async def _hint_no_content(self, channel: discord.abc.Messageable) -> None:
+        channel_id = getattr(channel, "id", 0)
+        if channel_id in self._hinted:
+            return
+        self._hinted.add(channel_id)
+        if len(self._hinted) == 1:
+            logger.warning(
+                "Discord: a follow-up arrived without its text (no Message Content intent); "
+                "telling the thread to mention the bot or use /ask"
+            )
+        try:
+            await channel.send(NO_CONTENT_HINT, allowed_mentions=discord.AllowedMentions.none())
+        except discord.HTTPException as exc:
+            logger.debug("could not post the mention hint: %s", exc)
 
     def _mentions_me(self, message: discord.Message) -> bool:
         me = self.user

@@ -20,6 +20,7 @@ from adapters.discord.events import (
     inbound_from_interaction,
     is_thread,
     parent_id,
+    prompt_text,
     role_ids,
     thread_name,
 )
@@ -102,6 +103,7 @@ async def handle_ask(
         return
     await interaction.response.defer(thinking=True)
     client.replier.upload_limits[str(guild_id or "")] = interaction.filesize_limit
+    prompt = prompt_text(interaction, prompt, bot_id=client.user.id if client.user else 0)
     try:
         original = await interaction.edit_original_response(
             content=question_line(interaction.user.display_name, prompt, file),

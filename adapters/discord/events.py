@@ -16,6 +16,7 @@ from adapters.discord.anchor import Anchor
 from adapters.discord.download import CdnFetcher
 from bot.attachments import guess_mime
 from bot.models import Attachment, Inbound, ThreadKey
+from bot.text import valid_text
 
 PLATFORM = "discord"
 # A day without messages archives the thread; Discord only takes 60/1440/4320/10080.
@@ -36,6 +37,8 @@ THREAD_TYPES = frozenset(
 _USER_MENTION = re.compile(r"<@!?(\d+)>")
 _ROLE_MENTION = re.compile(r"<@&(\d+)>")
 _CHANNEL_MENTION = re.compile(r"<#(\d+)>")
+# Fenced blocks and inline code spans: their text reaches the model untouched.
+_CODE = re.compile(r"(`{3,}).*?(?:\1|\Z)|(`+)[^`]*?\2", re.DOTALL)
 
 
 def conversation_key(*, guild_id: int | None, channel_id: int) -> ThreadKey:
@@ -74,7 +77,8 @@ def clean_text(
     channels: Iterable[discord.abc.GuildChannel | discord.Thread] = (),
 ) -> str:
     """Message text for the model: the bot's own mention removed, other mentions as
-    readable names (the model cannot resolve `<@123>`)."""
+    readable names (the model cannot resolve `<@123>`). Code (fenced or inline) keeps
+    its text and whitespace; elsewhere only the space a removed mention leaves goes."""
     names = {u.id: u.display_name for u in users}
     role_names = {r.id: r.name for r in roles}
     channel_names = {c.id: c.name for c in channels}
@@ -82,22 +86,34 @@ def clean_text(
     def user(match: re.Match[str]) -> str:
         uid = int(match.group(1))
         if uid == bot_id:
-            return ""
+            return _REMOVED
         return "@" + names.get(uid, "user")
 
     def role(match: re.Match[str]) -> str:
         rid = int(match.group(1))
         if rid == bot_role_id:
-            return ""
+            return _REMOVED
         return "@" + role_names.get(rid, "role")
 
     def channel(match: re.Match[str]) -> str:
         return "#" + channel_names.get(int(match.group(1)), "channel")
 
-    text = _USER_MENTION.sub(user, content)
-    text = _ROLE_MENTION.sub(role, text)
-    text = _CHANNEL_MENTION.sub(channel, text)
-    return re.sub(r"[ \t]{2,}", " ", text).strip()
+    def prose(text: str) -> str:
+        text = _USER_MENTION.sub(user, text)
+        text = _ROLE_MENTION.sub(role, text)
+        text = _CHANNEL_MENTION.sub(channel, text)
+        return re.sub(f"[ \t]?{_REMOVED}[ \t]?", " ", text)
+
+    parts: list[str] = []
+    at = 0
+    for code in _CODE.finditer(content):
+        parts += [prose(content[at : code.start()]), code.group(0)]
+        at = code.end()
+    parts.append(prose(content[at:]))
+    return valid_text("".join(parts)).strip()
+
+
+_REMOVED = "\ue010"  # marks where the bot's own mention was, until the spaces are tidied
 
 
 def message_text(message: discord.Message, *, bot_id: int) -> str:
@@ -111,6 +127,32 @@ def message_text(message: discord.Message, *, bot_id: int) -> str:
         roles=message.role_mentions,
         channels=message.channel_mentions,
     )
+
+
+def prompt_text(interaction: discord.Interaction, prompt: str, *, bot_id: int) -> str:
+    """An /ask prompt cleaned like message text. Discord resolves no mentions in a
+    string option: names come from the guild's cache."""
+    guild = interaction.guild
+    if guild is None:
+        return clean_text(prompt, bot_id=bot_id)
+    members = [m for m in map(guild.get_member, _ids(_USER_MENTION, prompt)) if m is not None]
+    roles = [r for r in map(guild.get_role, _ids(_ROLE_MENTION, prompt)) if r is not None]
+    channels = [
+        c for c in map(guild.get_channel_or_thread, _ids(_CHANNEL_MENTION, prompt)) if c is not None
+    ]
+    own_role = guild.self_role
+    return clean_text(
+        prompt,
+        bot_id=bot_id,
+        bot_role_id=own_role.id if own_role is not None else None,
+        users=members,
+        roles=roles,
+        channels=channels,
+    )
+
+
+def _ids(pattern: re.Pattern[str], text: str) -> list[int]:
+    return [int(match.group(1)) for match in pattern.finditer(text)]
 
 
 def thread_name(text: str) -> str:
@@ -130,7 +172,7 @@ def attachments(
     """Attachment metadata; bytes are fetched later, by the turn, through `fetcher`."""
     return tuple(
         Attachment(
-            name=f.filename,
+            name=valid_text(f.filename),
             mime_type=guess_mime(f.filename, f.content_type or ""),
             size=f.size,
             download=fetcher.downloader(f.url),
@@ -152,7 +194,7 @@ def inbound_from_message(
         key=key,
         text=text,
         user_id=str(message.author.id),
-        user_name=message.author.display_name,
+        user_name=valid_text(message.author.display_name),
         message_id=str(message.id),
         anchor=Anchor(channel_id=int(key.thread)).dumps(),
         attachments=attachments(message.attachments, fetcher=fetcher),
@@ -178,9 +220,9 @@ def inbound_from_interaction(
     )
     return Inbound(
         key=key,
-        text=prompt.strip(),
+        text=prompt,
         user_id=str(interaction.user.id),
-        user_name=interaction.user.display_name,
+        user_name=valid_text(interaction.user.display_name),
         event_id=str(interaction.id),
         anchor=anchor.dumps(),
         attachments=attachments([file] if file is not None else [], fetcher=fetcher),
@@ -200,6 +242,7 @@ __all__ = [
     "is_thread",
     "message_text",
     "parent_id",
+    "prompt_text",
     "role_ids",
     "thread_name",
 ]

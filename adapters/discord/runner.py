@@ -40,7 +40,8 @@ class CoreLike(Protocol):
 
 def configure_api_base(url: str) -> None:
     """Point discord.py's REST calls at `url` (a proxy, an emulator) if it is not
-    Discord's own. The gateway URL stays discord.py's default."""
+    Discord's own. The gateway follows in the client's setup (see
+    `ThreadbridgeClient._configure_gateway`)."""
     url = url.rstrip("/")
     if url != DEFAULT_API_URL:
         discord.http.Route.BASE = url

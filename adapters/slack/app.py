@@ -26,20 +26,23 @@ from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
-from slack_sdk.errors import SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
 from bot.models import Inbound
 from bot.service import Service, ServiceStopping
+from bot.text import valid_text
 
 from .download import ConnectorFactory, FileFetcher
+from .errors import FAILURES
 from .events import PLATFORM, Incoming, assistant_thread, parse_message, permitted
 from .sink import SinkOptions, SlackReplier
+from .text import inert
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +112,8 @@ class SlackOptions:
 def build_client(
     *, token: str, base_url: str, session: aiohttp.ClientSession | None = None
 ) -> AsyncWebClient:
-    """The Web API client: 429s wait for Retry-After, dropped connections retry once.
+    """The Web API client: 429s wait for Retry-After; a dropped connection and a 5xx
+    (an HTML page from Slack's edge, say) are retried once.
 
     Without `session` slack_sdk opens a new aiohttp session, and so a new connection,
     for every call; pass :func:`web_session` for a long-lived client.
@@ -122,6 +126,7 @@ def build_client(
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(max_retry_count=1),
             AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+            AsyncServerErrorRetryHandler(max_retry_count=1),
         ],
     )
 
@@ -207,6 +212,25 @@ class SlackBridge:
         )
         if incoming is None:
             return None
+        try:
+            return await self._take(incoming)
+        except ServiceStopping:
+            # Not acked: Slack redelivers, to this process after a restart or another one.
+            return BoltResponse(status=503, body="shutting down")
+        except Exception as exc:
+            # Not acked either (a full disk, a database that is down): Slack retries, and
+            # the message is answered once the store takes writes again.
+            logger.error(
+                "could not take Slack message %s/%s: %s: %s",
+                incoming.channel,
+                incoming.ts,
+                exc.__class__.__name__,
+                exc,
+            )
+            return BoltResponse(status=500, body="could not store the message")
+
+    async def _take(self, incoming: Incoming) -> BoltResponse | None:
+        """Claim `incoming` through the service if it is to be answered."""
         known: bool | None = None
         if not (incoming.mentioned or incoming.is_dm):
             # A reply in a thread without a mention: answered only in threads that
@@ -227,11 +251,7 @@ class SlackBridge:
         if known is None and incoming.assistant:
             known = await self.service.store.find_thread(incoming.key) is not None
         inbound = await self._inbound(incoming, first=known is False)
-        try:
-            queued = await self.service.submit(inbound)
-        except ServiceStopping:
-            # Not acked: Slack redelivers, to this process after a restart or another one.
-            return BoltResponse(status=503, body="shutting down")
+        queued = await self.service.submit(inbound)
         if not queued:
             logger.debug("duplicate delivery of %s/%s", incoming.channel, incoming.ts)
         return None
@@ -245,8 +265,8 @@ class SlackBridge:
             self.client.assistant_threads_setSuggestedPrompts(
                 channel_id=channel,
                 thread_ts=thread_ts,
-                title=PROMPTS_TITLE,
-                prompts=list(SUGGESTED_PROMPTS),
+                title=inert(PROMPTS_TITLE),
+                prompts=[{k: inert(v) for k, v in p.items()} for p in SUGGESTED_PROMPTS],
             ),
             "suggested prompts",
         )
@@ -285,10 +305,9 @@ class SlackBridge:
                 response = await self.client.users_info(user=incoming.user)
             user = response.get("user") or {}
             profile = user.get("profile") or {}
-            name = (
-                profile.get("display_name") or profile.get("real_name") or user.get("name")
-            ) or None
-        except (SlackClientError, TimeoutError) as exc:
+            found = profile.get("display_name") or profile.get("real_name") or user.get("name")
+            name = valid_text(str(found)) if found else None
+        except FAILURES as exc:
             logger.debug("no name for a user: %s", exc.__class__.__name__)
         if len(self._names) > 10_000:
             self._names.clear()
@@ -315,7 +334,7 @@ class SlackBridge:
         async def run() -> None:
             try:
                 await call
-            except SlackClientError as exc:
+            except FAILURES as exc:
                 logger.warning("Slack %s failed: %s", what, exc.__class__.__name__)
 
         task = asyncio.create_task(run(), name=f"slack-{what}")

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from slack_sdk.errors import SlackApiError
-
 from adapters.slack.app import SCOPES, build_client
+from adapters.slack.errors import FAILURES, error_code
 from bot.config import Settings
 from bot.models import CheckResult
 
@@ -16,8 +15,8 @@ async def check_slack(*, settings: Settings) -> list[CheckResult]:
     )
     try:
         response = await client.auth_test()
-    except SlackApiError as exc:
-        error = exc.response.get("error", "unknown error")
+    except FAILURES as exc:
+        error = error_code(exc)
         return [CheckResult("Slack token", False, f"SLACK_BOT_TOKEN was refused: {error}")]
     results = [
         CheckResult(

@@ -22,6 +22,7 @@ import aiohttp
 
 from bot.attachments import guess_mime, human_size
 from bot.models import Attachment, AttachmentError
+from bot.text import valid_text
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ class FileFetcher:
         return tuple(attachments), tuple(skipped)
 
     def attachment(self, info: Mapping[str, Any]) -> Attachment | SkippedFile:
-        name = str(info.get("name") or info.get("title") or info.get("id") or "file")
+        name = valid_text(str(info.get("name") or info.get("title") or info.get("id") or "file"))
         if info.get("mode") == "tombstone" or info.get("file_access") == "file_not_found":
             return SkippedFile(name, "it was deleted")
         if info.get("hidden_by_limit"):

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.models import ThreadKey
+from bot.text import valid_text
 
 PLATFORM = "slack"
 
@@ -143,9 +144,11 @@ def strip_mention(text: str, bot_user_id: str) -> tuple[str, bool]:
     """Remove mentions of the bot; returns the text and whether there was one."""
     if not bot_user_id:
         return text.strip(), False
-    pattern = re.compile(rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>")
-    stripped, count = pattern.subn("", text)
-    return re.sub(r"[ \t]{2,}", " ", stripped).strip(), count > 0
+    # The mention goes with one space beside it; other whitespace (indented code a
+    # user pasted) stays as it is.
+    pattern = re.compile(rf"[ \t]?<@{re.escape(bot_user_id)}(?:\|[^>]*)?>[ \t]?")
+    stripped, count = pattern.subn(" ", text)
+    return stripped.strip(), count > 0
 
 
 def title_from(text: str) -> str:
@@ -201,7 +204,7 @@ def parse_message(
         channel_type=channel_type,
         user=author,
         team=team,
-        text=unescape(text),
+        text=valid_text(unescape(text)),
         ts=ts,
         thread_ts=thread_ts,
         event_id=str(body["event_id"]) if body.get("event_id") else None,

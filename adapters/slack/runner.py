@@ -64,7 +64,12 @@ def http_app(bridge: SlackBridge) -> web.Application:
     """aiohttp app: POST /slack/events (Bolt checks the signature), GET /healthz."""
 
     async def events(request: web.Request) -> web.Response:
-        response = await bridge.app.async_dispatch(await to_bolt_request(request))
+        try:
+            bolt_request = await to_bolt_request(request)
+        except ValueError as exc:  # a body that is not the JSON or form it claims
+            logger.warning("rejected a malformed Slack request: %s", exc.__class__.__name__)
+            return web.json_response({"error": "malformed request"}, status=400)
+        response = await bridge.app.async_dispatch(bolt_request)
         return await to_aiohttp_response(response)
 
     async def health(_request: web.Request) -> web.Response:
@@ -108,18 +113,12 @@ async def serve_socket_mode(bridge: SlackBridge, *, app_token: str) -> None:
         await handler.close_async()  # type: ignore[no-untyped-call]
 
 
-async def run_slack(
-    *,
-    service: Service,
-    settings: Settings,
-    http: bool,
-    host: str = "0.0.0.0",  # noqa: S104
-) -> None:
+async def run_slack(*, service: Service, settings: Settings, http: bool) -> None:
     """Run the Slack adapter until cancelled (the composition root's entry point)."""
     bridge = build_bridge(service=service, settings=settings, http=http)
     try:
         if http:
-            await serve_http(bridge, host=host, port=settings.port)
+            await serve_http(bridge, host=settings.host, port=settings.port)
         else:
             assert settings.slack_app_token is not None
             await serve_socket_mode(bridge, app_token=settings.slack_app_token.get_secret_value())

@@ -44,21 +44,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.attachments import human_size
 from bot.models import OnPosted, OutFile, PostedRefs, Progress, ThreadKey
 
+from .errors import FAILURES, error_code
 from .events import Anchor
 from .text import (
     PAGE_LIMIT,
     SEAL_ROOM,
     break_broadcasts,
     escape,
+    inert,
+    page_cut,
     safe_markdown,
     seal,
-    split_point,
     to_mrkdwn,
 )
 
@@ -156,9 +157,11 @@ class SlackSink:
 
     async def _show_started(self) -> None:
         if self.anchor.assistant and self.anchor.title and self.thread_ts:
-            with contextlib.suppress(SlackClientError):
+            with contextlib.suppress(*FAILURES):
                 await self.client.assistant_threads_setTitle(
-                    channel_id=self.channel, thread_ts=self.thread_ts, title=self.anchor.title
+                    channel_id=self.channel,
+                    thread_ts=self.thread_ts,
+                    title=inert(self.anchor.title),
                 )
         await self._set_status(THINKING)
 
@@ -188,18 +191,18 @@ class SlackSink:
         kwargs: dict[str, Any] = {
             "channel": self.channel,
             "content": file.data,
-            "filename": file.name,
-            "title": file.name,
+            "filename": inert(file.name),
+            "title": inert(file.name),
         }
         if self.thread_ts:
             kwargs["thread_ts"] = self.thread_ts
         if file.mime_type.startswith("image/"):
-            kwargs["alt_txt"] = (file.alt_text or file.name)[:1000]
+            kwargs["alt_txt"] = inert(file.alt_text or file.name)[:1000]
         try:
             response = await self.client.files_upload_v2(**kwargs)
-        except SlackApiError as exc:
-            logger.warning("upload of a generated file failed: %s", exc.response.get("error"))
-            await self.notice(f"{file.name} could not be uploaded ({exc.response.get('error')}).")
+        except FAILURES as exc:
+            logger.warning("upload of a generated file failed: %s", error_code(exc))
+            await self.notice(f"{file.name} could not be uploaded ({error_code(exc)}).")
             return
         self._posted_anything = True
         for uploaded in response.get("files") or [response.get("file") or {}]:
@@ -263,7 +266,9 @@ class SlackSink:
             limit = self.options.page_limit
             while len(page.raw) > limit:
                 shown = page.sent if page.stream and page.ts else 0
-                cut = split_point(page.raw, limit - SEAL_ROOM, start=shown)
+                cut = page_cut(page.raw, limit - SEAL_ROOM, start=shown, final=final)
+                if cut is None or cut >= len(page.raw):
+                    break  # the line the user sees is still coming: it stays on this page
                 head, tail = seal(page.raw[:cut], page.raw[cut:])
                 page.raw = head
                 await self._show(page, final=True)
@@ -279,8 +284,8 @@ class SlackSink:
             try:
                 await self._show_stream(page, final=final)
                 return
-            except SlackApiError as exc:
-                error = exc.response.get("error")
+            except FAILURES as exc:
+                error = error_code(exc)
                 logger.info("streaming stopped (%s); editing the message instead", error)
                 await self._abandon_stream(page)
         await self._show_edit(page)
@@ -331,7 +336,7 @@ class SlackSink:
         if page.ts is not None and page.open_stream:
             # An error other than an expired stream may leave it open, and Slack
             # refuses chat.update on a message that is still streaming.
-            with contextlib.suppress(SlackClientError):
+            with contextlib.suppress(*FAILURES):
                 await self.client.chat_stopStream(channel=self.channel, ts=page.ts)
         page.open_stream = False
 
@@ -344,7 +349,7 @@ class SlackSink:
         if page.reused and page.ts is not None:
             page.reused = False
             # It may have been left streaming; Slack refuses chat.update until stopped.
-            with contextlib.suppress(SlackClientError):
+            with contextlib.suppress(*FAILURES):
                 await self.client.chat_stopStream(channel=self.channel, ts=page.ts)
         self._called = True
         if page.ts is not None:
@@ -352,9 +357,9 @@ class SlackSink:
                 await self.client.chat_update(channel=self.channel, ts=page.ts, text=text)
                 page.shown = text
                 return
-            except SlackApiError as exc:
+            except FAILURES as exc:
                 # The message is gone or frozen: continue in a new one.
-                logger.info("chat.update failed (%s); posting anew", exc.response.get("error"))
+                logger.info("chat.update failed (%s); posting anew", error_code(exc))
                 page.ts = None
         page.ts = await self._post(text)
         page.shown = text
@@ -375,7 +380,7 @@ class SlackSink:
         for ts in leftovers:
             if ts is None:
                 continue
-            with contextlib.suppress(SlackClientError):
+            with contextlib.suppress(*FAILURES):
                 await self.client.chat_delete(channel=self.channel, ts=ts)
             if ts in self._refs.ids:
                 self._refs.ids.remove(ts)
@@ -416,15 +421,14 @@ class SlackSink:
             "status": status,
         }
         if detail:
-            kwargs["loading_messages"] = [detail[:200]]
+            kwargs["loading_messages"] = [inert(detail)[:200]]
         self._status_calls += 1
         try:
             await self.client.assistant_threads_setStatus(**kwargs)
             self._status_showing = bool(status)
-        except SlackClientError as exc:
+        except FAILURES as exc:
             # Not an AI app, or no assistant:write: go on without status.
-            error = exc.response.get("error") if isinstance(exc, SlackApiError) else exc
-            logger.debug("thread status unavailable: %s", error)
+            logger.debug("thread status unavailable: %s", error_code(exc))
             self._status_ok = False
         finally:
             self._status_calls -= 1

@@ -29,8 +29,13 @@ ZWJ = "\u200d"  # breaks "@here" without changing what the user reads
 ZWSP = "\u200b"  # breaks "<!here>" in Markdown input
 
 _FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})\s*([\w+#.-]*)")
-_SPECIAL_MENTION = re.compile(r"<(?=!(?:channel|here|everyone|group|subteam\^))", re.IGNORECASE)
-_USER_MENTION = re.compile(r"<(?=@[A-Z0-9])")
+# "<", also as an HTML entity: Slack decodes those in some fields before it looks for
+# mentions, so "&lt;!channel&gt;" could ping as well.
+_LT = r"(?:<|&lt;|&#0*60;|&#x0*3c;)"
+_SPECIAL_MENTION = re.compile(
+    _LT + r"(?=!(?:channel|here|everyone|group|subteam\^))", re.IGNORECASE
+)
+_USER_MENTION = re.compile(_LT + r"(?=@[A-Z0-9])", re.IGNORECASE)
 _ALLOWED_USER_MENTION = re.compile(r"<@([UW][A-Z0-9]{2,})(?:\|[^<>&]*)?>")
 _BARE_BROADCAST = re.compile(r"@(?=(?:channel|here|everyone)\b)", re.IGNORECASE)
 
@@ -73,10 +78,16 @@ def safe_markdown(text: str, *, allow_user_mentions: bool = False) -> str:
     ``<@U...>`` unless `allow_user_mentions`, get a zero-width space after ``<``.
     Other text, including code, is passed through unchanged.
     """
-    text = _SPECIAL_MENTION.sub("<" + ZWSP, text)
+    text = _SPECIAL_MENTION.sub(lambda m: m.group(0) + ZWSP, text)
     if not allow_user_mentions:
-        text = _USER_MENTION.sub("<" + ZWSP, text)
+        text = _USER_MENTION.sub(lambda m: m.group(0) + ZWSP, text)
     return break_broadcasts(text)
+
+
+def inert(text: str) -> str:
+    """Plain text for a field that is not a message (a file title, the status line, the
+    AI pane's thread title, suggested prompts) with every ping token broken up."""
+    return safe_markdown(text)
 
 
 # --- Markdown -> mrkdwn ------------------------------------------------------------
@@ -244,20 +255,51 @@ def open_fence(markdown: str) -> str | None:
 def split_point(text: str, limit: int, *, start: int = 0) -> int:
     """Where to cut `text` so the head is at most `limit` characters.
 
-    Prefers the end of a paragraph, then of a line, then a space, in the second half
-    of the allowed span, and never cuts before `start` (text already shown). Returns
-    an index in ``(start, limit]``; a cut at `limit` itself when nothing better exists.
+    Prefers the end of a paragraph, then of a line, in the second half of the allowed
+    span, then any line end, then (outside code blocks) a space, and never cuts before
+    `start` (text already shown). Returns an index in ``(start, limit]``; a cut at
+    `limit` itself when nothing better exists.
     """
     if len(text) <= limit:
         return len(text)
     limit = max(limit, start + 1)
     floor = start + (limit - start) // 2
     window = text[:limit]
-    for separator in ("\n\n", "\n", " "):
-        cut = window.rfind(separator, floor)
+    for separator, lowest in (("\n\n", floor), ("\n", floor), ("\n", start)):
+        cut = window.rfind(separator, lowest)
         if cut != -1 and cut + len(separator) > start:
             return cut + len(separator)
+    if open_fence(window) is None:
+        cut = window.rfind(" ", floor)
+        if cut != -1 and cut + 1 > start:
+            return cut + 1
     return limit
+
+
+#: How far past its limit a page may run to end the line it is in. Slack takes 12K
+#: characters per streaming call and far more per message; the limit is for reading.
+PAGE_OVERFLOW = 2_000
+
+
+def page_cut(text: str, limit: int, *, start: int = 0, final: bool = False) -> int | None:
+    """Where to end a page of `text` (longer than `limit`) whose first `start`
+    characters the user already has (streamed): at a line boundary, whatever the timing.
+
+    Like :func:`split_point`, except when the text already shown runs into a line that
+    does not end within the limit: then the page ends where that line ends (up to
+    `PAGE_OVERFLOW` past the limit), and while that line is still coming in (not
+    `final`) the answer is None: wait for more text. Only a line longer than the
+    overflow, or a page streamed that far, is cut inside.
+    """
+    cut = split_point(text, limit, start=start)
+    if cut >= len(text) or text[cut - 1] in "\n ":
+        return cut
+    end = text.find("\n", max(limit, start))
+    if end != -1 and end + 1 <= limit + PAGE_OVERFLOW:
+        return end + 1
+    if end == -1 and len(text) <= limit + PAGE_OVERFLOW:
+        return len(text) if final else None
+    return max(start, min(len(text), limit + PAGE_OVERFLOW))
 
 
 def seal(head: str, tail: str) -> tuple[str, str]:
@@ -295,7 +337,9 @@ __all__ = [
     "SEAL_ROOM",
     "break_broadcasts",
     "escape",
+    "inert",
     "open_fence",
+    "page_cut",
     "safe_markdown",
     "seal",
     "split_markdown",

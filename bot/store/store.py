@@ -65,6 +65,8 @@ class InboundRow:
     attachments: list[dict[str, Any]]
     notices: list[str]
     anchor: str
+    message_id: str | None = None
+    event_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +120,8 @@ def _inbound(row: sa.Row[Any]) -> InboundRow:
         attachments=list(row.attachments or []),
         notices=list(row.notices or []),
         anchor=row.anchor,
+        message_id=row.message_id,
+        event_id=row.event_id,
     )
 
 
@@ -150,13 +154,26 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _run_migrations(connection: Connection, revision: str = "head") -> None:
+    """Upgrade the schema; one log line if that changed anything, none otherwise
+    (alembic's own dozen INFO lines per start are kept out of the log)."""
     from alembic import command
     from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
-    command.upgrade(config, revision)
+    before = MigrationContext.configure(connection).get_current_revision()
+    alembic_logger = logging.getLogger("alembic")
+    level = alembic_logger.level
+    alembic_logger.setLevel(logging.WARNING)
+    try:
+        command.upgrade(config, revision)
+    finally:
+        alembic_logger.setLevel(level)
+    after = MigrationContext.configure(connection).get_current_revision()
+    if after != before:
+        logger.info("database schema migrated from %s to %s", before or "empty", after)
 
 
 # --- statements --------------------------------------------------------------------
