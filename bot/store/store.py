@@ -544,7 +544,30 @@ class Store:
         try:
             return await self.run(claim)
         except IntegrityError:
-            return None
+            # A duplicate only if a dedup key is taken; any other failed write (a
+            # constraint, a trigger) must not pass for one and lose the message.
+            if await self.run(lambda conn: self._seen(conn, inbound)):
+                return None
+            raise
+
+    @staticmethod
+    def _seen(conn: Connection, inbound: Inbound) -> bool:
+        ib, key = t.inbound, inbound.key
+        keys = []
+        if inbound.event_id is not None:
+            keys.append(sa.and_(ib.c.platform == key.platform, ib.c.event_id == inbound.event_id))
+        if inbound.message_id is not None:
+            keys.append(
+                sa.and_(
+                    ib.c.platform == key.platform,
+                    ib.c.channel == key.channel,
+                    ib.c.message_id == inbound.message_id,
+                )
+            )
+        if not keys:
+            return False
+        found = conn.execute(sa.select(ib.c.id).where(sa.or_(*keys)).limit(1)).first()
+        return found is not None
 
     async def pending(self, thread_id: int) -> list[InboundRow]:
         """Queued messages of a thread not yet taken by a turn, oldest first."""

@@ -57,7 +57,9 @@ def rich_text_blocks(text: str) -> list[dict[str, Any]]:
     return [
         {
             "type": "rich_text",
-            "block_id": hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:5],
+            "block_id": hashlib.sha1(
+                text.encode("utf-8", "surrogatepass"), usedforsecurity=False
+            ).hexdigest()[:5],
             "elements": [{"type": "rich_text_section", "elements": elements}],
         }
     ]
