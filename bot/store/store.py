@@ -156,6 +156,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def _run_migrations(connection: Connection, revision: str = "head") -> None:
     """Upgrade the schema; one log line if that changed anything, none otherwise
     (alembic's own dozen INFO lines per start are kept out of the log)."""
+    # Before the imports: alembic logs its plugins as they load.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     from alembic import command
     from alembic.config import Config
     from alembic.runtime.migration import MigrationContext
@@ -164,13 +166,7 @@ def _run_migrations(connection: Connection, revision: str = "head") -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
     before = MigrationContext.configure(connection).get_current_revision()
-    alembic_logger = logging.getLogger("alembic")
-    level = alembic_logger.level
-    alembic_logger.setLevel(logging.WARNING)
-    try:
-        command.upgrade(config, revision)
-    finally:
-        alembic_logger.setLevel(level)
+    command.upgrade(config, revision)
     after = MigrationContext.configure(connection).get_current_revision()
     if after != before:
         logger.info("database schema migrated from %s to %s", before or "empty", after)

@@ -27,6 +27,7 @@ async def test_check_all_fine(
     env = env_for(openai_emulator, slack_emulator, discord_emulator, tmp_path)
     code, out, err = await run_cli("check", env=env, cwd=tmp_path)
     assert code == 0, out + err
+    assert err == ""  # no log lines (alembic's among them) around the report
     lines = out.splitlines()
     assert all(line.startswith("ok ") for line in lines), out
     for name in (

@@ -28,6 +28,7 @@ async def test_piped_console_prints_replies_and_persists_the_thread(
     )
     assert code == 0, err
     assert out.splitlines() == ["assistant> Hello! I stream.", "assistant> echo: second line"]
+    assert err == ""  # no log lines (alembic's among them) around the conversation
     deltas = openai_emulator.responses_requests()
     assert len(deltas) == 2
 

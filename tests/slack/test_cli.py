@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import os
 import signal
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -141,3 +144,70 @@ async def test_run_http_mode_serves_events_and_health(
         proc.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, err.decode()
+
+
+def signed(body: bytes, secret: str) -> dict[str, str]:
+    timestamp = str(int(time.time()))
+    digest = hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256)
+    return {
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": "v0=" + digest.hexdigest(),
+        "Content-Type": "application/json",
+    }
+
+
+async def test_http_mode_binds_host_and_keeps_hostile_requests_out_of_the_log(
+    tmp_path: Path, openai_emulator: Any, slack_emulator: SlackEmulator
+) -> None:
+    port = free_port()
+    env = base_env(
+        tmp_path,
+        openai_emulator,
+        slack_emulator,
+        SLACK_SIGNING_SECRET=slack_emulator.signing_secret,
+        PORT=str(port),
+        HOST="127.0.0.1",
+    )
+    proc = await run(["run", "--http"], env, tmp_path)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(500):
+                try:
+                    async with session.get(f"{base}/healthz") as response:
+                        if response.status == 200:
+                            break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.05)
+            # HOST=127.0.0.1: another loopback address (which 0.0.0.0 would serve) is refused.
+            try:
+                async with session.get(f"http://127.0.0.2:{port}/healthz") as response:
+                    reached_other = True
+            except aiohttp.ClientConnectionError:
+                reached_other = False
+            assert not reached_other
+            # A forged signature: refused, and the body (anyone's text) is not logged.
+            event = app_mention_event(channel="C0001", text=f"<@{BOT_USER_ID}> private words 7")
+            status, _ = await slack_emulator.http_send_event(
+                f"{base}/slack/events", event, signing_secret="forged"
+            )
+            assert status == 401
+            # Malformed JSON, correctly signed: 400, not a 500 with a traceback.
+            body = b'{"type": "event_callback", "event": {'
+            async with session.post(
+                f"{base}/slack/events",
+                data=body,
+                headers=signed(body, slack_emulator.signing_secret),
+            ) as response:
+                assert response.status == 400
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+    log = err.decode()
+    assert proc.returncode == 0, log
+    assert "Invalid request signature" in log  # Bolt's line is kept, without the body
+    assert "private words" not in log and "event_callback" not in log
+    assert "Traceback" not in log
+    assert len([line for line in log.splitlines() if "malformed" in line]) == 1
+    assert "alembic" not in log
+    assert len([line for line in log.splitlines() if "migrat" in line]) <= 1
