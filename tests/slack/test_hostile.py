@@ -16,7 +16,6 @@ import pytest
 from adapters.slack.events import Anchor, parse_message
 from adapters.slack.text import ZWSP, safe_markdown
 from bot.models import OutFile, Progress, ThreadKey
-from tests.emulators.openai import Reply
 from tests.emulators.slack import BOT_USER_ID, app_mention_event, event_callback, message_event
 
 PING = re.compile(r"<!(channel|here|everyone)|<@U|&lt;!|&#60;!|@(channel|here|everyone)\b")
