@@ -7,7 +7,16 @@
     ... emu.requests / emu.responses_requests() / emu.conversations[cid].items ...
     await emu.stop()
 
-Fixture: ``tests.emulators.openai.plugin.openai_emulator``.
+Requests are held to OpenAI's official OpenAPI definition (tests/spec/openai/, spec.py):
+one it rejects gets 400 (``openai.BadRequestError``, ``param`` = the JSON path) and is kept
+in ``emu.spec_violations`` and on its ``Recorded.violations``. ``emu.spec_validation``:
+"reject" (default), "record" (answer anyway), "off".
+
+``OpenAIEmulator(compat="llama.cpp")`` (or ``emu.compat = "llama.cpp"``) answers like
+llama.cpp's llama-server instead (llama.py): no Conversations/files/containers/vector
+stores, its input rules, its error bodies. Validation is off there unless asked for.
+
+Fixtures: ``tests.emulators.openai.plugin.openai_emulator`` and ``llama_like_emulator``.
 """
 
 from .model import ModelFn, ModelRequest, Reply, default_model
@@ -23,9 +32,11 @@ from .server import (
     VectorStoreFileState,
     VectorStoreState,
 )
+from .spec import SPEC_EXCEPTIONS, OpenAPISpec, SpecException, SpecViolation, load_spec
 
 __all__ = [
     "CONVERSATION_LOCKED_MESSAGE",
+    "SPEC_EXCEPTIONS",
     "ApiError",
     "ContainerFile",
     "ContainerState",
@@ -33,10 +44,14 @@ __all__ = [
     "ModelFn",
     "ModelRequest",
     "OpenAIEmulator",
+    "OpenAPISpec",
     "Recorded",
     "Reply",
+    "SpecException",
+    "SpecViolation",
     "StoredFile",
     "VectorStoreFileState",
     "VectorStoreState",
     "default_model",
+    "load_spec",
 ]

@@ -1,1 +1,1 @@
-from tests.emulators.openai.plugin import openai_emulator  # noqa: F401
+from tests.emulators.openai.plugin import llama_like_emulator, openai_emulator  # noqa: F401

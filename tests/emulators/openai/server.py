@@ -2,6 +2,11 @@
 
 The real ``openai.AsyncOpenAI(base_url=emulator.base_url, api_key="sk-test")`` talks to it
 over HTTP on 127.0.0.1. Shapes follow the SDK's own types (openai/types/...).
+
+Every request is checked against OpenAI's official OpenAPI definition (``spec.py``,
+``tests/spec/openai/``): one the definition rejects is answered 400 the way the API words
+it and kept in ``spec_violations``. ``compat="llama.cpp"`` makes it answer like
+llama.cpp's ``llama-server`` instead (``llama.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
+from . import llama
 from .model import (
     JSON,
     ModelFn,
@@ -29,6 +35,7 @@ from .model import (
     new_id,
     normalize_input,
 )
+from .spec import OpenAPISpec, SpecViolation, load_spec
 from .sse import format_sse
 
 __all__ = [
@@ -38,12 +45,14 @@ __all__ = [
     "FileBatchState",
     "OpenAIEmulator",
     "Recorded",
+    "SpecViolation",
     "StoredFile",
     "VectorStoreFileState",
     "VectorStoreState",
 ]
 
 MAX_ITEMS_PER_CALL = 20
+SPEC_VALIDATION_MODES = ("reject", "record", "off")
 CONVERSATION_LOCKED_MESSAGE = (
     "Another process is currently operating on this conversation. Please retry after a few seconds."
 )
@@ -68,6 +77,8 @@ class Recorded:
     t_start: float  # time.monotonic()
     t_end: float = 0.0  # time.monotonic() when the answer (or stream) ended; 0.0 while open
     status: int = 0  # HTTP status answered; 0 while open / if the client went away first
+    # What OpenAI's definition rejects in this request (validation on); [] if nothing.
+    violations: list[SpecViolation] = field(default_factory=list)
 
     @property
     def body(self) -> Any:
@@ -264,6 +275,16 @@ class _Upload:
 
 
 @dataclass
+class _Body:
+    json: Any  # the parsed JSON body; None for multipart or no body
+    uploads: dict[str, _Upload]
+    form: dict[str, str]
+    recorded: Any  # what Recorded.json shows
+    # Multipart fields in order, file fields as their file names (for validation).
+    pairs: list[tuple[str, str]] | None = None
+
+
+@dataclass
 class _Ctx:
     request: web.Request
     params: dict[str, str]
@@ -407,10 +428,35 @@ def _status_error(reply: Reply) -> ApiError:
 class OpenAIEmulator:
     """Loopback OpenAI API. ``await start()``, point the SDK at ``base_url``, ``await stop()``."""
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        compat: str | None = None,
+        spec_validation: str | None = None,
+    ) -> None:
+        """``compat``: None (OpenAI) or "llama.cpp" (answer like llama-server).
+
+        ``spec_validation``: "reject" (answer 400 and record), "record" (record only) or
+        "off"; None means "reject" for OpenAI and "off" in a compat mode (llama-server
+        does not hold requests to OpenAI's definition). Both can be set later as
+        attributes.
+        """
         self.host = host
         self.port = port
         self.base_url = ""
+        self.compat = compat
+        self.spec_validation = spec_validation
+        self.spec: OpenAPISpec = load_spec()
+        # Every request OpenAI's definition rejected (also on its Recorded.violations).
+        self.spec_violations: list[SpecViolation] = []
+        # compat="llama.cpp": the model GET /v1/models lists, and whether it was started
+        # with --mmproj (else image input is refused, as llama-server does).
+        self.llama_model = "tiny-llama.gguf"
+        self.llama_images = False
+        # POST /v1/audio/transcriptions answers this text (None: "transcript of NAME").
+        self.transcript: str | None = None
         self.requests: list[Recorded] = []
         self.model: ModelFn | None = None
         self.conversations_enabled = True
@@ -577,15 +623,15 @@ class OpenAIEmulator:
         r("GET", "/vector_stores/{vid}/file_batches/{bid}/files", self._h_list_batch_files)
         r("GET", "/models", self._h_list_models)
         r("GET", "/models/{mid}", self._h_get_model)
+        r("POST", "/audio/transcriptions", self._h_transcription)
+        r("POST", "/audio/speech", self._h_speech)
 
-    async def _parse_body(
-        self, request: web.Request
-    ) -> tuple[Any, dict[str, _Upload], dict[str, str], Any]:
-        """(json body, uploads, form fields, what to record)."""
+    async def _parse_body(self, request: web.Request) -> _Body:
         if request.content_type.startswith("multipart/"):
             uploads: dict[str, _Upload] = {}
             form: dict[str, str] = {}
             recorded: dict[str, Any] = {}
+            pairs: list[tuple[str, str]] = []
             reader = await request.multipart()
             while True:
                 part = await reader.next()
@@ -603,23 +649,67 @@ class OpenAIEmulator:
                         "size": len(data),
                         "content_type": ctype,
                     }
+                    pairs.append((part.name, part.filename))
                 else:
                     value = await part.text()
                     form[part.name] = value
                     recorded[part.name] = value
-            return None, uploads, form, recorded
+                    pairs.append((part.name, value))
+            return _Body(None, uploads, form, recorded, pairs)
         raw = await request.read()
         if not raw:
-            return None, {}, {}, None
+            return _Body(None, {}, {}, None)
         try:
             body = json.loads(raw)
         except ValueError as exc:
+            if self._compat_mode() is not None:
+                # nlohmann's parse_error is no std::invalid_argument: ex_wrapper makes it a
+                # 500 with its what() (here shortened).
+                raise llama.LlamaError.runtime(
+                    "[json.exception.parse_error.101] parse error: syntax error while parsing value"
+                ) from exc
             raise ApiError(
                 400,
                 "We could not parse the JSON body of your request. (HINT: This likely means "
                 "you aren't using your HTTP library correctly.)",
             ) from exc
-        return body, {}, {}, body
+        return _Body(body, {}, {}, body)
+
+    def _compat_mode(self) -> str | None:
+        if self.compat is not None and self.compat not in llama.COMPAT_MODES:
+            raise ValueError(f"unknown compat mode {self.compat!r}; one of {llama.COMPAT_MODES}")
+        return self.compat
+
+    @property
+    def spec_validation_mode(self) -> str:
+        """The validation in force: "reject", "record" or "off"."""
+        mode = self.spec_validation
+        if mode is None:
+            mode = "off" if self._compat_mode() is not None else "reject"
+        if mode not in SPEC_VALIDATION_MODES:
+            raise ValueError(f"spec_validation must be one of {SPEC_VALIDATION_MODES}")
+        return mode
+
+    def _check_spec(self, request: web.Request, rec: Recorded, parsed: _Body) -> None:
+        """Hold the request to OpenAI's definition (see spec.py)."""
+        mode = self.spec_validation_mode
+        if mode == "off":
+            return
+        found = self.spec.check(
+            request.method,
+            request.path,
+            query=list(request.query.items()),
+            content_type=request.content_type,
+            body=parsed.json,
+            form=parsed.pairs,
+        )
+        if not found:
+            return
+        rec.violations.extend(found)
+        self.spec_violations.extend(found)
+        if mode == "reject":
+            first = found[0]
+            raise ApiError(400, first.message, code=first.code, param=first.param)
 
     def _check_auth(self, request: web.Request) -> None:
         if self.api_key is None:
@@ -646,14 +736,22 @@ class OpenAIEmulator:
         self.requests.append(rec)
         try:
             try:
-                body, uploads, form, rec.json = await self._parse_body(request)
-                self._check_auth(request)
-                handler, params = self._match(request.method, request.path)
-                resp = await handler(
-                    _Ctx(request, params, dict(request.query), body, uploads, form, rec)
-                )
-            except ApiError as err:
+                if self._compat_mode() is not None:
+                    resp = await self._dispatch_llama(request, rec)
+                else:
+                    parsed = await self._parse_body(request)
+                    rec.json = parsed.recorded
+                    self._check_auth(request)
+                    handler, params = self._match(request.method, request.path)
+                    self._check_spec(request, rec, parsed)
+                    resp = await handler(self._ctx(request, params, parsed, rec))
+            except llama.LlamaError as err:
                 resp = err.to_response()
+            except ApiError as err:
+                if self.compat is not None:  # e.g. a scripted Reply(status=...)
+                    resp = llama.LlamaError(err.status, err.message).to_response()
+                else:
+                    resp = err.to_response()
             except Exception as exc:  # an emulator bug: record it and answer 500
                 self.errors.append(exc)
                 resp = ApiError(
@@ -666,6 +764,41 @@ class OpenAIEmulator:
             return resp
         finally:
             rec.t_end = time.monotonic()
+
+    @staticmethod
+    def _ctx(request: web.Request, params: dict[str, str], parsed: _Body, rec: Recorded) -> _Ctx:
+        return _Ctx(
+            request, params, dict(request.query), parsed.json, parsed.uploads, parsed.form, rec
+        )
+
+    # ------------------------------------------------------------------ llama.cpp mode
+
+    async def _dispatch_llama(self, request: web.Request, rec: Recorded) -> web.StreamResponse:
+        """The order llama-server keeps: API key, route, then the handler's own checks."""
+        path = request.path
+        if self.api_key is not None and path not in llama.PUBLIC_PATHS:
+            auth = request.headers.get("Authorization", "") or request.headers.get("X-Api-Key", "")
+            if auth.removeprefix("Bearer ") != self.api_key:
+                raise llama.LlamaError(401, "Invalid API Key")
+        name = llama.routes().get((request.method, path))
+        if name is None:
+            raise llama.LlamaError(404, llama.NOT_FOUND)
+        parsed = await self._parse_body(request)
+        rec.json = parsed.recorded
+        self._check_spec(request, rec, parsed)  # only if asked for: llama-server does not
+        if name == "health":
+            return self._json(llama.health_json(), headers={"Server": "llama.cpp"})
+        if name == "models":
+            return self._json(llama.models_json(self.llama_model), headers={"Server": "llama.cpp"})
+        if name == "transcriptions":
+            # Needs a model with audio input (mtmd); the tiny text models have none.
+            raise llama.LlamaError(501, llama.AUDIO_NOT_SUPPORTED)
+        body = llama.check_responses_body(parsed.json, images=self.llama_images)
+        body.setdefault("model", self.llama_model)
+        if not isinstance(body.get("model"), str) or not body["model"]:
+            body["model"] = self.llama_model
+        parsed = _Body(body, parsed.uploads, parsed.form, parsed.recorded)
+        return await self._h_create_response(self._ctx(request, {}, parsed, rec))
 
     def _match(self, method: str, path: str) -> tuple[_Handler, dict[str, str]]:
         path = path.rstrip("/") or "/"
@@ -816,7 +949,7 @@ class OpenAIEmulator:
                 param="model",
                 code="missing_required_parameter",
             )
-        if model in self.unknown_models:
+        if model in self.unknown_models and self.compat is None:
             raise ApiError(
                 400,
                 f"The requested model '{model}' does not exist.",
@@ -861,7 +994,8 @@ class OpenAIEmulator:
             history = copy.deepcopy(self._contexts[prev_id])
         tools = [t for t in body.get("tools") or [] if isinstance(t, dict)]
         self._check_tools(tools)
-        self._check_tool_outputs(history, input_items)
+        if self.compat is None:  # llama-server does not pair calls with outputs
+            self._check_tool_outputs(history, input_items)
 
         if conv is not None and conv.active_response is not None:
             self.overlaps.append(conv.id)
@@ -1827,6 +1961,28 @@ class OpenAIEmulator:
                 param="model",
             )
         return self._json(self._model_json(mid))
+
+    # ------------------------------------------------------------------ audio
+
+    async def _h_transcription(self, ctx: _Ctx) -> web.StreamResponse:
+        upload = ctx.uploads.get("file")
+        if upload is None:
+            raise ApiError(400, "Missing required parameter: 'file'.", param="file")
+        text = self.transcript
+        if text is None:
+            text = f"transcript of {upload.filename}"
+        if ctx.form.get("response_format") == "text":
+            return web.Response(text=text + "\n", content_type="text/plain")
+        usage = {"type": "duration", "seconds": max(1, len(upload.data) // 16_000)}
+        return self._json({"text": text, "usage": usage})
+
+    async def _h_speech(self, ctx: _Ctx) -> web.StreamResponse:
+        body = ctx.json_body()
+        fmt = str(body.get("response_format") or "mp3")
+        mime = {"mp3": "audio/mpeg", "wav": "audio/wav", "opus": "audio/ogg"}.get(fmt, "audio/mpeg")
+        # Not real audio: a recognisable header, then the text.
+        data = b"ID3\x04\x00\x00" + str(body.get("input") or "").encode()
+        return web.Response(body=data, content_type=mime)
 
 
 def _annotation_end(ann: JSON) -> int:
