@@ -135,7 +135,9 @@ def prompt_text(interaction: discord.Interaction, prompt: str, *, bot_id: int) -
     guild = interaction.guild
     if guild is None:
         return clean_text(prompt, bot_id=bot_id)
-    members = [m for m in map(guild.get_member, _ids(_USER_MENTION, prompt)) if m is not None]
+    # The asker is known even when the guild's member cache is not kept.
+    members = [interaction.user]
+    members += [m for m in map(guild.get_member, _ids(_USER_MENTION, prompt)) if m is not None]
     roles = [r for r in map(guild.get_role, _ids(_ROLE_MENTION, prompt)) if r is not None]
     channels = [
         c for c in map(guild.get_channel_or_thread, _ids(_CHANNEL_MENTION, prompt)) if c is not None

@@ -56,6 +56,13 @@ MakeBot = Callable[..., Awaitable[Bot]]
 
 
 @pytest.fixture
+def discord_patch_gateway() -> bool:
+    """The bot finds the emulator's gateway itself, from DISCORD_API_URL (GET
+    /gateway/bot), as it finds a proxy's: discord.py's default points at a trap."""
+    return False
+
+
+@pytest.fixture
 async def make_bot(make_core: Any, discord_emulator: DiscordEmulator) -> AsyncIterator[MakeBot]:
     """`await make_bot(**settings)` starts a bot; it is closed at the end of the test."""
     emu = discord_emulator
@@ -68,7 +75,7 @@ async def make_bot(make_core: Any, discord_emulator: DiscordEmulator) -> AsyncIt
             tools: ToolRegistry | None = None,
             **overrides: Any,
         ) -> Bot:
-            core = await make_core(tools, **overrides)
+            core = await make_core(tools, **{"DISCORD_API_URL": emu.api_base, **overrides})
             fetcher = CdnFetcher(resolver=emu.resolver(), ssl_context=emu.ssl_client_context())
             client = build_client(
                 service=core.service,

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from adapters.discord.client import NO_CONTENT_HINT
 from adapters.discord.download import CdnFetcher
 from adapters.discord.runner import MESSAGE_CONTENT_OFF, DiscordRunner
 from bot.models import ThreadKey
@@ -132,7 +133,7 @@ async def test_without_message_content_intent_mentions_still_work(
     if flags_say_granted:
         # The application flags claim the intent, the gateway still refuses it (4014).
         emu.application_flags = 1 << 19
-    core = await make_core(DISCORD_TOKEN=emu.bot_token)
+    core = await make_core(DISCORD_TOKEN=emu.bot_token, DISCORD_API_URL=emu.api_base)
     runner = DiscordRunner(
         service=core.service,
         settings=core.settings,
@@ -152,9 +153,18 @@ async def test_without_message_content_intent_mentions_still_work(
         await bot.settle()
         thread_id = bot.only_thread()["id"]
         assert bot.bot_messages(thread_id)[0]["content"] == "echo: [alice] still here?"
-        # A follow-up without a mention arrives without content: nothing to answer.
+        # A follow-up without a mention arrives without content: nothing to answer, but
+        # the thread is told once how to reach the bot (and the log says it once).
         await emu.send_message(thread_id, "no mention", author=emu.alice)
         await bot.handled("empty")
+        await emu.send_message(thread_id, "again no mention", author=emu.alice)
+        await bot.handled("empty", count=2)
+        hints = [m["content"] for m in bot.bot_messages(thread_id) if "/ask" in m["content"]]
+        assert hints == [NO_CONTENT_HINT]
+        posts = emu.requests_to("POST", f"/channels/{thread_id}/messages")
+        [hint] = [r.json for r in posts if "/ask" in r.json.get("content", "")]
+        assert hint["allowed_mentions"] == {"parse": []}
+        assert caplog.text.count("no Message Content intent") == 1
         await emu.send_message(thread_id, f"<@{bot.id}> with mention", author=emu.alice)
         await bot.settle(count=2)
         assert bot.bot_messages(thread_id)[-1]["content"] == "echo: [alice] with mention"
@@ -172,7 +182,7 @@ async def test_shutdown_lets_a_running_turn_post_its_reply(
     make_core: Any, discord_emulator: DiscordEmulator, openai_emulator: Any
 ) -> None:
     emu = discord_emulator
-    core = await make_core(DISCORD_TOKEN=emu.bot_token)
+    core = await make_core(DISCORD_TOKEN=emu.bot_token, DISCORD_API_URL=emu.api_base)
     runner = DiscordRunner(
         service=core.service,
         settings=core.settings,
