@@ -366,3 +366,19 @@ async def test_a_turn_cut_off_by_shutdown_is_answered_by_the_next_process(
     assert [(r.text, r.error) for r in second.replier.replies] == [("echo: long question", None)]
     turns = await second.store.turns_of(thread.id)
     assert [(t.status, t.attempts) for t in turns] == [("done", 2)]  # the same turn, resumed
+
+
+async def test_messages_merged_into_one_turn_go_in_the_platforms_order(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    """A retried delivery arrives late: the turn still reads the messages as written."""
+    core = await make_core()
+    openai_emulator.script(Reply(text="first answer", ttft=0.5))
+    await core.service.submit(inbound("opening", message_id="1700000000.000100"))
+    await asyncio.sleep(0.1)  # its turn is running; the next two wait and merge
+    await core.service.submit(inbound("written third", message_id="1700000003.000100"))
+    await core.service.submit(inbound("written second", message_id="1700000002.000100"))
+    await core.service.drain()
+    merged = responses(openai_emulator)[-1].body["input"]
+    texts = [part["text"] for item in merged for part in item["content"]]
+    assert texts == ["written second", "written third"]
