@@ -262,6 +262,12 @@ def split_point(text: str, limit: int, *, start: int = 0) -> int:
     """
     if len(text) <= limit:
         return len(text)
+    cut = _boundary(text, limit, start)
+    return cut if cut is not None else max(limit, start + 1)
+
+
+def _boundary(text: str, limit: int, start: int) -> int | None:
+    """The best paragraph, line or (outside code) word end in ``(start, limit]``."""
     limit = max(limit, start + 1)
     floor = start + (limit - start) // 2
     window = text[:limit]
@@ -273,7 +279,7 @@ def split_point(text: str, limit: int, *, start: int = 0) -> int:
         cut = window.rfind(" ", floor)
         if cut != -1 and cut + 1 > start:
             return cut + 1
-    return limit
+    return None
 
 
 #: How far past its limit a page may run to end the line it is in. Slack takes 12K
@@ -291,8 +297,10 @@ def page_cut(text: str, limit: int, *, start: int = 0, final: bool = False) -> i
     `final`) the answer is None: wait for more text. Only a line longer than the
     overflow, or a page streamed that far, is cut inside.
     """
-    cut = split_point(text, limit, start=start)
-    if cut >= len(text) or text[cut - 1] in "\n ":
+    if len(text) <= limit:
+        return len(text)
+    cut = _boundary(text, limit, start)
+    if cut is not None:
         return cut
     end = text.find("\n", max(limit, start))
     if end != -1 and end + 1 <= limit + PAGE_OVERFLOW:

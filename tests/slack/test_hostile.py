@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from adapters.slack.events import Anchor, parse_message
-from adapters.slack.text import ZWSP, safe_markdown
+from adapters.slack.text import ZWSP, page_cut, safe_markdown
 from bot.models import OutFile, Progress, ThreadKey
 from tests.emulators.slack import BOT_USER_ID, app_mention_event, event_callback, message_event
 
@@ -159,3 +159,15 @@ def test_the_bots_own_messages_are_ignored_even_when_other_bots_are_allowed() ->
     assert parse_message(only_id, **kwargs) is None  # type: ignore[arg-type]
     incoming = parse_message(other, **kwargs)  # type: ignore[arg-type]
     assert incoming is not None and incoming.is_bot
+
+
+def test_a_page_never_ends_inside_the_code_line_the_user_is_reading() -> None:
+    head = "```\n" + "x = 1\n" * 40  # 244 characters of whole lines
+    growing = head + "value = compute(1, 2, 3)"  # a line still arriving
+    start = len(head) + 8  # streamed up to "value = "
+    assert page_cut(growing, 250, start=start) is None  # wait for the line's end
+    assert page_cut(growing, 250, start=start, final=True) == len(growing)
+    done = growing + "\nnext = 2\n" + "y = 2\n" * 10
+    assert page_cut(done, 250, start=start) == len(growing) + 1  # right after that line
+    # Nothing shown yet: the last line end within the limit, as ever.
+    assert page_cut(done, 250) == len(head)
