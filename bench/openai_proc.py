@@ -32,7 +32,9 @@ def route(method: str, path: str) -> str:
 async def _serve(spec: ModelSpec) -> None:
     from tests.emulators.openai import OpenAIEmulator, Reply
 
-    emulator = OpenAIEmulator()
+    # The tests hold requests to OpenAI's definition; here that would only add the
+    # emulator's CPU (up to 2 ms a request) to the machine the bot is measured on.
+    emulator = OpenAIEmulator(spec_validation="off")
     await emulator.start()
     text = spec.text()
 

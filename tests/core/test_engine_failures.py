@@ -3,11 +3,13 @@ pointless retries, and a thread that keeps working."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
 import pytest
 
+from bot.models import Attachment
 from tests.emulators.openai import Reply
 from tests.helpers import inbound, key
 
@@ -120,3 +122,52 @@ async def test_a_stalled_stream_ends_the_turn_and_leaves_the_conversation_usable
     assert (core.replier.replies[1].text, core.replier.replies[1].error) == ("back", None)
     if background:
         assert any(r.path.endswith("/cancel") for r in openai_emulator.requests)
+
+
+async def test_check_finds_the_model_in_the_list_where_get_model_is_missing(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    """llama.cpp's server has GET /v1/models but not GET /v1/models/{id}."""
+    openai_emulator.compat = "llama.cpp"
+    openai_emulator.llama_model = "tiny-model"
+    core = await make_core(THREADBRIDGE_CONVERSATION_MODE="stateless", OPENAI_MODEL="tiny-model")
+    results = await core.engine.check()
+    assert [(r.name, r.ok) for r in results] == [("OpenAI model", True)]
+    missing = await make_core(THREADBRIDGE_CONVERSATION_MODE="stateless", OPENAI_MODEL="other")
+    [result] = await missing.engine.check()
+    assert (result.ok, result.detail) == (False, "OPENAI_MODEL 'other' does not exist here")
+
+
+async def test_conversations_mode_against_llama_cpp_says_misconfigured(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    openai_emulator.compat = "llama.cpp"
+    core = await make_core()
+    await core.service.submit(inbound("hello"))
+    await core.service.drain()
+    error = core.replier.replies[0].error
+    assert error is not None and error.startswith("The assistant is misconfigured")
+
+
+async def test_an_image_a_compatible_server_cannot_read_shows_its_reason(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    """llama.cpp without --mmproj: 500 with the same reason every time."""
+    openai_emulator.compat = "llama.cpp"
+    core = await make_core(THREADBRIDGE_CONVERSATION_MODE="stateless", OPENAI_MAX_RETRIES=2)
+    png = b"\x89PNG\r\n\x1a\n" + b"0" * 20
+
+    async def download(_limit: int) -> bytes:
+        return png
+
+    picture = Attachment("dot.png", "image/png", len(png), download)
+    await core.service.submit(dataclasses.replace(inbound("see"), attachments=(picture,)))
+    await core.service.drain()
+    error = core.replier.replies[0].error
+    assert error is not None
+    assert error.startswith("The assistant's server failed: image input is not supported")
+    assert len(openai_emulator.responses_requests()) == 2
+    # The thread stays usable for text.
+    await core.service.submit(inbound("just text then"))
+    await core.service.drain()
+    assert core.replier.replies[1].error is None

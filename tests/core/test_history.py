@@ -38,7 +38,7 @@ async def stored_history(core: Any) -> list[dict[str, Any]]:
 async def test_stateless_history_items_all_carry_their_type(
     make_core: Any, openai_emulator: Any
 ) -> None:
-    openai_emulator.conversations_enabled = False
+    openai_emulator.compat = "llama.cpp"
     core = await make_core(**STATELESS)
     openai_emulator.script(Reply(text="I am Ada"))
     for text in ("who are you?", "say it again"):
@@ -56,7 +56,7 @@ async def test_stateless_history_items_all_carry_their_type(
 async def test_history_stored_without_types_by_an_older_version_is_replayed_typed(
     make_core: Any, openai_emulator: Any
 ) -> None:
-    openai_emulator.conversations_enabled = False
+    openai_emulator.compat = "llama.cpp"
     core = await make_core(**STATELESS)
     await core.service.submit(inbound("first"))
     await core.service.drain()
@@ -77,7 +77,8 @@ async def test_history_stored_without_types_by_an_older_version_is_replayed_type
 async def test_a_stateless_image_goes_inline_with_its_detail(
     make_core: Any, openai_emulator: Any
 ) -> None:
-    openai_emulator.conversations_enabled = False
+    openai_emulator.compat = "llama.cpp"
+    openai_emulator.llama_images = True  # a server started with --mmproj
     core = await make_core(**STATELESS)
 
     async def download(_limit: int) -> bytes:
@@ -97,7 +98,7 @@ async def test_a_stateless_image_goes_inline_with_its_detail(
 async def test_a_function_call_is_replayed_right_before_its_output(
     make_core: Any, openai_emulator: Any
 ) -> None:
-    openai_emulator.conversations_enabled = False
+    openai_emulator.compat = "llama.cpp"
     core = await make_core(ToolRegistry.from_functions([whoami]), **STATELESS)
     openai_emulator.script(Reply(function_calls=[("whoami", {})]), Reply(text="You are U1."))
     await core.service.submit(inbound("who am I?"))
@@ -116,7 +117,7 @@ async def test_a_function_call_is_replayed_right_before_its_output(
 async def test_a_turn_stopped_at_the_tool_cap_leaves_no_call_without_output(
     make_core: Any, openai_emulator: Any
 ) -> None:
-    openai_emulator.conversations_enabled = False
+    openai_emulator.compat = "llama.cpp"
     core = await make_core(
         ToolRegistry.from_functions([whoami]), THREADBRIDGE_TOOL_ROUNDS=1, **STATELESS
     )
@@ -163,7 +164,7 @@ async def test_in_conversations_mode_the_capped_calls_get_outputs_too(
 async def test_a_short_history_window_never_starts_inside_a_tool_call(
     make_core: Any, openai_emulator: Any
 ) -> None:
-    openai_emulator.conversations_enabled = False
+    openai_emulator.compat = "llama.cpp"
     core = await make_core(
         ToolRegistry.from_functions([whoami]), THREADBRIDGE_HISTORY_LIMIT=2, **STATELESS
     )
