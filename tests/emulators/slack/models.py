@@ -50,6 +50,9 @@ class Call:
     content_type: str = ""
     status: int = 200
     response: dict[str, Any] = field(default_factory=dict)
+    #: The ``fail_next`` failure this call got: a Slack error ("ratelimited", ...),
+    #: "html" (an HTML error page) or "drop" (connection closed); None otherwise.
+    fault: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -245,12 +248,27 @@ class SocketConnection:
 class Fault:
     """A queued failure for ``fail_next``."""
 
-    method: str
+    method: str  # a Web API method name, or "*" for any
     error: str
     status: int
     retry_after: int | None
     remaining: int
     extra: dict[str, Any] = field(default_factory=dict)
+    kind: str = "slack"  # "slack" (JSON error), "html" (an HTML page), "drop" (no answer)
+    content_type: str = "text/html"
+
+
+@dataclass
+class UnknownArgument:
+    """A Web API call naming arguments slack_sdk's method for it does not have."""
+
+    method: str
+    names: list[str]  # the unknown argument names, sorted
+    params: dict[str, Any]  # every argument of the call (token removed)
+    time: float
+
+    def __str__(self) -> str:
+        return f"{self.method}: unknown argument(s) {', '.join(self.names)}"
 
 
 class _TsClock:

@@ -6,11 +6,25 @@ Usage::
         client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
         await client.chat_postMessage(channel="C0001", text="hi")
         assert slack.messages("C0001")[0].text == "hi"
+
+Strict arguments: a Web API call naming an argument that slack_sdk's method for it
+does not have (``chat.postMessage`` -> ``AsyncWebClient.chat_postMessage``'s explicit
+parameters, plus ``token`` / ``team_id``; see ``arguments.py``) is answered the way
+Slack answers invalid arguments, ``{"ok": false, "error": "invalid_arguments",
+"response_metadata": {"messages": ["[ERROR] unknown argument: ..."]}}``, and kept in
+:attr:`SlackEmulator.unknown_arguments` (``strict_arguments = False`` turns it off).
+Real Slack ignores most unknown arguments; the emulator does not, so a misspelt or
+unsupported argument passed through an SDK method's ``**kwargs`` is caught.
+
+Failures the way Slack (or what stands in front of it) fails: see
+:meth:`SlackEmulator.fail_next`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import json
 import mimetypes
@@ -18,6 +32,7 @@ import ssl
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,6 +42,7 @@ from aiohttp import BodyPartReader, WSMsgType, web
 from aiohttp.abc import AbstractResolver
 
 from . import network
+from .arguments import unknown_arguments
 from .models import (
     APP_ID,
     APP_TOKEN,
@@ -49,6 +65,7 @@ from .models import (
     Message,
     SocketConnection,
     StoredFile,
+    UnknownArgument,
     new_ts,
 )
 from .payloads import event_callback, signed_event_request
@@ -99,6 +116,19 @@ _LOGIN_PAGE = """<!DOCTYPE html>
 MAX_TEXT = 40_000
 MAX_BLOCKS = 50
 MAX_SECTION_TEXT = 3_000
+#: conversations.replies: default and largest ``limit`` (Slack's docs: 1000; 15 for
+#: commercially distributed non-Marketplace apps, which this bot is not).
+REPLIES_LIMIT = 1000
+
+#: What Slack's edge (or a proxy in front of it) sends with a 5xx: HTML, not JSON.
+_HTML_ERROR_PAGE = """<html>
+<head><title>{status} {reason}</title></head>
+<body>
+<center><h1>{status} {reason}</h1></center>
+<hr><center>envoy</center>
+</body>
+</html>
+"""
 
 
 class ApiError(Exception):
@@ -151,6 +181,47 @@ def _validate_blocks(blocks: Any) -> None:
                 )
 
 
+def _ts_param(value: Any, error: str, default: float) -> float:
+    if value is None or value == "":
+        return default
+    try:
+        return float(str(value))
+    except ValueError:
+        raise ApiError(error) from None
+
+
+def _bool_param(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.lower() in ("1", "true")
+    return bool(value)
+
+
+def _limit_param(value: Any) -> int:
+    if value is None or value == "":
+        return REPLIES_LIMIT
+    try:
+        limit = int(str(value))
+    except ValueError:
+        raise ApiError("invalid_limit") from None
+    return max(1, min(REPLIES_LIMIT, limit)) if limit > 0 else REPLIES_LIMIT
+
+
+def _encode_cursor(ts: str) -> str:
+    # Slack's cursors look like base64("next_ts:<ts without the dot>")
+    return base64.b64encode(f"next_ts:{ts.replace('.', '')}".encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        raw = base64.b64decode(cursor.encode(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise ApiError("invalid_cursor") from None
+    prefix, _, digits = raw.partition(":")
+    if prefix != "next_ts" or not digits.isdigit() or len(digits) <= 6:
+        raise ApiError("invalid_cursor")
+    return f"{digits[:-6]}.{digits[-6:]}"
+
+
 def channel_kind(channel: str) -> str:
     if channel.startswith("D"):
         return "im"
@@ -182,6 +253,13 @@ class SlackEmulator:
         self.app_id = APP_ID
 
         self.calls: list[Call] = []
+        #: Reject arguments slack_sdk's method does not name (see the module docstring).
+        self.strict_arguments = True
+        #: Every call rejected for unknown arguments, in order.
+        self.unknown_arguments: list[UnknownArgument] = []
+        #: Set by a test that provokes unknown arguments on purpose: the
+        #: ``slack_emulator`` fixture then does not fail on them.
+        self.expect_unknown_arguments = False
         #: Per-method delay in seconds before answering.
         self.latency: dict[str, float] = {}
         self._faults: list[Fault] = []
@@ -343,35 +421,84 @@ class SlackEmulator:
         status: int | None = None,
         retry_after: int | None = 1,
         times: int = 1,
+        *,
+        html: bool = False,
+        drop: bool = False,
+        content_type: str = "text/html",
         **extra: Any,
     ) -> None:
-        """Make the next ``times`` calls of ``method`` fail with ``error``.
+        """Make the next ``times`` calls of ``method`` (``"*"``: of any method) fail.
 
-        ``status`` defaults to 429 for ``ratelimited`` (with ``Retry-After:
-        retry_after``) and to 200 otherwise (plain ``{"ok": false, "error": ...}``,
-        e.g. message_not_in_streaming_state). ``extra`` is merged into the body.
-        Failed calls have no side effects but are recorded in :attr:`calls`.
+        The failure modes, as slack_sdk meets them against Slack:
+
+        - a Slack error (the default): HTTP 200 ``{"ok": false, "error": error}``,
+          e.g. ``"invalid_auth"``, ``"channel_not_found"``,
+          ``"message_not_in_streaming_state"``; ``extra`` is merged into the body.
+          slack_sdk raises ``SlackApiError`` (``.response["error"] == error``).
+        - ``"ratelimited"`` (the default error): HTTP 429 with
+          ``Retry-After: retry_after`` (``status`` defaults to 429 for it).
+          ``SlackApiError`` unless the client has a rate-limit retry handler.
+        - ``html=True``: HTTP ``status`` (default 503) with an HTML error page
+          (``content_type``, default ``text/html``), as Slack's edge or a proxy
+          answers; ``error`` is not used. slack_sdk raises ``SlackApiError`` with
+          ``.response.status_code == status`` and ``.response.data == {}`` (it reads
+          only JSON bodies); with ``content_type="application/json"`` (a proxy
+          mislabelling its page) the body fails to parse and ``SlackApiError``'s
+          message quotes it.
+        - ``drop=True``: the TCP connection is closed without an answer. aiohttp
+          raises ``ServerDisconnectedError`` (an ``aiohttp.ClientError``);
+          slack_sdk's default retry handler retries that once, so ``times=2`` is
+          what makes it reach the caller of a default ``AsyncWebClient``.
+
+        Failed calls have no side effects but are recorded in :attr:`calls`, with
+        :attr:`Call.fault` saying which failure they got.
         """
-        if status is None:
-            status = 429 if error == "ratelimited" else 200
+        kind = "drop" if drop else ("html" if html else "slack")
+        if drop:
+            status = 0  # no answer at all
+        elif status is None:
+            status = 503 if html else (429 if error == "ratelimited" else 200)
         self._faults.append(
             Fault(
                 method=method,
-                error=error,
+                error="drop" if drop else ("html" if html else error),
                 status=status,
                 retry_after=retry_after if status == 429 else None,
                 remaining=times,
                 extra=extra,
+                kind=kind,
+                content_type=content_type,
             )
         )
 
     def _take_fault(self, method: str) -> Fault | None:
         for fault in self._faults:
-            if fault.method == method and fault.remaining > 0:
+            if fault.method in (method, "*") and fault.remaining > 0:
                 fault.remaining -= 1
                 if fault.remaining == 0:
                     self._faults.remove(fault)
                 return fault
+        return None
+
+    @staticmethod
+    async def _fault_response(
+        request: web.Request, fault: Fault, headers: dict[str, str]
+    ) -> web.Response | None:
+        """The answer for an html/drop fault (None for a Slack error)."""
+        if fault.kind == "drop":
+            if request.transport is not None:
+                request.transport.close()
+            return web.Response(status=500)  # never reaches the client
+        if fault.kind == "html":
+            reason = ""
+            with contextlib.suppress(ValueError):
+                reason = HTTPStatus(fault.status).phrase
+            body = _HTML_ERROR_PAGE.format(status=fault.status, reason=reason)
+            return web.Response(
+                status=fault.status,
+                body=body.encode(),
+                headers={**headers, "Content-Type": f"{fault.content_type}; charset=utf-8"},
+            )
         return None
 
     # ------------------------------------------------------------------ queries
@@ -430,8 +557,26 @@ class SlackEmulator:
         self.channels[channel] = info
         return info
 
-    def add_user(self, user_id: str, **fields: Any) -> dict[str, Any]:
-        info = self._user_info(user_id) or {"id": user_id}
+    def add_user(
+        self,
+        user_id: str,
+        *,
+        display_name: str | None = None,
+        real_name: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """Add (or change) a user as users.info returns it. ``display_name`` and
+        ``real_name`` go where Slack keeps them (``real_name`` on the user and in
+        ``profile``, ``display_name`` in ``profile``, with their ``_normalized``
+        twins); other ``fields`` are merged into the user object."""
+        info = self._user_info(user_id) or {"id": user_id, "profile": {}}
+        profile = dict(info.get("profile") or {})
+        if real_name is not None:
+            info["real_name"] = real_name
+            profile["real_name"] = profile["real_name_normalized"] = real_name
+        if display_name is not None:
+            profile["display_name"] = profile["display_name_normalized"] = display_name
+        info["profile"] = profile
         info.update(fields)
         self.users[user_id] = info
         return info
@@ -906,8 +1051,13 @@ class SlackEmulator:
                 await asyncio.sleep(delay)
             fault = self._take_fault(method)
             if fault is not None:
+                call.fault = fault.error
                 if fault.retry_after is not None:
                     headers["Retry-After"] = str(fault.retry_after)
+                special = await self._fault_response(request, fault, headers)
+                if special is not None:
+                    call.status = fault.status
+                    return special
                 raise ApiError(fault.error, status=fault.status, **fault.extra)
             handler = self._handlers.get(method)
             if handler is None:
@@ -922,6 +1072,7 @@ class SlackEmulator:
                         raise ApiError(
                             "missing_scope", needed=needed, provided=",".join(self.scopes)
                         )
+            self._check_arguments(call)
             body = await handler(call)
             body = {"ok": True, **body}
             status = 200
@@ -933,6 +1084,26 @@ class SlackEmulator:
         call.status = status
         call.response = body
         return web.json_response(body, status=status, headers=headers)
+
+    def _check_arguments(self, call: Call) -> None:
+        if not self.strict_arguments:
+            return
+        names = unknown_arguments(call.method, set(call.params))
+        if not names:
+            return
+        self.unknown_arguments.append(
+            UnknownArgument(
+                method=call.method, names=names, params=dict(call.params), time=call.time
+            )
+        )
+        raise ApiError(
+            "invalid_arguments",
+            response_metadata={"messages": [f"[ERROR] unknown argument: {n}" for n in names]},
+        )
+
+    def unknown_argument_report(self) -> str:
+        """Every call rejected for unknown arguments, one a line."""
+        return "\n".join(str(u) for u in self.unknown_arguments)
 
     def _check_auth(self, call: Call) -> None:
         if not call.token:
@@ -1248,9 +1419,13 @@ class SlackEmulator:
         return {}
 
     async def _users_info(self, call: Call) -> dict[str, Any]:
+        """users.info: the user object (``real_name``, ``profile.display_name``,
+        ``profile.real_name``, ...); ``include_locale`` adds ``locale``."""
         info = self._user_info(str(self._req(call, "user")))
         if info is None:
             raise ApiError("user_not_found")
+        if _bool_param(call.params.get("include_locale")):
+            info.setdefault("locale", "en-US")
         return {"user": info}
 
     async def _conversations_info(self, call: Call) -> dict[str, Any]:
@@ -1260,27 +1435,80 @@ class SlackEmulator:
         return {"channel": self._channel_info(channel)}
 
     async def _conversations_replies(self, call: Call) -> dict[str, Any]:
+        """A thread as Slack's conversations.replies returns it.
+
+        ``ts`` is the parent's or any reply's ts (either gives the whole thread; a
+        message without replies comes back alone). The thread (parent first, then
+        the replies, oldest first; deleted ones left out) is cut to the time range
+        ``oldest``..``latest`` (exclusive unless ``inclusive``; defaults 0..now) and
+        paged by ``limit`` (default and at most 1000) and ``cursor``
+        (``response_metadata.next_cursor`` of the previous page, ``""`` on the
+        last; ``has_more`` says whether one follows). The parent carries
+        ``reply_count``, ``reply_users``, ``reply_users_count``, ``latest_reply``;
+        replies carry ``parent_user_id``. Errors: ``channel_not_found``,
+        ``thread_not_found``, ``invalid_cursor``, ``invalid_ts_oldest``,
+        ``invalid_ts_latest``, ``invalid_limit``.
+        """
         channel = str(self._req(call, "channel"))
+        if not channel.startswith(("C", "G", "D")) and channel not in self.channels:
+            raise ApiError("channel_not_found")
         ts = str(self._req(call, "ts"))
-        msgs = self.messages(channel, ts)
-        if not msgs:
+        anchor = self.message(channel, ts)
+        if anchor is not None and not anchor.deleted:
+            root_ts = anchor.thread_ts or anchor.ts
+        elif self.messages(channel, ts):
+            # replies to a root the emulator never stored (an assistant thread's
+            # thread_ts from assistant_thread_started): the replies alone
+            root_ts = ts
+        else:
             raise ApiError("thread_not_found")
-        parent = self.message(channel, ts)
+        thread = self.messages(channel, root_ts)
+        parent = self.message(channel, root_ts)
+        if parent is not None and parent.deleted:
+            parent = None
+        replies = [m for m in thread if m is not parent]
+
+        oldest = _ts_param(call.params.get("oldest"), "invalid_ts_oldest", 0.0)
+        latest = _ts_param(call.params.get("latest"), "invalid_ts_latest", float("inf"))
+        inclusive = _bool_param(call.params.get("inclusive"))
+
+        def in_range(m: Message) -> bool:
+            t = float(m.ts)
+            if inclusive:
+                return oldest <= t <= latest
+            return oldest < t < latest
+
+        selected = [m for m in thread if in_range(m)]
+        limit = _limit_param(call.params.get("limit"))
+        start = 0
+        cursor = call.params.get("cursor")
+        if cursor:
+            after = _decode_cursor(str(cursor))
+            start = next((i for i, m in enumerate(selected) if m.ts == after), -1)
+            if start < 0:
+                raise ApiError("invalid_cursor")
+        page = selected[start : start + limit]
+        rest = selected[start + limit :]
+
         out: list[dict[str, Any]] = []
-        for m in msgs:
+        for m in page:
             obj = m.to_api()
-            if m is parent:
-                replies = [r for r in msgs if r is not m]
-                if replies:
-                    obj["thread_ts"] = m.ts
-                    obj["reply_count"] = len(replies)
-                    obj["reply_users"] = sorted({r.user for r in replies if r.user})
-                    obj["latest_reply"] = replies[-1].ts
+            if m is parent and replies:
+                obj["thread_ts"] = m.ts
+                obj["reply_count"] = len(replies)
+                obj["reply_users"] = sorted({r.user for r in replies if r.user})
+                obj["reply_users_count"] = len(obj["reply_users"])
+                obj["latest_reply"] = replies[-1].ts
+                obj["is_locked"] = False
+                obj["subscribed"] = False
+            elif m is not parent and parent is not None and parent.user:
+                obj["parent_user_id"] = parent.user
             out.append(obj)
-        limit = call.params.get("limit")
-        if limit:
-            out = out[: int(limit)]
-        return {"messages": out, "has_more": False, "response_metadata": {"next_cursor": ""}}
+        return {
+            "messages": out,
+            "has_more": bool(rest),
+            "response_metadata": {"next_cursor": _encode_cursor(rest[0].ts) if rest else ""},
+        }
 
     async def _reactions_add(self, call: Call) -> dict[str, Any]:
         name = str(self._req(call, "name")).strip(":")

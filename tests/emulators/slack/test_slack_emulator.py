@@ -551,3 +551,283 @@ async def test_bolt_assistant_say_reads_thread_history(slack_emulator: SlackEmul
     first = slack_emulator.bot_messages("D0001", thread_ts)[0]
     assert first.metadata is not None
     assert first.metadata["event_type"] == "assistant_thread_context"
+
+
+# --------------------------------------------------------------------------- strict arguments
+
+
+async def test_unknown_argument_is_invalid_arguments(slack_emulator: SlackEmulator) -> None:
+    emu = slack_emulator
+    client = web_client(emu)
+    # slack_sdk forwards **kwargs it does not know; Slack's answer here:
+    with pytest.raises(SlackApiError) as exc:
+        await client.chat_postMessage(channel="C0001", text="hi", colour="red")
+    assert exc.value.response.status_code == 200
+    assert exc.value.response.data == {
+        "ok": False,
+        "error": "invalid_arguments",
+        "response_metadata": {"messages": ["[ERROR] unknown argument: colour"]},
+    }
+    assert emu.messages("C0001") == []  # no side effect
+    # form-encoded and GET query arguments are checked alike
+    with pytest.raises(SlackApiError):
+        await client.api_call("chat.update", data={"channel": "C0001", "ts": "1.2", "txt": "x"})
+    with pytest.raises(SlackApiError):
+        await client.conversations_replies(channel="C0001", ts="1.2", page=2)
+    assert [(u.method, u.names) for u in emu.unknown_arguments] == [
+        ("chat.postMessage", ["colour"]),
+        ("chat.update", ["txt"]),
+        ("conversations.replies", ["page"]),
+    ]
+    assert emu.unknown_arguments[0].params == {"channel": "C0001", "text": "hi", "colour": "red"}
+    emu.unknown_arguments.clear()  # else the fixture fails the test
+
+
+async def test_known_and_standard_arguments_pass(slack_emulator: SlackEmulator) -> None:
+    emu = slack_emulator
+    # team_id: slack_sdk adds it to every call of a client built with team_id=
+    client = web_client(emu, team_id="T0001")
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "*b*"}}]
+    posted = await client.chat_postMessage(
+        channel="C0001",
+        text="t",
+        blocks=blocks,
+        metadata={"event_type": "x", "event_payload": {"a": 1}},
+        unfurl_links=False,
+        unfurl_media=False,
+        mrkdwn=True,
+    )
+    await client.chat_update(channel="C0001", ts=posted["ts"], text="t2", blocks=blocks)
+    await client.conversations_replies(
+        channel="C0001", ts=posted["ts"], limit=5, inclusive=True, include_all_metadata=True
+    )
+    await client.users_info(user="U0USER", include_locale=True)
+    await client.files_upload_v2(channel="C0001", content="abc", filename="a.txt", title="A")
+    await client.api_test(foo="bar")  # api.test echoes any argument
+    # the token as a form field instead of the Authorization header
+    form = aiohttp.FormData({"token": emu.bot_token, "channel": "C0001", "text": "form"})
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(emu.api_url + "chat.postMessage", data=form) as resp,
+    ):
+        assert (await resp.json())["ok"]
+    assert emu.unknown_arguments == []
+    assert emu.calls_to("users.info")[0].params["team_id"] == "T0001"
+
+
+def test_sdk_sends_parameters_under_their_own_names() -> None:
+    """The premise of the strict check: for the methods the emulator serves, each
+    explicit parameter of slack_sdk's method is sent under its own name (only
+    apps.connections.open's app_token travels as the Authorization header)."""
+    import ast
+    import inspect
+    import textwrap
+
+    from tests.emulators.slack.arguments import sdk_arguments, sdk_function_name
+
+    emu = SlackEmulator()
+    for method in emu._handlers:
+        params = sdk_arguments(method)
+        if params is None:
+            continue
+        fn = getattr(AsyncWebClient, sdk_function_name(method))
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+        sent: set[str] = set()
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "update"
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "kwargs"
+            ):
+                for arg in node.args:
+                    if isinstance(arg, ast.Dict):
+                        sent |= {k.value for k in arg.keys if isinstance(k, ast.Constant)}
+            if (
+                isinstance(node, ast.Subscript)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "kwargs"
+                and isinstance(node.slice, ast.Constant)
+                and isinstance(node.ctx, ast.Store)
+            ):
+                sent.add(str(node.slice.value))
+        expected = {"token"} if method == "apps.connections.open" else set()
+        assert sent - params == expected, method
+
+
+# --------------------------------------------------------------------------- failure modes
+
+
+async def test_html_5xx_from_the_edge(slack_emulator: SlackEmulator) -> None:
+    emu = slack_emulator
+    client = web_client(emu)
+    emu.fail_next("chat.postMessage", html=True)  # 503, text/html
+    with pytest.raises(SlackApiError) as exc:
+        await client.chat_postMessage(channel="C0001", text="hi")
+    # slack_sdk reads only JSON bodies: an HTML page leaves .data empty
+    assert exc.value.response.status_code == 503
+    assert exc.value.response.data == {}
+    assert exc.value.response.headers["Content-Type"].startswith("text/html")
+    call = emu.calls_to("chat.postMessage")[0]
+    assert (call.status, call.fault) == (503, "html")
+    # a proxy that labels its HTML page as JSON: the SDK cannot parse it
+    emu.fail_next("chat.update", html=True, status=502, content_type="application/json")
+    with pytest.raises(SlackApiError) as bad:
+        await client.chat_update(channel="C0001", ts="1.2", text="x")
+    assert "non-JSON format: <html>" in str(bad.value)
+    assert "502 Bad Gateway" in str(bad.value)
+    assert emu.messages("C0001") == []
+    # times= and "*": the next two calls of any method
+    emu.fail_next("*", html=True, status=500, times=2)
+    for _ in range(2):
+        with pytest.raises(SlackApiError) as any_method:
+            await client.auth_test()
+        assert any_method.value.response.status_code == 500
+    assert (await client.auth_test())["ok"]
+
+
+async def test_slack_errors_invalid_auth_channel_not_found(slack_emulator: SlackEmulator) -> None:
+    emu = slack_emulator
+    client = web_client(emu)
+    emu.fail_next("chat.postMessage", "invalid_auth")
+    emu.fail_next("conversations.replies", "channel_not_found", times=2)
+    with pytest.raises(SlackApiError) as auth:
+        await client.chat_postMessage(channel="C0001", text="hi")
+    assert auth.value.response.status_code == 200
+    assert auth.value.response.data == {"ok": False, "error": "invalid_auth"}
+    for _ in range(2):
+        with pytest.raises(SlackApiError) as channel:
+            await client.conversations_replies(channel="C0001", ts="1.2")
+        assert channel.value.response["error"] == "channel_not_found"
+    assert [c.fault for c in emu.calls] == ["invalid_auth", "channel_not_found"] * 1 + [
+        "channel_not_found"
+    ]
+    # the emulator's own answers for these, without fail_next
+    with pytest.raises(SlackApiError) as real_auth:
+        await AsyncWebClient(token="xoxb-wrong", base_url=emu.api_url).auth_test()
+    assert real_auth.value.response["error"] == "invalid_auth"
+    with pytest.raises(SlackApiError) as real_channel:
+        await client.chat_postMessage(channel="#nowhere", text="x")
+    assert real_channel.value.response["error"] == "channel_not_found"
+
+
+async def test_ratelimited_has_retry_after(slack_emulator: SlackEmulator) -> None:
+    emu = slack_emulator
+    emu.fail_next("users.info", "ratelimited", retry_after=3, times=2)
+    for _ in range(2):
+        with pytest.raises(SlackApiError) as exc:
+            await web_client(emu).users_info(user="U0USER")
+        assert exc.value.response.status_code == 429
+        assert exc.value.response.headers["Retry-After"] == "3"
+        assert exc.value.response["error"] == "ratelimited"
+    assert (await web_client(emu).users_info(user="U0USER"))["ok"]
+
+
+async def test_dropped_connection(slack_emulator: SlackEmulator) -> None:
+    emu = slack_emulator
+    # slack_sdk's default retry handler retries a dropped connection once
+    emu.fail_next("chat.postMessage", drop=True)
+    await web_client(emu).chat_postMessage(channel="C0001", text="second try")
+    assert [c.fault for c in emu.calls_to("chat.postMessage")] == ["drop", None]
+    assert emu.bot_texts("C0001") == ["second try"]
+    # twice in a row, or without retry handlers, it reaches the caller
+    emu.fail_next("chat.postMessage", drop=True, times=2)
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await web_client(emu).chat_postMessage(channel="C0001", text="lost")
+    emu.fail_next("chat.postMessage", drop=True)
+    with pytest.raises(aiohttp.ClientError):
+        await web_client(emu, retry_handlers=[]).chat_postMessage(channel="C0001", text="lost")
+    assert emu.bot_texts("C0001") == ["second try"]
+
+
+# --------------------------------------------------------------------------- reading threads
+
+
+async def test_conversations_replies_pages_and_ranges(slack_emulator: SlackEmulator) -> None:
+    emu = slack_emulator
+    client = web_client(emu)
+    pic = emu.host_file("pic.png", b"png", "image/png")
+    parent = emu.user_message("C0001", "question", user="U0ALICE")
+    r1 = emu.user_message("C0001", "more", user="U0BOB", thread_ts=parent.ts, files=[pic])
+    posted = await client.chat_postMessage(channel="C0001", thread_ts=parent.ts, text="answer")
+    r3 = emu.user_message("C0001", "thanks", user="U0ALICE", thread_ts=parent.ts)
+    emu.user_message("C0001", "elsewhere")  # not in the thread
+    tss = [parent.ts, r1.ts, posted["ts"], r3.ts]
+
+    whole = await client.conversations_replies(channel="C0001", ts=parent.ts)
+    assert [m["ts"] for m in whole["messages"]] == tss
+    assert whole["has_more"] is False
+    assert whole["response_metadata"]["next_cursor"] == ""
+    head, files, bot, last = whole["messages"]
+    assert head["user"] == "U0ALICE" and head["text"] == "question"
+    assert head["thread_ts"] == parent.ts and head["reply_count"] == 3
+    assert head["reply_users"] == ["U0ALICE", "U0BOB", "UBOT"]
+    assert head["reply_users_count"] == 3 and head["latest_reply"] == r3.ts
+    assert files["files"][0]["id"] == pic["id"] and files["thread_ts"] == parent.ts
+    assert files["parent_user_id"] == "U0ALICE"
+    assert bot["bot_id"] == "BBOT" and bot["user"] == "UBOT" and bot["text"] == "answer"
+    assert last["text"] == "thanks"
+
+    # the ts of a reply gives the same thread
+    via_reply = await client.conversations_replies(channel="C0001", ts=r1.ts)
+    assert [m["ts"] for m in via_reply["messages"]] == tss
+
+    # cursor pages of `limit`
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        page = await client.conversations_replies(
+            channel="C0001", ts=parent.ts, limit=3, cursor=cursor
+        )
+        pages += 1
+        seen += [m["ts"] for m in page["messages"]]
+        cursor = page["response_metadata"]["next_cursor"]
+        assert page["has_more"] is bool(cursor)
+        if not cursor:
+            break
+    assert seen == tss and pages == 2
+
+    # oldest / latest, exclusive unless inclusive
+    between = await client.conversations_replies(
+        channel="C0001", ts=parent.ts, oldest=parent.ts, latest=r3.ts
+    )
+    assert [m["ts"] for m in between["messages"]] == [r1.ts, posted["ts"]]
+    inclusive = await client.conversations_replies(
+        channel="C0001", ts=parent.ts, oldest=parent.ts, latest=r3.ts, inclusive=True
+    )
+    assert [m["ts"] for m in inclusive["messages"]] == tss
+
+    # a message without replies comes back alone; errors as Slack names them
+    lone = emu.user_message("C0001", "alone")
+    alone = await client.conversations_replies(channel="C0001", ts=lone.ts)
+    assert [m["ts"] for m in alone["messages"]] == [lone.ts]
+    assert "reply_count" not in alone["messages"][0]
+    for kwargs, error in [
+        ({"ts": "1.000001"}, "thread_not_found"),
+        ({"ts": parent.ts, "cursor": "bogus!"}, "invalid_cursor"),
+        ({"ts": parent.ts, "oldest": "yesterday"}, "invalid_ts_oldest"),
+        ({"ts": parent.ts, "latest": "now-ish"}, "invalid_ts_latest"),
+    ]:
+        with pytest.raises(SlackApiError) as exc:
+            await client.conversations_replies(channel="C0001", **kwargs)
+        assert exc.value.response["error"] == error, kwargs
+
+
+async def test_users_info_names(slack_emulator: SlackEmulator) -> None:
+    emu = slack_emulator
+    client = web_client(emu)
+    emu.add_user("U0ALICE", display_name="ali", real_name="Alice Liddell")
+    alice = (await client.users_info(user="U0ALICE"))["user"]
+    assert alice["real_name"] == "Alice Liddell"
+    assert alice["profile"]["display_name"] == "ali"
+    assert alice["profile"]["real_name"] == "Alice Liddell"
+    assert "locale" not in alice
+    located = (await client.users_info(user="U0ALICE", include_locale=True))["user"]
+    assert located["locale"] == "en-US"
+    bot = (await client.users_info(user="UBOT"))["user"]
+    assert bot["is_bot"] and bot["profile"]["bot_id"] == "BBOT"
+    with pytest.raises(SlackApiError) as exc:
+        await client.users_info(user="B0NOPE")
+    assert exc.value.response["error"] == "user_not_found"
