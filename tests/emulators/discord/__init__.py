@@ -25,18 +25,24 @@ from .server import (
     Req,
     UploadedFile,
 )
+from .spec import SPEC_EXCEPTIONS, DiscordSpec, FieldError, SpecException, SpecViolation
 
 __all__ = [
+    "SPEC_EXCEPTIONS",
     "Callback",
     "CdnRequest",
     "CdnResolver",
     "CdnServer",
     "DefaultWorld",
     "DiscordEmulator",
+    "DiscordSpec",
     "EditRecord",
+    "FieldError",
     "GatewayHub",
     "GatewaySession",
     "InteractionRecord",
     "Req",
+    "SpecException",
+    "SpecViolation",
     "UploadedFile",
 ]

@@ -19,6 +19,7 @@ from .models import (
     Message,
     SocketConnection,
     StoredFile,
+    UnknownArgument,
     new_ts,
 )
 from .network import EmulatorResolver
@@ -60,6 +61,7 @@ __all__ = [
     "SlackEmulator",
     "SocketConnection",
     "StoredFile",
+    "UnknownArgument",
     "app_mention_event",
     "assistant_thread_context_changed_event",
     "assistant_thread_started_event",
