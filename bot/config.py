@@ -274,6 +274,25 @@ class Settings(BaseSettings):
         description="Hosts the bot token is sent to when downloading shared files, over "
         "https only (comma-separated; default files.slack.com).",
     )
+    context_max_messages: int = Field(
+        200,
+        ge=1,
+        alias="THREADBRIDGE_CONTEXT_MAX_MESSAGES",
+        description="Earlier messages of a thread given to the model when the bot is first "
+        "asked in it (the root and the most recent are kept).",
+    )
+    context_max_chars: int = Field(
+        60_000,
+        ge=100,
+        alias="THREADBRIDGE_CONTEXT_MAX_CHARS",
+        description="Characters of those earlier messages, at most.",
+    )
+    slack_read_history: bool = Field(
+        True,
+        alias="THREADBRIDGE_SLACK_READ_HISTORY",
+        description="Slack: when first mentioned in an existing thread, read the thread "
+        "(`conversations.replies`) and give it to the model as context.",
+    )
     slack_require_mention: bool = Field(
         False,
         alias="THREADBRIDGE_SLACK_REQUIRE_MENTION",

@@ -862,8 +862,14 @@ class Engine:
     async def _user_item(
         self, state: _TurnState, message: UserMessage, notices: list[str]
     ) -> dict[str, Any]:
+        if message.from_assistant:
+            # The bot's own earlier answer in the thread (read as context).
+            return {"type": "message", "role": "assistant", "content": message.text}
         text = message.text
-        if message.user_name:
+        if message.user_name and message.sent_at is not None:
+            when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(message.sent_at))
+            text = f"[{message.user_name}, {when}] {text}"
+        elif message.user_name:
             text = f"[{message.user_name}] {text}"
         parts: list[dict[str, Any]] = [{"type": "input_text", "text": text}]
         for file in message.files:

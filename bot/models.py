@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 Platform = str  # "slack" | "discord" | "console"
 
@@ -65,6 +65,9 @@ class Inbound:
     user_name: str | None = None
     attachments: tuple[Attachment, ...] = ()
     notices: tuple[str, ...] = ()
+    # Said in the thread but not to the bot: context of the next turn, which it does
+    # not start (Slack with THREADBRIDGE_SLACK_REQUIRE_MENTION, say).
+    ambient: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +87,34 @@ class UserMessage:
     user_id: str
     user_name: str | None = None
     files: tuple[InputFile, ...] = ()
+    # Context read from the platform's thread: when it was written, and whether the
+    # bot wrote it (then it is the assistant's own earlier answer).
+    sent_at: float | None = None
+    from_assistant: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ContextMessage:
+    """An earlier message of the platform's thread, read for the model's context."""
+
+    author: str
+    text: str
+    sent_at: float
+    from_assistant: bool = False
+    attachments: tuple[Attachment, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What an adapter could read of a thread before the bot was asked in it.
+
+    `omitted` messages were left out of the middle to fit the budget; `note` is a short
+    message for the user when the read failed (the turn goes on without it).
+    """
+
+    messages: tuple[ContextMessage, ...] = ()
+    omitted: int = 0
+    note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +249,17 @@ class Replier(Protocol):
         posted: Sequence[str] = (),
         on_posted: OnPosted | None = None,
     ) -> ReplySink: ...
+
+
+@runtime_checkable
+class ContextReader(Protocol):
+    """A replier that can read the earlier messages of a thread (optional).
+
+    Called when a turn starts, with the turn's anchor and the platform id of its first
+    message; an anchor that marks no history to read returns an empty Context at once.
+    """
+
+    async def read_context(self, *, key: ThreadKey, anchor: str, before: str | None) -> Context: ...
 
 
 @dataclass(frozen=True, slots=True)

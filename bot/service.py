@@ -21,12 +21,13 @@ short message in the thread.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import socket
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 
 from bot.attachments import human_size
@@ -36,6 +37,8 @@ from bot.faults import failpoint
 from bot.models import (
     Attachment,
     AttachmentError,
+    Context,
+    ContextReader,
     Done,
     Failed,
     FileReady,
@@ -61,6 +64,7 @@ REPLIER_WAIT_SECONDS = 30.0
 # The first attempt and one resume; a turn that dies twice is not tried a third time.
 MAX_ATTEMPTS = 2
 GAVE_UP = "Sorry, this answer was interrupted twice. Please send your message again."
+CONTEXT_UNREADABLE = "I couldn't read the earlier messages in this thread."
 
 
 class Service:
@@ -117,6 +121,8 @@ class Service:
         inbound_id, thread_id = claimed
         if inbound.attachments:
             self._attachments[inbound_id] = inbound.attachments
+        if inbound.ambient:
+            return True  # context for the next turn; it starts none
         self._submitted.add(thread_id)
         self.wake(thread_id)
         return True
@@ -283,7 +289,8 @@ class Service:
                 # its response cannot be found, and their files are gone with the process.
                 messages = [UserMessage(r.text, r.user_id, r.user_name) for r in rows]
             else:
-                messages = [await self._user_message(row, sink) for row in rows]
+                messages = await self._context(replier, thread, turn, rows, sink)
+                messages += [await self._user_message(row, sink) for row in rows]
             context = ToolContext(
                 thread=thread.key, user_id=rows[-1].user_id, user_name=rows[-1].user_name
             )
@@ -403,16 +410,65 @@ class Service:
         # A merged turn is charged to the user whose message closed it.
         return (thread, rows[-1].user_id, done.model, done.usage)
 
+    async def _context(
+        self,
+        replier: Replier,
+        thread: ThreadRow,
+        turn: TurnRow,
+        rows: list[InboundRow],
+        sink: ReplySink,
+    ) -> list[UserMessage]:
+        """The earlier messages of the platform's thread, where the adapter reads them
+        (once: on the first turn the bot is asked in a thread it was not part of)."""
+        if not isinstance(replier, ContextReader):
+            return []
+        before = rows[0].message_id if rows else None
+        try:
+            context = await replier.read_context(key=thread.key, anchor=turn.anchor, before=before)
+        except Exception:
+            logger.exception("reading the context of %s failed", thread.key)
+            context = Context(note=CONTEXT_UNREADABLE)
+        if context.note:
+            await sink.notice(context.note)
+        if not context.messages:
+            return []
+        await self.store.record_context(turn.id, len(context.messages))
+        messages = [
+            await self._files_of(
+                UserMessage(
+                    text=m.text,
+                    user_id="",
+                    user_name=m.author,
+                    sent_at=m.sent_at,
+                    from_assistant=m.from_assistant,
+                ),
+                m.attachments,
+                sink,
+            )
+            for m in context.messages
+        ]
+        if context.omitted:
+            gap = UserMessage(f"({context.omitted} earlier messages omitted)", "")
+            messages.insert(1, gap)
+        return messages
+
     async def _user_message(self, row: InboundRow, sink: ReplySink) -> UserMessage:
-        files: list[InputFile] = []
         attachments = self._attachments.get(row.id)
         if attachments is None and row.attachments:
             for meta in row.attachments:
                 await sink.notice(f"{meta['name']} could not be fetched any more; send it again.")
             attachments = ()
+        message = UserMessage(text=row.text, user_id=row.user_id, user_name=row.user_name)
+        return await self._files_of(message, attachments or (), sink)
+
+    async def _files_of(
+        self, message: UserMessage, attachments: Sequence[Attachment], sink: ReplySink
+    ) -> UserMessage:
+        """`message` with its attachments downloaded, within the size caps."""
+        files: list[InputFile] = []
         budget = self.settings.max_message_bytes
         limit = self.settings.max_file_bytes
-        for attachment in attachments or ():
+        for attachment in attachments:
             cap = min(limit, budget)
             if attachment.size is not None and attachment.size > cap:
                 which = "file" if attachment.size > limit else "message's files"
@@ -434,9 +490,7 @@ class Service:
                 continue
             budget -= len(data)
             files.append(InputFile(attachment.name, attachment.mime_type, data))
-        return UserMessage(
-            text=row.text, user_id=row.user_id, user_name=row.user_name, files=tuple(files)
-        )
+        return dataclasses.replace(message, files=tuple(files)) if files else message
 
 
 def in_platform_order(rows: list[InboundRow]) -> list[InboundRow]:

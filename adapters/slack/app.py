@@ -16,6 +16,7 @@ event nobody listens to, and Slack would redeliver it): :data:`LISTENED_EVENTS`.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,13 +37,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import Settings
 from bot.models import Inbound
 from bot.service import Service, ServiceStopping
-from bot.text import valid_text
 
+from .context import ContextOptions, SlackContextReader
 from .download import ConnectorFactory, FileFetcher
 from .errors import FAILURES
 from .events import PLATFORM, Incoming, assistant_thread, parse_message, permitted
 from .sink import SinkOptions, SlackReplier
 from .text import inert
+from .users import UserNames
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +59,9 @@ LISTENED_EVENTS: Mapping[str, tuple[str, ...]] = {
 #: Bot token scopes the adapter uses, and what for (README and manifest test).
 SCOPES: Mapping[str, str] = {
     "app_mentions:read": "receive `app_mention` events when someone @mentions the bot",
-    "channels:history": "receive `message.channels`: follow-ups in public channel threads",
-    "groups:history": "receive `message.groups`: follow-ups in private channel threads",
+    "channels:history": "receive `message.channels`: follow-ups in public channel threads; "
+    "read a thread's earlier messages when first mentioned in it",
+    "groups:history": "the same in private channels",
     "im:history": "receive `message.im`: direct messages and the AI app pane",
     "mpim:history": "receive `message.mpim`: group direct messages",
     "chat:write": "post, stream (chat.startStream/appendStream/stopStream) and edit replies",
@@ -76,7 +79,6 @@ SUGGESTED_PROMPTS: tuple[dict[str, str], ...] = (
 PROMPTS_TITLE = "How can I help?"
 REFUSAL = "Sorry, I'm not set up to answer here."
 EMPTY_QUESTION = "(The user mentioned you without writing anything else.)"
-USER_LOOKUP_SECONDS = 1.0
 WEB_API_TIMEOUT = 30
 
 
@@ -91,6 +93,7 @@ class SlackOptions:
     refusal: str = "reply"
     file_hosts: tuple[str, ...] = ("files.slack.com",)
     sink: SinkOptions = field(default_factory=SinkOptions)
+    context: ContextOptions = field(default_factory=ContextOptions)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SlackOptions:
@@ -105,6 +108,12 @@ class SlackOptions:
                 streaming=settings.slack_streaming,
                 allow_user_mentions=settings.slack_allow_user_mentions,
                 max_file_bytes=settings.max_file_bytes,
+            ),
+            context=ContextOptions(
+                enabled=settings.slack_read_history,
+                allow_bots=settings.slack_allow_bots,
+                max_messages=settings.context_max_messages,
+                max_chars=settings.context_max_chars,
             ),
         )
 
@@ -160,7 +169,14 @@ class SlackBridge:
             allowed_hosts=options.file_hosts,
             connector_factory=connector_factory,
         )
-        self.replier = SlackReplier(client=client, options=options.sink)
+        self.names = UserNames(client)
+        self.replier = SlackReplier(
+            client=client,
+            options=options.sink,
+            context=SlackContextReader(
+                client=client, fetcher=self.fetcher, names=self.names, options=options.context
+            ),
+        )
         self.app = AsyncApp(
             client=client,
             signing_secret=signing_secret or "",
@@ -175,7 +191,6 @@ class SlackBridge:
         self.app.event("assistant_thread_context_changed")(self._on_context_changed)
         self._tasks: set[asyncio.Task[None]] = set()
         self._refused: dict[tuple[str, str], None] = {}
-        self._names: dict[str, str | None] = {}
         service.register(PLATFORM, self.replier)
 
     @property
@@ -232,25 +247,27 @@ class SlackBridge:
     async def _take(self, incoming: Incoming) -> BoltResponse | None:
         """Claim `incoming` through the service if it is to be answered."""
         known: bool | None = None
-        if not (incoming.mentioned or incoming.is_dm):
-            # A reply in a thread without a mention: answered only in threads that
-            # already are a conversation (our store, not conversations.replies,
-            # which Slack throttles to about one call a minute).
-            if self.options.require_mention or incoming.thread_ts is None:
-                return None
+        ambient = False
+        if incoming.thread_ts is not None:
             known = await self.service.store.find_thread(incoming.key) is not None
+        if not (incoming.mentioned or incoming.is_dm):
+            # A reply in a thread without a mention: only threads that already are a
+            # conversation hear it. With THREADBRIDGE_SLACK_REQUIRE_MENTION it is not
+            # answered but kept as context of the next turn.
             if not known:
                 return None
+            ambient = self.options.require_mention
         if not permitted(
             incoming,
             allowed_channels=self.options.allowed_channels,
             allowed_users=self.options.allowed_users,
         ):
-            self._refuse(incoming)
+            if not ambient:
+                self._refuse(incoming)
             return None
-        if known is None and incoming.assistant:
-            known = await self.service.store.find_thread(incoming.key) is not None
         inbound = await self._inbound(incoming, first=known is False)
+        if ambient:
+            inbound = dataclasses.replace(inbound, ambient=True, attachments=(), notices=())
         queued = await self.service.submit(inbound)
         if not queued:
             logger.debug("duplicate delivery of %s/%s", incoming.channel, incoming.ts)
@@ -295,24 +312,7 @@ class SlackBridge:
         )
 
     async def _user_name(self, incoming: Incoming) -> str | None:
-        if incoming.is_bot:
-            return None
-        if incoming.user in self._names:
-            return self._names[incoming.user]
-        name: str | None = None
-        try:
-            async with asyncio.timeout(USER_LOOKUP_SECONDS):
-                response = await self.client.users_info(user=incoming.user)
-            user = response.get("user") or {}
-            profile = user.get("profile") or {}
-            found = profile.get("display_name") or profile.get("real_name") or user.get("name")
-            name = valid_text(str(found)) if found else None
-        except FAILURES as exc:
-            logger.debug("no name for a user: %s", exc.__class__.__name__)
-        if len(self._names) > 10_000:
-            self._names.clear()
-        self._names[incoming.user] = name
-        return name
+        return None if incoming.is_bot else await self.names.get(incoming.user)
 
     def _refuse(self, incoming: Incoming) -> None:
         if self.options.refusal != "reply" or not (incoming.mentioned or incoming.is_dm):

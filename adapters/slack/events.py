@@ -40,6 +40,8 @@ class Anchor:
     ``thread_ts`` is ``""`` for the root of a DM. ``user``/``team`` are the recipient
     Slack needs for streaming in channels. ``assistant`` marks a DM thread (the AI
     app pane); ``title`` is set as the pane's thread title on the first question.
+    ``history`` marks the first mention in a thread that already has messages: its
+    turn reads them for context.
     """
 
     thread_ts: str
@@ -47,6 +49,7 @@ class Anchor:
     team: str
     assistant: bool = False
     title: str = ""
+    history: bool = False
 
     def dumps(self) -> str:
         data: dict[str, Any] = {"t": self.thread_ts, "u": self.user, "tm": self.team}
@@ -54,6 +57,8 @@ class Anchor:
             data["a"] = 1
         if self.title:
             data["ti"] = self.title
+        if self.history:
+            data["h"] = 1
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
@@ -70,6 +75,7 @@ class Anchor:
             team=str(data.get("tm", "")),
             assistant=bool(data.get("a", False)),
             title=str(data.get("ti", "")),
+            history=bool(data.get("h", False)),
         )
 
 
@@ -114,6 +120,8 @@ class Incoming:
             team=self.team,
             assistant=self.assistant,
             title=title,
+            # The bot's first message in a thread people already wrote in.
+            history=first and self.thread_ts is not None and not self.is_dm,
         )
 
 

@@ -47,8 +47,9 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.attachments import human_size
-from bot.models import OnPosted, OutFile, PostedRefs, Progress, ThreadKey
+from bot.models import Context, OnPosted, OutFile, PostedRefs, Progress, ThreadKey
 
+from .context import SlackContextReader
 from .errors import FAILURES, error_code
 from .events import Anchor
 from .text import (
@@ -464,11 +465,24 @@ def _last_break(text: str, start: int) -> int:
 
 
 class SlackReplier:
-    """Gives the service a sink for a Slack thread, from the stored key and anchor."""
+    """Gives the service a sink for a Slack thread, from the stored key and anchor, and
+    the thread's earlier messages where the bot was first asked in it."""
 
-    def __init__(self, *, client: AsyncWebClient, options: SinkOptions) -> None:
+    def __init__(
+        self,
+        *,
+        client: AsyncWebClient,
+        options: SinkOptions,
+        context: SlackContextReader | None = None,
+    ) -> None:
         self.client = client
         self.options = options
+        self.context = context
+
+    async def read_context(self, *, key: ThreadKey, anchor: str, before: str | None) -> Context:
+        if self.context is None:
+            return Context()
+        return await self.context.read_context(key=key, anchor=anchor, before=before)
 
     async def open_reply(
         self,

@@ -67,6 +67,7 @@ class InboundRow:
     anchor: str
     message_id: str | None = None
     event_id: str | None = None
+    ambient: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +123,7 @@ def _inbound(row: sa.Row[Any]) -> InboundRow:
         anchor=row.anchor,
         message_id=row.message_id,
         event_id=row.event_id,
+        ambient=bool(row.ambient),
     )
 
 
@@ -218,8 +220,11 @@ _INSERT_INBOUND = _ib.insert()
 _PENDING = (
     sa.select(_ib).where(_ib.c.thread_id == _p("tid"), _ib.c.turn_id.is_(None)).order_by(_ib.c.id)
 )
+# A message that starts a turn (context-only ones wait for one).
 _ANY_PENDING = (
-    sa.select(_ib.c.id).where(_ib.c.thread_id == _p("tid"), _ib.c.turn_id.is_(None)).limit(1)
+    sa.select(_ib.c.id)
+    .where(_ib.c.thread_id == _p("tid"), _ib.c.turn_id.is_(None), _ib.c.ambient.is_(False))
+    .limit(1)
 )
 _TAKE_PENDING = (
     _ib.update()
@@ -480,9 +485,12 @@ class Store:
                 )
                 return Work(thread, replace(turn, attempts=attempts), rows, resumed=True)
             rows = [_inbound(r) for r in conn.execute(_PENDING, {"tid": thread_id})]
-            if not rows or not ready:
-                return Work(thread, rows=rows, waiting=bool(rows))
-            anchor = rows[-1].anchor
+            addressed = [r for r in rows if not r.ambient]
+            if not addressed:
+                return Work(thread)  # context only: it waits for a message to the bot
+            if not ready:
+                return Work(thread, rows=rows, waiting=True)
+            anchor = addressed[-1].anchor
             turn = TurnRow(0, thread_id, "running", 1, None, anchor, [], None)
             result = conn.execute(
                 _INSERT_TURN,
@@ -532,6 +540,7 @@ class Store:
                     "notices": list(inbound.notices),
                     "anchor": inbound.anchor,
                     "created_at": now,
+                    "ambient": inbound.ambient,
                 },
             )
             conn.execute(_TOUCH_THREAD, {"tid": thread_id, "now": now})
@@ -574,7 +583,7 @@ class Store:
     async def threads_with_work(self) -> list[int]:
         """Threads that have queued messages or unfinished turns (for start-up)."""
         ib, tu = t.inbound, t.turns
-        queued = sa.select(ib.c.thread_id).where(ib.c.turn_id.is_(None))
+        queued = sa.select(ib.c.thread_id).where(ib.c.turn_id.is_(None), ib.c.ambient.is_(False))
         open_turns = sa.select(tu.c.thread_id).where(tu.c.status.in_(OPEN_STATUSES))
         rows = await self.run(lambda conn: conn.execute(sa.union(queued, open_turns)).all())
         return sorted({int(r[0]) for r in rows})
@@ -584,6 +593,11 @@ class Store:
     async def turns_of(self, thread_id: int) -> list[TurnRow]:
         query = sa.select(t.turns).where(t.turns.c.thread_id == thread_id).order_by(t.turns.c.id)
         return await self.run(lambda conn: [_turn(r) for r in conn.execute(query)])
+
+    async def record_context(self, turn: int, count: int) -> None:
+        """How many earlier messages of the platform's thread the turn was given."""
+        query = t.turns.update().where(t.turns.c.id == turn).values(context_messages=count)
+        await self.run(lambda conn: conn.execute(query))
 
     async def finish_turn(
         self,

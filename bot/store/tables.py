@@ -55,6 +55,9 @@ inbound = sa.Table(
     sa.Column("notices", sa.JSON, nullable=False),
     sa.Column("anchor", sa.String(256), nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
+    # Said in a thread the bot is part of, not to the bot: context for the next turn,
+    # which it does not start.
+    sa.Column("ambient", sa.Boolean, nullable=False, server_default=sa.false()),
     # NULLs never collide, so a message without one of the keys is still unique.
     sa.UniqueConstraint("platform", "event_id"),
     sa.UniqueConstraint("platform", "channel", "message_id"),
@@ -76,6 +79,8 @@ turns = sa.Table(
     sa.Column("ref", sa.String(32)),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
+    # Earlier messages of the platform's thread given to the model as context.
+    sa.Column("context_messages", sa.Integer),
     sa.Index("ix_turns_status", "status"),
     sa.Index("ix_turns_thread_id", "thread_id"),
 )
