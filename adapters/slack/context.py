@@ -31,8 +31,6 @@ logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 200
 MAX_PAGES = 25
-#: The whole read, rate-limit waits included; past it the turn goes on without.
-READ_SECONDS = 10.0
 UNREADABLE = "I couldn't read the earlier messages in this thread."
 
 
@@ -42,6 +40,8 @@ class ContextOptions:
     allow_bots: bool = False
     max_messages: int = 200
     max_chars: int = 60_000
+    #: The whole read, rate-limit waits included; past it the turn goes on without.
+    read_seconds: float = 10.0
 
 
 class SlackContextReader:
@@ -66,7 +66,7 @@ class SlackContextReader:
         if not (self.options.enabled and parsed.history and parsed.thread_ts):
             return Context()
         try:
-            async with asyncio.timeout(READ_SECONDS):
+            async with asyncio.timeout(self.options.read_seconds):
                 raw = await self._replies(key.channel, parsed.thread_ts, before)
                 messages = [m for m in [await self._message(r) for r in raw] if m is not None]
         except FAILURES as exc:  # TimeoutError among them
