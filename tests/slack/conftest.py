@@ -24,6 +24,7 @@ from adapters.slack.runner import EVENTS_PATH, build_bridge, start_http, start_s
 from tests.emulators.slack import SlackEmulator, event_callback
 
 Mode = Literal["socket", "http"]
+LOOK_ALIKE_HOSTS = ("files.slack.com.evil.example", "evilfiles.slack.com", "evil.example")
 
 
 @dataclass
@@ -38,6 +39,7 @@ class SlackBot:
     handler: AsyncSocketModeHandler | None = None
     runner: web.AppRunner | None = None
     deliveries: list[tuple[str, float]] = field(default_factory=list)
+    resolver: Any = None  # the downloader's: `resolver.lookups` lists the hosts it asked for
 
     @property
     def service(self) -> Any:
@@ -110,9 +112,13 @@ async def slack_bot(
         values.update(overrides)
         core = await make_core(**values)
 
+        # Look-alike hosts resolve too, so a download that wandered there would show
+        # up in `resolver.lookups` (and reach the emulator) instead of failing quietly.
+        resolver = slack_emulator.resolver(*LOOK_ALIKE_HOSTS)
+
         def connector() -> aiohttp.BaseConnector:
             return aiohttp.TCPConnector(
-                resolver=slack_emulator.resolver(), ssl=slack_emulator.ssl_client_context()
+                resolver=resolver, ssl=slack_emulator.ssl_client_context(), force_close=True
             )
 
         bridge = build_bridge(
@@ -121,7 +127,9 @@ async def slack_bot(
             http=mode == "http",
             connector_factory=connector,
         )
-        bot = SlackBot(core=core, bridge=bridge, emulator=slack_emulator, mode=mode)
+        bot = SlackBot(
+            core=core, bridge=bridge, emulator=slack_emulator, mode=mode, resolver=resolver
+        )
         bots.append(bot)
         if mode == "socket":
             bot.handler = await start_socket_mode(bridge, app_token=slack_emulator.app_token)

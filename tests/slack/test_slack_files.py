@@ -141,3 +141,64 @@ async def test_size_cap_holds_when_slack_understates_the_size(
     notices = [t for t in emu.bot_texts("C0001", event["ts"]) if "liar.txt" in t]
     assert notices and "size limit" in notices[0]
     assert "yyyyy" not in sent_to_model(openai_emulator)
+
+
+async def test_the_size_cap_stops_the_download_while_it_streams(
+    slack_bot: Any, openai_emulator: Any
+) -> None:
+    """No Content-Length and a body far over the cap: the read stops near the cap
+    (the host never gets to send most of it), not after the whole download."""
+    bot = await slack_bot(THREADBRIDGE_MAX_FILE_BYTES=str(1024 * 1024))
+    emu = bot.emulator
+    body = b"z" * (64 * 1024 * 1024)
+    huge = emu.host_file("huge.log", body, "text/plain", size=10)
+    event = mention("read", files=[huge])
+    await bot.send(event)
+    await bot.settle()
+    [request] = emu.file_requests
+    assert request.served == "file"
+    assert request.bytes_sent < len(body) // 4, request.bytes_sent
+    notices = [t for t in emu.bot_texts("C0001", event["ts"]) if "huge.log" in t]
+    assert notices and "size limit" in notices[0]
+    assert emu.bot_texts("C0001", event["ts"])[-1].startswith("echo: ")
+
+
+async def test_a_large_content_length_is_refused_before_the_body(
+    slack_bot: Any, openai_emulator: Any
+) -> None:
+    bot = await slack_bot(THREADBRIDGE_MAX_FILE_BYTES="1000")
+    emu = bot.emulator
+    body = b"b" * (64 * 1024 * 1024)
+    big = emu.host_file("big.bin", body, "application/pdf", size=10)
+    emu.files[big["id"]].served_length = len(body)
+    event = mention("read", files=[big])
+    await bot.send(event)
+    await bot.settle()
+    [request] = emu.file_requests
+    assert request.bytes_sent < len(body) // 4, request.bytes_sent
+    notices = [t for t in emu.bot_texts("C0001", event["ts"]) if "big.bin" in t]
+    assert notices and "over the size limit" in notices[0]
+
+
+async def test_look_alike_hosts_get_no_request_and_no_token(
+    slack_bot: Any, openai_emulator: Any
+) -> None:
+    bot = await slack_bot()
+    emu = bot.emulator
+    files = []
+    for url in (
+        "https://files.slack.com.evil.example/files-pri/T-F1/a.txt",
+        "https://evilfiles.slack.com/files-pri/T-F2/b.txt",
+        "https://files.slack.com@evil.example/files-pri/T-F3/c.txt",
+    ):
+        hosted = emu.host_file(url.rsplit("/", 1)[1], b"secret", "text/plain")
+        hosted["url_private"] = hosted["url_private_download"] = url
+        files.append(hosted)
+    event = mention("look", files=files)
+    await bot.send(event)
+    await bot.settle()
+    assert emu.file_requests == []
+    assert bot.resolver.lookups == []  # not even a DNS lookup: no connection, no token
+    texts = emu.bot_texts("C0001", event["ts"])
+    for name in ("a.txt", "b.txt", "c.txt"):
+        assert any(f"Skipped {name}:" in t and "not to Slack's file host" in t for t in texts)

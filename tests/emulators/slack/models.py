@@ -189,6 +189,8 @@ class StoredFile:
     title: str | None = None
     alt_txt: str | None = None
     declared_length: int | None = None
+    #: What the file host claims in Content-Length when serving it (None: chunked).
+    served_length: int | None = None
     snippet_type: str | None = None
     completed: bool = False
     uploaded_at: float | None = None
@@ -215,6 +217,8 @@ class FileRequest:
     time: float
     status: int = 0
     served: str = ""  # "file" | "login_page" | "redirect" | "not_found"
+    #: Body bytes the file host wrote before the download ended (or the client left).
+    bytes_sent: int = 0
 
 
 @dataclass

@@ -114,6 +114,8 @@ _LOGIN_PAGE = """<!DOCTYPE html>
 """
 
 MAX_TEXT = 40_000
+#: Bytes per write when the file host serves a download.
+FILE_CHUNK = 64 * 1024
 MAX_BLOCKS = 50
 MAX_SECTION_TEXT = 3_000
 #: conversations.replies: default and largest ``limit`` (Slack's docs: 1000; 15 for
@@ -759,8 +761,27 @@ class SlackEmulator:
             rec.status, rec.served = 200, "login_page"
             return web.Response(text=_LOGIN_PAGE, content_type="text/html", charset="utf-8")
         rec.status, rec.served = 200, "file"
-        headers = {"Content-Disposition": f'attachment; filename="{f.name}"'}
-        return web.Response(body=f.content, content_type=f.mimetype, headers=headers)
+        # Streamed in chunks, as a file host sends a big file: a client that stops
+        # reading at its size cap leaves the rest unsent (rec.bytes_sent says).
+        response = web.StreamResponse(
+            headers={"Content-Disposition": f'attachment; filename="{f.name}"'}
+        )
+        response.content_type = f.mimetype
+        if f.served_length is not None:
+            response.content_length = f.served_length
+        await response.prepare(request)
+        try:
+            for start in range(0, len(f.content), FILE_CHUNK):
+                if request.transport is None or request.transport.is_closing():
+                    return response  # the client went away
+                chunk = f.content[start : start + FILE_CHUNK]
+                await response.write(chunk)
+                await asyncio.sleep(0)  # let a lost connection be noticed
+                rec.bytes_sent += len(chunk)
+            await response.write_eof()
+        except (ConnectionError, RuntimeError):
+            pass  # the client went away
+        return response
 
     async def _upload_handler(self, request: web.Request) -> web.Response:
         f = self.files.get(request.match_info["file_id"])
