@@ -347,6 +347,12 @@ class Settings(BaseSettings):
         alias="DISCORD_API_URL",
         description="Discord REST base URL.",
     )
+    discord_read_history: bool = Field(
+        True,
+        alias="THREADBRIDGE_DISCORD_READ_HISTORY",
+        description="Discord: when first asked in a thread the bot did not open, or in a "
+        "reply, give the model the thread's earlier messages or the reply chain as context.",
+    )
     discord_gateway_url: str | None = Field(
         None,
         alias="DISCORD_GATEWAY_URL",
