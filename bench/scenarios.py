@@ -81,6 +81,9 @@ class Scenario:
     # Seconds over which the threads' first messages are spread.
     ramp: float = 1.0
     targets: dict[str, float] = field(default_factory=dict)
+    # Messages people wrote in each Slack thread before the bot is first mentioned in it
+    # (its first turn reads them as context); such a scenario runs on the Slack path only.
+    history: int = 0
 
     @property
     def turns(self) -> int:
@@ -95,6 +98,7 @@ class Scenario:
             "ramp_seconds": self.ramp,
             "model": self.model.to_json(),
             "description": self.description,
+            "history": self.history,
         }
 
 
@@ -126,6 +130,15 @@ def default_scenarios(*, quick: bool) -> list[Scenario]:
             m(3, 2),
             FIVE_SECONDS,
             "20 threads, 5-second streamed answers: appends per second, first words",
+        ),
+        Scenario(
+            "history-200",
+            20,
+            m(2, 2),
+            LOW,
+            "20 threads of 200 earlier messages, the bot first mentioned in each: the first "
+            "turn reads the thread (one conversations.replies page), the second does not",
+            history=200,
         ),
         Scenario(
             "threads-500",

@@ -160,20 +160,31 @@ class Driver:
         if turn.ack_status != 200:
             turn.finish(turn.t_acked, error=f"HTTP {turn.ack_status}")
 
-    async def thread(self, n: int, messages: int, *, delay: float, channel: str = "") -> None:
+    async def thread(
+        self, n: int, messages: int, *, delay: float, channel: str = "", history: int = 0
+    ) -> None:
         await asyncio.sleep(delay)
         channel = channel or f"C{n:06d}"
         user = f"U{n:06d}"
         root = ""
+        if history:
+            # A thread people wrote in before anyone asked the bot (not timed).
+            root = self.slack.user_message(channel, f"thread {n} opens", user=user).ts
+            for i in range(1, history):
+                text = f"message {i} of thread {n}: some discussion of the plan"
+                self.slack.user_message(channel, text, user=user, thread_ts=root)
         for k in range(messages):
             turn = Turn(thread=n, index=k, t_sent=time.monotonic())
             self.turns.append(turn)
             self.slack.current[channel] = turn
             if k == 0:
                 event = app_mention_event(
-                    channel=channel, user=user, text=f"<@{BOT_USER_ID}> question {k} of thread {n}"
+                    channel=channel,
+                    user=user,
+                    text=f"<@{BOT_USER_ID}> question {k} of thread {n}",
+                    thread_ts=root or None,
                 )
-                root = event["ts"]
+                root = root or event["ts"]
             else:
                 event = message_event(
                     channel=channel, user=user, text=f"question {k} of thread {n}", thread_ts=root
@@ -283,6 +294,7 @@ async def run_slack_scenario(
                         n,
                         scenario.messages,
                         delay=rng.uniform(0, scenario.ramp) if scenario.threads > 1 else 0.0,
+                        history=scenario.history,
                     )
                     for n in range(scenario.threads)
                 )
