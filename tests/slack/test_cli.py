@@ -104,6 +104,17 @@ async def expect_reply(
         raise AssertionError(f"{texts!r}\ncalls: {calls}\nlog:\n{err.decode()[-4000:]}")
 
 
+async def wait_healthy(session: aiohttp.ClientSession, base: str) -> None:
+    """Until the HTTP mode server answers GET /healthz."""
+    for _ in range(500):
+        try:
+            async with session.get(f"{base}/healthz") as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientConnectionError:
+            await asyncio.sleep(0.05)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -125,13 +136,7 @@ async def test_run_http_mode_serves_events_and_health(
     base = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as session:
-            for _ in range(500):
-                try:
-                    async with session.get(f"{base}/healthz") as response:
-                        if response.status == 200:
-                            break
-                except aiohttp.ClientConnectionError:
-                    await asyncio.sleep(0.05)
+            await wait_healthy(session, base)
             event = app_mention_event(channel="C0001", text=f"<@{BOT_USER_ID}> over http")
             status, _ = await slack_emulator.http_send_event(f"{base}/slack/events", event)
             assert status == 200
@@ -172,13 +177,7 @@ async def test_http_mode_binds_host_and_keeps_hostile_requests_out_of_the_log(
     base = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as session:
-            for _ in range(500):
-                try:
-                    async with session.get(f"{base}/healthz") as response:
-                        if response.status == 200:
-                            break
-                except aiohttp.ClientConnectionError:
-                    await asyncio.sleep(0.05)
+            await wait_healthy(session, base)
             # HOST=127.0.0.1: another loopback address (which 0.0.0.0 would serve) is refused.
             try:
                 async with session.get(f"http://127.0.0.2:{port}/healthz") as response:
