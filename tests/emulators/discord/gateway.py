@@ -73,7 +73,7 @@ _MESSAGE_EVENTS = frozenset(
         "MESSAGE_DELETE_BULK",
     }
 )
-_CONTENT_FIELDS = ("content", "embeds", "attachments", "components")
+CONTENT_FIELDS = ("content", "embeds", "attachments", "components")
 
 
 @dataclass
@@ -383,7 +383,7 @@ class GatewayHub:
                 and not self._content_visible(data)
             ):
                 stripped = copy.deepcopy(data)
-                for key in _CONTENT_FIELDS:
+                for key in CONTENT_FIELDS:
                     if key in stripped:
                         stripped[key] = "" if key == "content" else []
                 stripped.pop("poll", None)

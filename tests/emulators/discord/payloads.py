@@ -20,6 +20,7 @@ JSON = dict[str, Any]
 DISCORD_EPOCH_MS = 1420070400000
 
 # --- permission bits -------------------------------------------------------
+ADMINISTRATOR = 1 << 3
 ADD_REACTIONS = 1 << 6
 VIEW_CHANNEL = 1 << 10
 SEND_MESSAGES = 1 << 11
@@ -74,6 +75,10 @@ CHANNEL_PRIVATE_THREAD = 12
 THREAD_TYPES = frozenset(
     {CHANNEL_ANNOUNCEMENT_THREAD, CHANNEL_PUBLIC_THREAD, CHANNEL_PRIVATE_THREAD}
 )
+
+# --- permission overwrite targets ------------------------------------------
+OVERWRITE_ROLE = 0
+OVERWRITE_MEMBER = 1
 
 # --- message types / flags ---------------------------------------------------
 MESSAGE_DEFAULT = 0
@@ -297,6 +302,12 @@ def dm_channel_payload(channel_id: str, recipient: Mapping[str, Any]) -> JSON:
         "flags": 0,
         "recipients": [dict(recipient)],
     }
+
+
+def permission_overwrite_payload(
+    target_id: str, *, type: int = OVERWRITE_ROLE, allow: int = 0, deny: int = 0
+) -> JSON:
+    return {"id": target_id, "type": type, "allow": str(allow), "deny": str(deny)}
 
 
 def attachment_payload(

@@ -38,7 +38,7 @@ from aiohttp import BodyPartReader, web
 
 from . import payloads as P
 from .cdn import CdnRequest, CdnResolver, CdnServer
-from .gateway import GatewayHub
+from .gateway import CONTENT_FIELDS, GatewayHub
 from .spec import DiscordSpec, SpecViolation, load_spec
 
 JSON = dict[str, Any]
@@ -240,6 +240,7 @@ class DiscordEmulator:
         self.interaction_token_lifetime: float = 15 * 60.0
         self.expired_token_status: int = 404  # 404 -> 10015 Unknown Webhook; 401 -> 50027
         self.forbidden_channels: set[str] = set()
+        self.history_failures: dict[str, tuple[int, int]] = {}  # channel -> (status, code)
         self.validate_requests: bool = True
         self.expect_spec_violations: bool = False  # the fixture then does not fail on them
         self.spec: DiscordSpec = load_spec()
@@ -400,6 +401,40 @@ class DiscordEmulator:
         """Posting in this channel answers 403 50013 Missing Permissions."""
         self.forbidden_channels.add(str(channel_id))
 
+    def deny_history(self, channel_id: str, *, code: int = 50001, status: int = 403) -> None:
+        """Reading this channel's messages (``GET /channels/{id}/messages`` and
+        ``/messages/{mid}``) answers ``status`` with ``code``: 50001 Missing Access,
+        50013 Missing Permissions (or any other, e.g. 500/0). Unlike a permission
+        overwrite (`set_permission_overwrite`), discord.py's cache does not know."""
+        self.history_failures[str(channel_id)] = (status, code)
+
+    async def set_permission_overwrite(
+        self,
+        channel_id: str,
+        target_id: str,
+        *,
+        allow: int = 0,
+        deny: int = 0,
+        type: int = P.OVERWRITE_ROLE,
+    ) -> JSON:
+        """Set (replace) a guild channel's permission overwrite for a role or member,
+        as a moderator would: CHANNEL_UPDATE. Threads take their parent's."""
+        channel = self._get_channel(channel_id)
+        if channel["type"] in P.THREAD_TYPES or "permission_overwrites" not in channel:
+            raise ValueError("overwrites live on guild (non-thread) channels")
+        kept = [o for o in channel["permission_overwrites"] if o["id"] != str(target_id)]
+        kept.append(
+            P.permission_overwrite_payload(str(target_id), type=type, allow=allow, deny=deny)
+        )
+        channel["permission_overwrites"] = kept
+        await self.dispatch("CHANNEL_UPDATE", channel)
+        return copy.deepcopy(channel)
+
+    def bot_role_id(self, guild_id: str) -> str:
+        """The id of the bot's managed role in the guild."""
+        guild = self.guilds[guild_id]
+        return next(r["id"] for r in guild.roles if r.get("tags", {}).get("bot_id"))
+
     # ------------------------------------------------------------------ world
     def add_user(self, username: str, *, user_id: str | None = None, bot: bool = False) -> JSON:
         user = P.user_payload(user_id, username, bot=bot)
@@ -504,6 +539,33 @@ class DiscordEmulator:
         for role in guild.roles:
             if role["id"] in role_ids:
                 perms |= int(role["permissions"])
+        return perms
+
+    def channel_permissions(self, channel: Mapping[str, Any], user_id: str) -> int:
+        """A member's permissions in a guild channel (a thread: its parent's), with
+        the channel's overwrites applied in Discord's order: @everyone, roles, member."""
+        guild = self._guild_of(channel)
+        if guild is None:
+            return (1 << 41) - 1
+        perms = self.member_permissions(guild, user_id)
+        if perms & P.ADMINISTRATOR:
+            return (1 << 41) - 1
+        if channel["type"] in P.THREAD_TYPES:
+            channel = self.channels.get(channel.get("parent_id") or "", {})
+        overwrites = {o["id"]: o for o in channel.get("permission_overwrites", [])}
+        everyone = overwrites.get(guild.id)
+        if everyone is not None:
+            perms = (perms & ~int(everyone["deny"])) | int(everyone["allow"])
+        member = guild.members.get(user_id)
+        allow = deny = 0
+        for role_id in member["roles"] if member else []:
+            o = overwrites.get(role_id)
+            if o is not None and o["type"] == P.OVERWRITE_ROLE:
+                allow, deny = allow | int(o["allow"]), deny | int(o["deny"])
+        perms = (perms & ~deny) | allow
+        own = overwrites.get(user_id)
+        if own is not None and own["type"] == P.OVERWRITE_MEMBER:
+            perms = (perms & ~int(own["deny"])) | int(own["allow"])
         return perms
 
     def _member_with_user(self, guild: GuildState, user_id: str) -> JSON:
@@ -631,6 +693,59 @@ class DiscordEmulator:
         msg["deleted"] = meta.deleted
         msg["created_monotonic"] = meta.created
         return msg
+
+    def _referenced(self, mid: str) -> JSON | None:
+        """A replied-to message as Discord embeds it (``referenced_message``): its
+        current state, one level deep (its own ``referenced_message`` is not
+        included), None once deleted."""
+        msg = self.messages.get(mid)
+        if msg is None or self.message_meta[mid].deleted:
+            return None
+        snapshot = copy.deepcopy(msg)
+        snapshot.pop("referenced_message", None)
+        return snapshot
+
+    def _rest_message(self, mid: str) -> JSON:
+        """A stored message as REST answers it: the replied-to message as it is now;
+        without the Message Content privilege, guild messages that neither come from
+        the bot nor mention it have their content fields emptied (as on the gateway)."""
+        msg = copy.deepcopy(self.messages[mid])
+        ref = msg.get("message_reference")
+        if ref is not None and "referenced_message" in msg:
+            msg["referenced_message"] = self._referenced(str(ref["message_id"]))
+        for data in (msg, msg.get("referenced_message")):
+            if data and self.deny_message_content and not self._content_visible(data):
+                for key in CONTENT_FIELDS:
+                    if key in data:
+                        data[key] = "" if key == "content" else []
+                data.pop("poll", None)
+        return msg
+
+    def _content_visible(self, data: Mapping[str, Any]) -> bool:
+        if "guild_id" not in data:
+            return True  # DMs keep their content
+        bot_id = self.bot_user["id"]
+        if data.get("author", {}).get("id") == bot_id:
+            return True
+        return any(m.get("id") == bot_id for m in data.get("mentions", []))
+
+    def _check_readable(self, channel: Mapping[str, Any], *, one: bool) -> bool:
+        """Raise what Discord answers to a bot that may not read ``channel``'s
+        messages; False if it may see the channel but not read its history, which
+        Discord answers with an empty list when listing and 403 for one message."""
+        failure = self.history_failures.get(channel["id"])
+        if failure is not None:
+            status, code = failure
+            text = {50001: "Missing Access", 50013: "Missing Permissions"}.get(code, "Error")
+            raise ApiError(status, P.error_body(code, text))
+        perms = self.channel_permissions(channel, self.bot_user["id"])
+        if not perms & P.VIEW_CHANNEL:
+            raise ApiError(403, P.error_body(50001, "Missing Access"))
+        if not perms & P.READ_MESSAGE_HISTORY:
+            if one:
+                raise ApiError(403, P.error_body(50001, "Missing Access"))
+            return False
+        return True
 
     def channel_messages(
         self,
@@ -832,7 +947,7 @@ class DiscordEmulator:
         referenced: JSON | None = None
         if ref:
             ref_id = str(ref.get("message_id"))
-            referenced = self.messages.get(ref_id)
+            referenced = self._referenced(ref_id)
             if referenced is None and ref.get("fail_if_not_exists", True):
                 raise ApiError(
                     400,
@@ -982,9 +1097,16 @@ class DiscordEmulator:
         reply_to: str | None = None,
         message_id: str | None = None,
         message_type: int | None = None,
+        dispatch: bool = True,
+        reply_ping: bool = True,
     ) -> JSON:
         """A user posts a message: stored + MESSAGE_CREATE. Mentions come from
-        ``<@id>`` in content plus ``mentions`` (user dicts or ids)."""
+        ``<@id>`` in content plus ``mentions`` (user dicts or ids). ``reply_to`` makes
+        it a reply (type 19, ``message_reference`` + ``referenced_message``, the
+        replied-to author mentioned unless ``reply_ping=False``, as when the user turns
+        the reply's ping off). With
+        ``dispatch=False`` it is only stored: written before the bot connected, or in
+        a channel it does not receive, readable through the REST history."""
         channel = self._get_channel(channel_id or self.channel_id)
         user = self._user(author)
         guild = self._guild_of(channel)
@@ -999,11 +1121,13 @@ class DiscordEmulator:
             await self.archive_thread(channel["id"], archived=False)
         ref = referenced = None
         if reply_to is not None:
-            referenced = self.messages[str(reply_to)]
+            referenced = self._referenced(str(reply_to))
+            if referenced is None:
+                raise LookupError(f"no message {reply_to} to reply to")
             ref = {"type": 0, "message_id": str(reply_to), "channel_id": channel["id"]}
             if guild:
                 ref["guild_id"] = guild.id
-            if referenced["author"]["id"] not in ids:
+            if reply_ping and referenced["author"]["id"] not in ids:
                 ids.append(referenced["author"]["id"])
         member = None
         if guild is not None:
@@ -1029,7 +1153,8 @@ class DiscordEmulator:
             referenced_message=referenced,
         )
         self._store_message(msg, MessageMeta(created=time.monotonic()))
-        await self.dispatch("MESSAGE_CREATE", msg)
+        if dispatch:
+            await self.dispatch("MESSAGE_CREATE", msg)
         return copy.deepcopy(msg)
 
     async def edit_user_message(self, message_id: str, content: str) -> JSON:
@@ -2025,21 +2150,45 @@ class DiscordEmulator:
         return _json_response(copy.deepcopy(channel))
 
     async def _get_messages(self, request: web.Request) -> web.StreamResponse:
+        """Newest first, as Discord documents: ``before``, ``after`` (the ``limit``
+        messages right after it) or ``around`` (half the limit each side, plus the
+        message itself), mutually exclusive; ``limit`` 1-100, default 50."""
         channel = self._get_channel(request.match_info["channel_id"])
         q = request.query
-        limit = max(1, min(100, int(q.get("limit", "50"))))
+        given = [k for k in ("around", "before", "after") if k in q]
+        if len(given) > 1:
+            # Discord documents them as mutually exclusive without saying what it does
+            # with two; refusing catches a client that relies on either.
+            raise ApiError(
+                400,
+                P.form_error(
+                    given[1], "MUTUALLY_EXCLUSIVE", f"Cannot be used together with {given[0]}."
+                ),
+            )
+        if not self._check_readable(channel, one=False):
+            return _json_response([])
+        limit = int(q.get("limit", "50"))
         ids = [
             mid
             for mid in self._channel_order.get(channel["id"], [])
             if not self.message_meta[mid].deleted and not self.message_meta[mid].ephemeral
         ]
-        if "before" in q:
-            ids = [m for m in ids if int(m) < int(q["before"])]
-        if "after" in q:
-            ids = [m for m in ids if int(m) > int(q["after"])]
-            ids = ids[:limit]
-        ids = ids[-limit:]
-        return _json_response([copy.deepcopy(self.messages[m]) for m in reversed(ids)])
+        ids.sort(key=int)
+        if "around" in q:
+            pivot, half = int(q["around"]), limit // 2
+            older = [m for m in ids if int(m) < pivot]
+            ids = (
+                (older[-half:] if half else [])
+                + [m for m in ids if int(m) == pivot]
+                + [m for m in ids if int(m) > pivot][:half]
+            )
+        elif "after" in q:
+            ids = [m for m in ids if int(m) > int(q["after"])][:limit]
+        else:
+            if "before" in q:
+                ids = [m for m in ids if int(m) < int(q["before"])]
+            ids = ids[-limit:]
+        return _json_response([self._rest_message(m) for m in reversed(ids)])
 
     async def _post_message(self, request: web.Request) -> web.StreamResponse:
         req = self._req(request)
@@ -2049,9 +2198,10 @@ class DiscordEmulator:
         return _json_response(msg)
 
     async def _get_message(self, request: web.Request) -> web.StreamResponse:
-        self._get_channel(request.match_info["channel_id"])
-        msg = self._live_message(request.match_info["channel_id"], request.match_info["message_id"])
-        return _json_response(copy.deepcopy(msg))
+        channel = self._get_channel(request.match_info["channel_id"])
+        self._check_readable(channel, one=True)
+        msg = self._live_message(channel["id"], request.match_info["message_id"])
+        return _json_response(self._rest_message(msg["id"]))
 
     async def _patch_message(self, request: web.Request) -> web.StreamResponse:
         req = self._req(request)

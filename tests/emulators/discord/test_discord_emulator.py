@@ -533,6 +533,123 @@ async def test_misc_routes(discord_emulator: DiscordEmulator) -> None:
 
 
 # ---------------------------------------------------------------------------
+# message history: paging, replies, permissions
+# ---------------------------------------------------------------------------
+async def test_history_pages_as_discord_documents(discord_emulator: DiscordEmulator) -> None:
+    emu = discord_emulator
+    ids = [
+        int((await emu.send_message(emu.channel_id, f"m{i}", dispatch=False))["id"])
+        for i in range(7)
+    ]
+    async with started_client(make_client(), token(emu)) as c:
+        channel = c.get_channel(int(emu.channel_id))
+        assert isinstance(channel, discord.TextChannel)
+
+        async def page(**query: Any) -> list[int]:
+            route = discord.http.Route(
+                "GET", "/channels/{channel_id}/messages", channel_id=channel.id
+            )
+            return [int(m["id"]) for m in await c.http.request(route, params=query)]
+
+        assert await page(limit=3) == ids[:-4:-1]  # newest first
+        assert await page(before=ids[3], limit=2) == [ids[2], ids[1]]
+        assert await page(after=ids[1], limit=2) == [ids[3], ids[2]]  # right after it
+        assert await page(around=ids[3], limit=4) == [ids[5], ids[4], ids[3], ids[2], ids[1]]
+        assert await page(around=ids[3], limit=3) == [ids[4], ids[3], ids[2]]
+        with pytest.raises(discord.HTTPException) as both:
+            await page(before=ids[3], after=ids[1])
+        assert both.value.code == 50035
+        # discord.py pages across 100-message pages both ways.
+        assert [m.id async for m in channel.history(limit=None, oldest_first=True)] == ids
+        assert [m.id async for m in channel.history(limit=5, before=discord.Object(ids[6]))] == (
+            ids[5::-1][:5]
+        )
+        around = [m.id async for m in channel.history(limit=3, around=discord.Object(ids[3]))]
+        assert around == [ids[4], ids[3], ids[2]]
+    assert emu.spec_violations == []
+
+
+async def test_replies_embed_one_level_of_the_message_they_reply_to(
+    discord_emulator: DiscordEmulator,
+) -> None:
+    emu = discord_emulator
+    a = await emu.send_message(emu.channel_id, "a", dispatch=False)
+    b = await emu.send_message(emu.channel_id, "b", reply_to=a["id"], dispatch=False)
+    client = make_client()
+    rec = Recorder(client)
+    async with started_client(client, token(emu)) as c:
+        await emu.send_message(emu.channel_id, "c", reply_to=b["id"])
+        c_msg = await rec.next_message()
+        assert c_msg.type is discord.MessageType.reply
+        assert c_msg.reference is not None and c_msg.reference.message_id == int(b["id"])
+        resolved = c_msg.reference.resolved
+        assert isinstance(resolved, discord.Message) and resolved.content == "b"
+        # Not nested further: the next step is a fetch, which embeds a in turn.
+        assert resolved.reference is not None and resolved.reference.resolved is None
+        channel = c.get_partial_messageable(int(emu.channel_id))
+        fetched = await channel.fetch_message(int(b["id"]))
+        assert fetched.reference is not None
+        inner = fetched.reference.resolved
+        assert isinstance(inner, discord.Message) and inner.content == "a"
+        await emu.edit_user_message(a["id"], "a, edited")
+        again = await channel.fetch_message(int(b["id"]))
+        assert isinstance(again.reference and again.reference.resolved, discord.Message)
+        assert again.reference.resolved.content == "a, edited"  # its state now
+        await emu.delete_user_message(a["id"])
+        gone = await channel.fetch_message(int(b["id"]))
+        assert gone.reference is not None
+        assert isinstance(gone.reference.resolved, discord.DeletedReferencedMessage)
+        with pytest.raises(LookupError):
+            await emu.send_message(emu.channel_id, "x", reply_to=a["id"])
+        await emu.send_message(emu.channel_id, "quiet", reply_to=b["id"], reply_ping=False)
+        assert (await rec.next_message()).mentions == []
+
+
+async def test_history_without_permission(discord_emulator: DiscordEmulator) -> None:
+    emu = discord_emulator
+    msg = await emu.send_message(emu.channel_id, "hidden", dispatch=False)
+    async with started_client(make_client(), token(emu)) as c:
+        channel = c.get_channel(int(emu.channel_id))
+        assert isinstance(channel, discord.TextChannel)
+        role = emu.bot_role_id(emu.guild_id)
+        await emu.set_permission_overwrite(emu.channel_id, role, deny=P.READ_MESSAGE_HISTORY)
+        await emu.wait_until(
+            lambda: not channel.permissions_for(channel.guild.me).read_message_history
+        )
+        # Discord lists no messages rather than refusing; one message is refused.
+        assert [m async for m in channel.history(limit=10)] == []
+        with pytest.raises(discord.Forbidden) as one:
+            await channel.fetch_message(int(msg["id"]))
+        assert one.value.code == 50001
+        # A member overwrite comes after the roles' and wins.
+        await emu.set_permission_overwrite(
+            emu.channel_id, emu.bot_user["id"], allow=P.READ_MESSAGE_HISTORY, type=1
+        )
+        assert [m.id async for m in channel.history(limit=10)] == [int(msg["id"])]
+        emu.deny_history(emu.channel_id, code=50013)
+        with pytest.raises(discord.Forbidden) as denied:
+            await channel.fetch_message(int(msg["id"]))
+        assert denied.value.code == 50013
+        with pytest.raises(discord.Forbidden):
+            await anext(aiter(channel.history(limit=1)))
+
+
+async def test_rest_history_has_no_content_without_the_privilege(
+    discord_emulator: DiscordEmulator,
+) -> None:
+    emu = discord_emulator
+    bot_id = emu.bot_user["id"]
+    await emu.send_message(emu.channel_id, "private words", dispatch=False)
+    await emu.send_message(emu.channel_id, f"<@{bot_id}> for the bot", dispatch=False)
+    emu.deny_message_content = True
+    async with started_client(make_client(message_content=False), token(emu)) as c:
+        channel = c.get_channel(int(emu.channel_id))
+        assert isinstance(channel, discord.TextChannel)
+        got = [m.content async for m in channel.history(limit=10, oldest_first=True)]
+        assert got == ["", f"<@{bot_id}> for the bot"]
+
+
+# ---------------------------------------------------------------------------
 # Discord's OpenAPI definition (tests/spec/discord) applied to every request
 # ---------------------------------------------------------------------------
 async def test_spec_rejects_invalid_bodies_with_50035(discord_emulator: DiscordEmulator) -> None:
