@@ -10,6 +10,11 @@ What gets an answer:
   message, in someone else's thread the bot joins that thread's conversation;
 - every message in a DM channel (one conversation per DM channel).
 Bots (itself included), system messages and edits are ignored.
+
+What the first turn reads first (`History` in its anchor, see `context`): the thread's
+earlier messages when the bot is first asked in someone else's thread, the reply chain
+when a channel mention replies to a message. Replies in a DM (to one of the bot's
+answers, say) are in the DM's conversation already: nothing is read there.
 """
 
 from __future__ import annotations
@@ -25,7 +30,9 @@ import yarl
 from discord.gateway import DiscordWebSocket
 
 from adapters.discord.access import Access
+from adapters.discord.anchor import History
 from adapters.discord.commands import build_tree
+from adapters.discord.context import ContextOptions, DiscordContextReader
 from adapters.discord.download import CdnFetcher
 from adapters.discord.events import (
     AUTO_ARCHIVE_MINUTES,
@@ -111,8 +118,20 @@ class ThreadbridgeClient(discord.Client):
         self.fetcher = fetcher
         self.access = Access.from_settings(settings)
         self.ready_event = asyncio.Event()
+        self.context_reader = DiscordContextReader(
+            client=self,
+            fetcher=fetcher,
+            options=ContextOptions(
+                enabled=settings.discord_read_history,
+                max_messages=settings.context_max_messages,
+                max_chars=settings.context_max_chars,
+            ),
+        )
         self.replier = DiscordReplier(
-            client=self, ready=self.ready_event, edit_interval=edit_interval
+            client=self,
+            ready=self.ready_event,
+            edit_interval=edit_interval,
+            context=self.context_reader,
         )
         self.tree = build_tree(self)
         # What became of each message and command (queued, duplicate, ignored...): for
@@ -227,17 +246,46 @@ class ThreadbridgeClient(discord.Client):
                 # empty: say once per thread how to reach it, instead of silence.
                 await self._hint_no_content(message.channel)
             return "empty"
+        history: History | None = None
         if key is None:
             assert guild is not None
             thread_id = await self._open_thread(message, text)
             if thread_id is None:
                 return "failed"
             key = conversation_key(guild_id=guild.id, channel_id=thread_id)
+            history = self._reply_history(message)
         elif isinstance(channel, discord.Thread) and mentioned and channel.owner_id != me.id:
+            history = await self.thread_history(channel, key, before=message.id)
             await self.adopt_thread(channel)
         return await self.submit(
-            inbound_from_message(message, key=key, text=text, fetcher=self.fetcher)
+            inbound_from_message(message, key=key, text=text, fetcher=self.fetcher, history=history)
         )
+
+    def _reply_history(self, message: discord.Message) -> History | None:
+        """A channel mention that replies to a message: its turn reads the reply chain."""
+        ref = message.reference
+        if (
+            not self.settings.discord_read_history
+            or message.type is not discord.MessageType.reply
+            or ref is None
+            or ref.message_id is None
+        ):
+            return None
+        return History(
+            "reply", message_id=ref.message_id, channel_id=ref.channel_id or message.channel.id
+        )
+
+    async def thread_history(
+        self, thread: discord.Thread, key: ThreadKey, *, before: int
+    ) -> History | None:
+        """The first question in someone else's thread (no conversation in the store
+        yet): its turn reads the thread up to `before`, the question."""
+        me = self.user
+        if not self.settings.discord_read_history or me is None or thread.owner_id == me.id:
+            return None
+        if await self.service.store.find_thread(key) is not None:
+            return None
+        return History("thread", before=before)
 
     async def _hint_no_content(self, channel: discord.abc.Messageable) -> None:
         channel_id = getattr(channel, "id", 0)

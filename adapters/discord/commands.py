@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 
+from adapters.discord.anchor import History
 from adapters.discord.events import (
     AUTO_ARCHIVE_MINUTES,
     conversation_key,
@@ -104,6 +105,7 @@ async def handle_ask(
     await interaction.response.defer(thinking=True)
     client.replier.upload_limits[str(guild_id or "")] = interaction.filesize_limit
     prompt = prompt_text(interaction, prompt, bot_id=client.user.id if client.user else 0)
+    history: History | None = None
     try:
         original = await interaction.edit_original_response(
             content=question_line(interaction.user.display_name, prompt, file),
@@ -118,6 +120,8 @@ async def handle_ask(
             assert interaction.channel_id is not None
             key = conversation_key(guild_id=guild_id, channel_id=interaction.channel_id)
             if isinstance(channel, discord.Thread):
+                # The thread up to the question line just posted is read for context.
+                history = await client.thread_history(channel, key, before=original.id)
                 await client.adopt_thread(channel)
         inbound = inbound_from_interaction(
             interaction,
@@ -127,6 +131,7 @@ async def handle_ask(
             # Follow-ups can only go to the command's own channel, not a new thread.
             follow_up=not new_thread,
             fetcher=client.fetcher,
+            history=history,
         )
         outcome = await client.submit(inbound)
         client.stats[outcome] += 1

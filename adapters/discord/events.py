@@ -12,7 +12,7 @@ from typing import Final
 
 import discord
 
-from adapters.discord.anchor import Anchor
+from adapters.discord.anchor import Anchor, History
 from adapters.discord.download import CdnFetcher
 from bot.attachments import guess_mime
 from bot.models import Attachment, Inbound, ThreadKey
@@ -190,15 +190,17 @@ def inbound_from_message(
     key: ThreadKey,
     text: str,
     fetcher: CdnFetcher,
+    history: History | None = None,
 ) -> Inbound:
-    """A user's message in a thread or DM (or the channel message that opened one)."""
+    """A user's message in a thread or DM (or the channel message that opened one).
+    With `history`, its turn first reads the earlier messages that mark names."""
     return Inbound(
         key=key,
         text=text,
         user_id=str(message.author.id),
         user_name=valid_text(message.author.display_name),
         message_id=str(message.id),
-        anchor=Anchor(channel_id=int(key.thread)).dumps(),
+        anchor=Anchor(channel_id=int(key.thread), history=history).dumps(),
         attachments=attachments(message.attachments, fetcher=fetcher),
     )
 
@@ -211,6 +213,7 @@ def inbound_from_interaction(
     file: discord.Attachment | None,
     follow_up: bool,
     fetcher: CdnFetcher,
+    history: History | None = None,
 ) -> Inbound:
     """An /ask. With `follow_up`, the reply is posted as the command's follow-up while
     the interaction token is valid (in the channel the command was used in)."""
@@ -219,6 +222,7 @@ def inbound_from_interaction(
         interaction_token=interaction.token if follow_up else None,
         interaction_created=interaction.created_at.timestamp() if follow_up else None,
         upload_limit=interaction.filesize_limit,
+        history=history,
     )
     return Inbound(
         key=key,

@@ -29,14 +29,17 @@ import io
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import discord
 
 from adapters.discord.anchor import Anchor
 from adapters.discord.chunks import FENCE, MESSAGE_LIMIT, open_fence_of, split_message
 from bot.attachments import human_size
-from bot.models import OnPosted, OutFile, PostedRefs, Progress, ThreadKey
+from bot.models import Context, OnPosted, OutFile, PostedRefs, Progress, ThreadKey
+
+if TYPE_CHECKING:
+    from adapters.discord.context import DiscordContextReader
 
 logger = logging.getLogger(__name__)
 
@@ -388,7 +391,8 @@ class DiscordSink:
 
 
 class DiscordReplier:
-    """The Replier the service uses to reach Discord threads and DMs."""
+    """The Replier the service uses to reach Discord threads and DMs (and, with a
+    `context` reader, a ContextReader: the earlier messages a first question refers to)."""
 
     def __init__(
         self,
@@ -398,13 +402,22 @@ class DiscordReplier:
         upload_limits: dict[str, int] | None = None,
         edit_interval: float = EDIT_INTERVAL,
         ready_timeout: float = 120.0,
+        context: DiscordContextReader | None = None,
     ) -> None:
         self.client = client
+        self.context = context
         self.ready = ready
         # Learned from interactions (Discord tells the limit there), per guild ("" = DMs).
         self.upload_limits: dict[str, int] = upload_limits if upload_limits is not None else {}
         self.edit_interval = edit_interval
         self.ready_timeout = ready_timeout
+
+    async def read_context(self, *, key: ThreadKey, anchor: str, before: str | None) -> Context:
+        if self.context is None:
+            return Context()
+        async with asyncio.timeout(self.ready_timeout):
+            await self.ready.wait()
+        return await self.context.read_context(key=key, anchor=anchor, before=before)
 
     async def open_reply(
         self,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from adapters.discord.access import Access
-from adapters.discord.anchor import Anchor
+from adapters.discord.anchor import Anchor, History
 from adapters.discord.chunks import open_fence_of, split_message
 from adapters.discord.client import INVITE_PERMISSIONS, invite_url
 from adapters.discord.events import clean_text, thread_name
@@ -72,6 +72,28 @@ def test_anchor_round_trip_and_fallback() -> None:
     assert not Anchor(55, "tok", time.time() - 15 * 60).token_usable()
     assert Anchor.loads("", key=key) == Anchor(channel_id=55)
     assert Anchor.loads("{broken", key=key) == Anchor(channel_id=55)
+
+
+@pytest.mark.parametrize(
+    "history",
+    [
+        History("thread", before=123),
+        History("thread"),
+        History("reply", message_id=7, channel_id=8),
+    ],
+)
+def test_anchor_keeps_what_the_first_turn_reads(history: History) -> None:
+    key = ThreadKey("discord", "1", "55", "55")
+    anchor = Anchor(channel_id=55, history=history)
+    assert Anchor.loads(anchor.dumps(), key=key) == anchor
+
+
+@pytest.mark.parametrize(
+    "mark", ['"t"', '{"k": "x"}', '{"k": "r", "m": "7"}', '{"k": "t", "b": "nope"}']
+)
+def test_a_damaged_history_mark_reads_nothing_but_keeps_the_destination(mark: str) -> None:
+    key = ThreadKey("discord", "1", "55", "55")
+    assert Anchor.loads(f'{{"c": "56", "h": {mark}}}', key=key) == Anchor(channel_id=56)
 
 
 @pytest.mark.parametrize(
