@@ -289,7 +289,9 @@ class Service:
                 # its response cannot be found, and their files are gone with the process.
                 messages = [UserMessage(r.text, r.user_id, r.user_name) for r in rows]
             else:
-                messages = await self._context(replier, thread, turn, rows, sink)
+                messages = []
+                if work.first:
+                    messages = await self._context(replier, thread, turn, rows, sink)
                 messages += [await self._user_message(row, sink) for row in rows]
             context = ToolContext(
                 thread=thread.key, user_id=rows[-1].user_id, user_name=rows[-1].user_name
@@ -419,12 +421,16 @@ class Service:
         sink: ReplySink,
     ) -> list[UserMessage]:
         """The earlier messages of the platform's thread, where the adapter reads them
-        (once: on the first turn the bot is asked in a thread it was not part of)."""
-        if not isinstance(replier, ContextReader):
+        (on the thread's first turn; the adapter's anchor says whether there are any)."""
+        addressed = [r for r in rows if not r.ambient]
+        if not isinstance(replier, ContextReader) or not addressed:
             return []
-        before = rows[0].message_id if rows else None
+        # The first message asked in the thread: its anchor carries the adapter's mark.
+        first = addressed[0]
         try:
-            context = await replier.read_context(key=thread.key, anchor=turn.anchor, before=before)
+            context = await replier.read_context(
+                key=thread.key, anchor=first.anchor, before=first.message_id
+            )
         except Exception:
             logger.exception("reading the context of %s failed", thread.key)
             context = Context(note=CONTEXT_UNREADABLE)

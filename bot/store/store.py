@@ -97,6 +97,9 @@ class Work:
     rows: list[InboundRow] | None = None
     resumed: bool = False
     waiting: bool = False
+    # The thread's first turn (none before it, finished or not): the one that may read
+    # the platform thread's earlier messages.
+    first: bool = False
 
 
 def _thread(row: sa.Row[Any]) -> ThreadRow:
@@ -231,6 +234,7 @@ _TAKE_PENDING = (
     .where(_ib.c.thread_id == _p("tid"), _ib.c.turn_id.is_(None), _ib.c.id <= _p("last"))
     .values(turn_id=_p("turn"))
 )
+_ANY_TURN = sa.select(_tu.c.id).where(_tu.c.thread_id == _p("tid")).limit(1)
 _TURN_INBOUND = sa.select(_ib).where(_ib.c.turn_id == _p("turn")).order_by(_ib.c.id)
 _OPEN_TURN = (
     sa.select(_tu)
@@ -491,6 +495,7 @@ class Store:
             if not ready:
                 return Work(thread, rows=rows, waiting=True)
             anchor = addressed[-1].anchor
+            first = conn.execute(_ANY_TURN, {"tid": thread_id}).first() is None
             turn = TurnRow(0, thread_id, "running", 1, None, anchor, [], None)
             result = conn.execute(
                 _INSERT_TURN,
@@ -506,7 +511,7 @@ class Store:
             )
             turn = replace(turn, id=_new_id(result))
             conn.execute(_TAKE_PENDING, {"tid": thread_id, "last": rows[-1].id, "turn": turn.id})
-            return Work(thread, turn, rows)
+            return Work(thread, turn, rows, first=first)
 
         return await self.run(take)
 

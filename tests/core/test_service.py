@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 from typing import Any
 
 import openai
 
+from bot.models import Context, ContextMessage, ThreadKey
 from tests.dbs import database_url
 from tests.emulators.openai import Reply
-from tests.helpers import inbound, key
+from tests.helpers import RecordingReplier, inbound, key
 
 __all__ = ["database_url"]  # every test here runs on SQLite and on PostgreSQL
 
@@ -382,3 +384,38 @@ async def test_messages_merged_into_one_turn_go_in_the_platforms_order(
     merged = responses(openai_emulator)[-1].body["input"]
     texts = [part["text"] for item in merged for part in item["content"]]
     assert texts == ["written second", "written third"]
+
+
+class ContextReplier(RecordingReplier):
+    """Reads "earlier messages" wherever a message's anchor is "history"."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: list[tuple[str, str | None]] = []
+
+    async def read_context(self, *, key: ThreadKey, anchor: str, before: str | None) -> Context:
+        self.reads.append((anchor, before))
+        if anchor != "history":
+            return Context()
+        earlier = ContextMessage("Ann", "we said Friday", 1_700_000_000.0)
+        return Context(messages=(earlier,))
+
+
+async def test_the_context_is_read_from_the_first_messages_anchor_on_the_first_turn_only(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    core = await make_core()
+    replier = ContextReplier()
+    core.service.register("test", replier)
+    first = dataclasses.replace(inbound("what did we say?"), anchor="history")
+    await core.service.submit(first)
+    await core.service.drain()
+    # A second message the adapter also took for a first one (two deliveries at once).
+    again = dataclasses.replace(inbound("and the time?"), anchor="history")
+    await core.service.submit(again)
+    await core.service.drain()
+    assert replier.reads == [("history", first.message_id)]
+    inputs = [r.body["input"] for r in responses(openai_emulator)]
+    texts = [[part["text"] for item in i for part in item["content"]] for i in inputs]
+    assert texts[0] == ["[Ann, 2023-11-14 22:13 UTC] we said Friday", "what did we say?"]
+    assert texts[1] == ["and the time?"]
