@@ -24,6 +24,7 @@ SIGNING_SECRET = "test-signing-secret"
 #: Bot scopes granted by default: the threadbridge manifest list plus reactions:write.
 DEFAULT_SCOPES: tuple[str, ...] = (
     "app_mentions:read",
+    "commands",
     "chat:write",
     "channels:history",
     "groups:history",
@@ -231,6 +232,100 @@ class HttpDelivery:
     status: int
     body: str
     seconds: float
+
+
+@dataclass
+class InteractiveDelivery:
+    """One interaction payload (a shortcut, a view submission) sent to the app.
+
+    ``mode`` is ``"socket"`` (an ``interactive`` envelope; ``response`` is the ack's
+    ``payload``) or ``"http"`` (a signed form POST of ``payload=``; ``response`` is the
+    JSON body of the answer). ``status`` is the HTTP status (200 for a Socket Mode ack,
+    0 for no ack at all); ``seconds`` the time until the answer.
+    """
+
+    kind: str  # the payload's type: "message_action", "view_submission", ...
+    mode: str
+    payload: dict[str, Any]
+    status: int
+    response: dict[str, Any] | None
+    seconds: float
+    envelope_id: str | None = None
+    body: str = ""
+
+    @property
+    def acked(self) -> bool:
+        """Answered with 200 within Slack's 3 seconds."""
+        return self.status == 200 and self.seconds <= INTERACTION_SECONDS
+
+
+#: How long Slack waits for the answer to an interaction, and how long a trigger_id
+#: can be exchanged for a modal (views.open).
+INTERACTION_SECONDS = 3.0
+
+
+@dataclass
+class Trigger:
+    """A trigger_id the emulator handed out with an interaction payload."""
+
+    id: str
+    user: str
+    issued_at: float  # monotonic
+    used: bool = False
+
+
+@dataclass
+class View:
+    """A modal opened with views.open, as the user sees it now.
+
+    ``state`` is ``"open"`` or ``"closed"``; ``errors`` the per-block errors the app
+    answered a submission with (shown under the inputs, the modal stays open);
+    ``slack_error`` what Slack shows when the app's answer was late, failed or
+    invalid (the modal stays open too); ``stack`` the views pushed over it.
+    """
+
+    id: str
+    team_id: str
+    user: str
+    trigger_id: str
+    view: dict[str, Any]
+    opened_at: float
+    hash: str
+    state: str = "open"
+    errors: dict[str, str] = field(default_factory=dict)
+    slack_error: str | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    stack: list[dict[str, Any]] = field(default_factory=list)
+    submissions: list[InteractiveDelivery] = field(default_factory=list)
+
+    @property
+    def open(self) -> bool:
+        return self.state == "open"
+
+    def to_api(self, values: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The view object as Slack sends it (views.open answer, view_submission)."""
+        view = self.view
+        return {
+            "id": self.id,
+            "team_id": self.team_id,
+            "type": view.get("type", "modal"),
+            "blocks": view.get("blocks", []),
+            "private_metadata": view.get("private_metadata", ""),
+            "callback_id": view.get("callback_id", ""),
+            "state": {"values": values or {}},
+            "hash": self.hash,
+            "title": view.get("title"),
+            "clear_on_close": bool(view.get("clear_on_close", False)),
+            "notify_on_close": bool(view.get("notify_on_close", False)),
+            "close": view.get("close"),
+            "submit": view.get("submit"),
+            "previous_view_id": None,
+            "root_view_id": self.id,
+            "app_id": APP_ID,
+            "external_id": view.get("external_id", ""),
+            "app_installed_team_id": self.team_id,
+            "bot_id": BOT_ID,
+        }
 
 
 @dataclass

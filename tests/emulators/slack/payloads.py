@@ -15,8 +15,17 @@ import string
 import time
 import uuid
 from typing import Any
+from urllib.parse import urlencode
 
-from .models import APP_ID, BOT_USER_ID, DEFAULT_USER_ID, ENTERPRISE_ID, TEAM_ID, new_ts
+from .models import (
+    APP_ID,
+    BOT_USER_ID,
+    DEFAULT_USER_ID,
+    ENTERPRISE_ID,
+    TEAM_DOMAIN,
+    TEAM_ID,
+    new_ts,
+)
 
 _ALNUM = string.ascii_uppercase + string.digits
 
@@ -303,6 +312,75 @@ def assistant_thread_context_changed_event(
     return event
 
 
+def new_trigger_id() -> str:
+    """A trigger_id shaped like Slack's (``"12345.98765.abcd2358fdea"``)."""
+    return f"{secrets.randbelow(10**13)}.{secrets.randbelow(10**13)}.{secrets.token_hex(16)}"
+
+
+def _interaction_user(user: str, team_id: str) -> dict[str, Any]:
+    name = user.lower()
+    return {"id": user, "username": name, "name": name, "team_id": team_id}
+
+
+def message_action_payload(
+    *,
+    message: dict[str, Any],
+    channel: str,
+    callback_id: str,
+    trigger_id: str,
+    user: str = DEFAULT_USER_ID,
+    team_id: str = TEAM_ID,
+    channel_name: str | None = None,
+) -> dict[str, Any]:
+    """A message shortcut (``type: message_action``): `message` as the Web API returns
+    it, the channel it is in, the user who chose the shortcut."""
+    return {
+        "type": "message_action",
+        "token": "legacy-verification-token",
+        "action_ts": new_ts(),
+        "team": {"id": team_id, "domain": TEAM_DOMAIN},
+        "user": _interaction_user(user, team_id),
+        "channel": {"id": channel, "name": channel_name or _channel_name(channel)},
+        "is_enterprise_install": False,
+        "enterprise": None,
+        "callback_id": callback_id,
+        "trigger_id": trigger_id,
+        "response_url": f"https://hooks.slack.com/app/{TEAM_ID}/{secrets.token_hex(8)}",
+        "message_ts": message["ts"],
+        "message": message,
+    }
+
+
+def _channel_name(channel: str) -> str:
+    if channel.startswith("D"):
+        return "directmessage"
+    if channel.startswith("G"):
+        return "privategroup"
+    return f"general-{channel.lower()}"
+
+
+def view_submission_payload(
+    *,
+    view: dict[str, Any],
+    trigger_id: str,
+    user: str = DEFAULT_USER_ID,
+    team_id: str = TEAM_ID,
+) -> dict[str, Any]:
+    """A ``view_submission``: `view` is the view object with ``state.values`` filled."""
+    return {
+        "type": "view_submission",
+        "token": "legacy-verification-token",
+        "team": {"id": team_id, "domain": TEAM_DOMAIN},
+        "user": _interaction_user(user, team_id),
+        "api_app_id": APP_ID,
+        "trigger_id": trigger_id,
+        "view": view,
+        "response_urls": [],
+        "is_enterprise_install": False,
+        "enterprise": None,
+    }
+
+
 def url_verification(challenge: str = "test-challenge") -> dict[str, Any]:
     return {
         "token": "legacy-verification-token",
@@ -342,6 +420,21 @@ def signed_headers(
     if retry_reason is not None:
         headers["X-Slack-Retry-Reason"] = retry_reason
     return headers
+
+
+def signed_interactive_request(
+    payload: dict[str, Any], signing_secret: str, *, timestamp: int | None = None
+) -> tuple[bytes, dict[str, str]]:
+    """Body and headers of an interaction delivered over HTTP: the payload as JSON in
+    the ``payload`` field of a form-encoded body, signed over the exact bytes."""
+    body = urlencode({"payload": json.dumps(payload, separators=(",", ":"))}).encode()
+    headers = signed_headers(
+        body,
+        signing_secret,
+        timestamp=timestamp,
+        content_type="application/x-www-form-urlencoded",
+    )
+    return body, headers
 
 
 def signed_event_request(

@@ -28,10 +28,12 @@ import binascii
 import contextlib
 import json
 import mimetypes
+import secrets
 import ssl
+import string
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
@@ -41,7 +43,7 @@ import trustme
 from aiohttp import BodyPartReader, WSMsgType, web
 from aiohttp.abc import AbstractResolver
 
-from . import network
+from . import network, views
 from .arguments import unknown_arguments
 from .models import (
     APP_ID,
@@ -52,6 +54,7 @@ from .models import (
     BOT_USER_ID,
     DEFAULT_SCOPES,
     DEFAULT_USER_ID,
+    INTERACTION_SECONDS,
     SIGNING_SECRET,
     TEAM_DOMAIN,
     TEAM_ID,
@@ -62,13 +65,23 @@ from .models import (
     Fault,
     FileRequest,
     HttpDelivery,
+    InteractiveDelivery,
     Message,
     SocketConnection,
     StoredFile,
+    Trigger,
     UnknownArgument,
+    View,
     new_ts,
 )
-from .payloads import event_callback, signed_event_request
+from .payloads import (
+    event_callback,
+    message_action_payload,
+    new_trigger_id,
+    signed_event_request,
+    signed_interactive_request,
+    view_submission_payload,
+)
 
 #: Parameters Slack accepts as JSON-encoded strings in form/query bodies.
 _JSON_FIELDS = frozenset(
@@ -81,6 +94,7 @@ _JSON_FIELDS = frozenset(
         "prompts",
         "loading_messages",
         "user_auth_blocks",
+        "view",
     }
 )
 
@@ -121,6 +135,9 @@ MAX_SECTION_TEXT = 3_000
 #: conversations.replies: default and largest ``limit`` (Slack's docs: 1000; 15 for
 #: commercially distributed non-Marketplace apps, which this bot is not).
 REPLIES_LIMIT = 1000
+
+#: What the Slack client shows in a modal whose app answered late, failed or wrongly.
+TROUBLE_CONNECTING = "We had some trouble connecting. Try again?"
 
 #: What Slack's edge (or a proxy in front of it) sends with a 5xx: HTML, not JSON.
 _HTML_ERROR_PAGE = """<html>
@@ -224,6 +241,9 @@ def _decode_cursor(cursor: str) -> str:
     return f"{digits[:-6]}.{digits[-6:]}"
 
 
+_ALNUM = string.ascii_uppercase + string.digits
+
+
 def channel_kind(channel: str) -> str:
     if channel.startswith("D"):
         return "im"
@@ -282,6 +302,13 @@ class SlackEmulator:
         #: Events POSTed to the app with :meth:`http_send_event`.
         self.http_deliveries: list[HttpDelivery] = []
 
+        #: Interaction payloads sent to the app (shortcuts, view submissions), in order.
+        self.interactive_deliveries: list[InteractiveDelivery] = []
+        #: trigger_id -> the trigger handed out with an interaction payload.
+        self.triggers: dict[str, Trigger] = {}
+        #: view id -> every modal opened with views.open.
+        self.views: dict[str, View] = {}
+
         self.socket_connections: list[SocketConnection] = []
         self._sockets: dict[int, web.WebSocketResponse] = {}
         self._tickets: set[str] = set()
@@ -318,6 +345,7 @@ class SlackEmulator:
             "assistant.threads.setSuggestedPrompts": self._assistant_ok,
             "assistant.threads.setTitle": self._assistant_ok,
             "users.info": self._users_info,
+            "views.open": self._views_open,
             "conversations.info": self._conversations_info,
             "conversations.replies": self._conversations_replies,
             "reactions.add": self._reactions_add,
@@ -851,6 +879,186 @@ class SlackEmulator:
         )
         return status, text
 
+    # ------------------------------------------------------------------ interactivity
+
+    def issue_trigger(self, user: str = DEFAULT_USER_ID) -> str:
+        """A fresh trigger_id for `user`, valid for views.open for 3 seconds, once."""
+        trigger = Trigger(id=new_trigger_id(), user=user, issued_at=time.monotonic())
+        self.triggers[trigger.id] = trigger
+        return trigger.id
+
+    async def message_shortcut(
+        self,
+        channel: str,
+        ts: str,
+        *,
+        callback_id: str,
+        user: str = DEFAULT_USER_ID,
+        url: str | None = None,
+        signing_secret: str | None = None,
+        timeout_seconds: float = 10.0,
+    ) -> InteractiveDelivery:
+        """`user` chooses the app's message shortcut `callback_id` on the stored message
+        `ts`: a ``message_action`` payload over Socket Mode, or over HTTP to `url`.
+
+        Slack lists an app's shortcuts only when it has the ``commands`` scope: without
+        it this raises RuntimeError (the user could not have chosen the shortcut).
+        """
+        if "commands" not in self.scopes:
+            raise RuntimeError("without the commands scope Slack shows no app shortcuts")
+        message = self.message(channel, ts)
+        if message is None or message.deleted:
+            raise KeyError((channel, ts))
+        payload = message_action_payload(
+            message=message.to_api(),
+            channel=channel,
+            callback_id=callback_id,
+            trigger_id=self.issue_trigger(user),
+            user=user,
+            team_id=self.team_id,
+        )
+        return await self.deliver_interactive(
+            payload, url=url, signing_secret=signing_secret, timeout_seconds=timeout_seconds
+        )
+
+    async def submit_view(
+        self,
+        view_id: str,
+        typed: Mapping[str, str],
+        *,
+        url: str | None = None,
+        signing_secret: str | None = None,
+    ) -> InteractiveDelivery:
+        """The user presses the submit button of the open modal `view_id` after typing
+        `typed` (block_id -> text) into its inputs: a ``view_submission`` payload, and
+        the app's answer applied to the modal (closed; errors shown under the inputs;
+        updated; pushed; or, for a late, failed or invalid answer, Slack's own error).
+
+        Raises ValueError for what the Slack client would not let the user submit
+        (see :func:`views.input_values`) and for a modal that is not open.
+        """
+        record = self.views[view_id]
+        if not record.open:
+            raise ValueError(f"the modal {view_id} is not open")
+        shown = record.stack[-1] if record.stack else record.view
+        if "submit" not in shown:
+            raise ValueError(f"the modal {view_id} has no submit button")
+        values = views.input_values(shown, typed)
+        payload = view_submission_payload(
+            view={**record.to_api(values), **self._shown_fields(shown)},
+            trigger_id=self.issue_trigger(record.user),
+            user=record.user,
+            team_id=record.team_id,
+        )
+        delivery = await self.deliver_interactive(payload, url=url, signing_secret=signing_secret)
+        record.submissions.append(delivery)
+        self._apply_view_answer(record, shown, delivery)
+        return delivery
+
+    @staticmethod
+    def _shown_fields(shown: Mapping[str, Any]) -> dict[str, Any]:
+        keys = ("blocks", "private_metadata", "callback_id", "title", "submit", "close")
+        return {k: shown.get(k) for k in keys if k in shown}
+
+    def _apply_view_answer(
+        self, record: View, shown: Mapping[str, Any], delivery: InteractiveDelivery
+    ) -> None:
+        record.errors = {}
+        record.slack_error = None
+        if not delivery.acked:
+            record.slack_error = TROUBLE_CONNECTING
+            return
+        answer = delivery.response
+        if not answer:
+            record.state = "closed"
+            return
+        problems = views.response_problems(shown, answer)
+        if problems:
+            record.slack_error = TROUBLE_CONNECTING + " (" + "; ".join(problems) + ")"
+            return
+        action = answer["response_action"]
+        if action == "errors":
+            record.errors = dict(answer["errors"])
+        elif action == "clear":
+            record.state = "closed"
+            record.stack.clear()
+        elif action == "update":
+            if record.stack:
+                record.stack[-1] = dict(answer["view"])
+            else:
+                record.view = dict(answer["view"])
+            record.history.append(dict(answer["view"]))
+        elif action == "push":
+            record.stack.append(dict(answer["view"]))
+            record.history.append(dict(answer["view"]))
+
+    def open_views(self, user: str | None = None) -> list[View]:
+        """Modals open now (of `user`), oldest first."""
+        return [v for v in self.views.values() if v.open and user in (None, v.user)]
+
+    async def deliver_interactive(
+        self,
+        payload: dict[str, Any],
+        *,
+        url: str | None = None,
+        signing_secret: str | None = None,
+        timeout_seconds: float = 10.0,
+    ) -> InteractiveDelivery:
+        """Send an interaction payload as Slack does: an ``interactive`` Socket Mode
+        envelope (``accepts_response_payload: true``; the answer is the ack's payload),
+        or, with `url`, a signed form POST of ``payload=<json>`` (the answer is the
+        response body). Waits up to `timeout_seconds` for the answer; a late one is
+        recorded as such (``acked`` is False past Slack's 3 seconds)."""
+        kind = str(payload.get("type", ""))
+        started = time.monotonic()
+        if url is None:
+            envelope_id = str(uuid.uuid4())
+            await self.socket_send(
+                {
+                    "envelope_id": envelope_id,
+                    "payload": payload,
+                    "type": "interactive",
+                    "accepts_response_payload": True,
+                }
+            )
+            try:
+                acked_at = await self.wait_ack(envelope_id, timeout_seconds)
+            except TimeoutError:
+                delivery = InteractiveDelivery(
+                    kind, "socket", payload, 0, None, time.monotonic() - started, envelope_id
+                )
+            else:
+                delivery = InteractiveDelivery(
+                    kind,
+                    "socket",
+                    payload,
+                    200,
+                    self.ack_payloads.get(envelope_id),
+                    acked_at - started,
+                    envelope_id,
+                )
+        else:
+            body, headers = signed_interactive_request(
+                payload, signing_secret or self.signing_secret
+            )
+            client_timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+            async with (
+                aiohttp.ClientSession(timeout=client_timeout) as session,
+                session.post(url, data=body, headers=headers) as resp,
+            ):
+                text = await resp.text()
+                status = resp.status
+            answer: dict[str, Any] | None = None
+            if text.strip():
+                with contextlib.suppress(ValueError):
+                    parsed = json.loads(text)
+                    answer = parsed if isinstance(parsed, dict) else None
+            delivery = InteractiveDelivery(
+                kind, "http", payload, status, answer, time.monotonic() - started, body=text
+            )
+        self.interactive_deliveries.append(delivery)
+        return delivery
+
     # ------------------------------------------------------------------ Socket Mode
 
     @property
@@ -1157,6 +1365,16 @@ class SlackEmulator:
             return channel
         raise ApiError("channel_not_found")
 
+    def _check_member(self, channel: str) -> None:
+        """A channel added with ``is_member=False``: the bot may not post there (a public
+        channel says ``not_in_channel``; a private one or someone else's DM is
+        ``channel_not_found`` to a bot that is not in it)."""
+        info = self.channels.get(channel)
+        if info is None or info.get("is_member", True) is not False:
+            return
+        public = channel_kind(channel) == "channel"
+        raise ApiError("not_in_channel" if public else "channel_not_found")
+
     def _bot_message(self, channel: str, ts: str, **kw: Any) -> Message:
         return Message(
             channel=channel,
@@ -1296,6 +1514,7 @@ class SlackEmulator:
 
     async def _chat_post_message(self, call: Call) -> dict[str, Any]:
         channel = self._resolve_channel(str(self._req(call, "channel")))
+        self._check_member(channel)
         text, blocks = self._message_content(call)
         thread_ts = call.params.get("thread_ts") or None
         msg = self._bot_message(
@@ -1438,6 +1657,42 @@ class SlackEmulator:
             if not isinstance(prompts, list) or not prompts:
                 raise _missing("prompts")
         return {}
+
+    async def _views_open(self, call: Call) -> dict[str, Any]:
+        """views.open: a modal for a trigger_id handed out with an interaction payload
+        at most 3 seconds ago and not used yet, its view held to :mod:`.views`."""
+        trigger_id = call.params.get("trigger_id") or call.params.get("interactivity_pointer")
+        if not trigger_id:
+            raise _missing("trigger_id")
+        trigger = self.triggers.get(str(trigger_id))
+        if trigger is None:
+            raise ApiError("invalid_trigger_id")
+        if trigger.used:
+            raise ApiError("exchanged_trigger_id")
+        if time.monotonic() - trigger.issued_at > INTERACTION_SECONDS:
+            raise ApiError("expired_trigger_id")
+        view = call.params.get("view")
+        if isinstance(view, str):
+            try:
+                view = json.loads(view)
+            except ValueError:
+                raise ApiError("invalid_arguments") from None
+        problems = views.modal_problems(view)
+        if problems:
+            raise ApiError("invalid_arguments", response_metadata={"messages": problems})
+        trigger.used = True
+        record = View(
+            id="V" + "".join(secrets.choice(_ALNUM) for _ in range(10)),
+            team_id=self.team_id,
+            user=trigger.user,
+            trigger_id=trigger.id,
+            view=dict(view),
+            opened_at=time.monotonic(),
+            hash=f"{int(time.time())}.{secrets.token_hex(4)}",
+        )
+        record.history.append(record.view)
+        self.views[record.id] = record
+        return {"view": record.to_api()}
 
     async def _users_info(self, call: Call) -> dict[str, Any]:
         """users.info: the user object (``real_name``, ``profile.display_name``,

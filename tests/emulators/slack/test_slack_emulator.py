@@ -831,3 +831,190 @@ async def test_users_info_names(slack_emulator: SlackEmulator) -> None:
     with pytest.raises(SlackApiError) as exc:
         await client.users_info(user="B0NOPE")
     assert exc.value.response["error"] == "user_not_found"
+
+
+# --------------------------------------------------------------------------- shortcuts, modals
+
+MODAL: dict[str, Any] = {
+    "type": "modal",
+    "callback_id": "ask_view",
+    "title": {"type": "plain_text", "text": "Ask"},
+    "submit": {"type": "plain_text", "text": "Send"},
+    "private_metadata": "meta",
+    "blocks": [
+        {
+            "type": "input",
+            "block_id": "q",
+            "label": {"type": "plain_text", "text": "Question"},
+            "element": {"type": "plain_text_input", "action_id": "text", "max_length": 20},
+        }
+    ],
+}
+
+
+def modal_app(emu: SlackEmulator, *, signing_secret: str | None = None) -> AsyncApp:
+    """A Bolt app whose message shortcut opens MODAL; a submission saying "bad" gets an
+    error under the input, anything else closes the modal."""
+    app = AsyncApp(
+        client=web_client(emu),
+        signing_secret=signing_secret or "",
+        request_verification_enabled=signing_secret is not None,
+        process_before_response=True,
+    )
+
+    @app.message_shortcut("ask")
+    async def on_shortcut(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await client.views_open(trigger_id=body["trigger_id"], view=MODAL)
+        await ack()
+
+    @app.view_submission("ask_view")
+    async def on_submit(ack: Any, body: dict[str, Any]) -> None:
+        text = body["view"]["state"]["values"]["q"]["text"]["value"]
+        if text == "bad":
+            await ack(response_action="errors", errors={"q": "not that"})
+        else:
+            await ack()
+
+    return app
+
+
+async def serve(app: AsyncApp) -> tuple[web.AppRunner, str]:
+    async def endpoint(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
+
+    web_app = web.Application()
+    web_app.router.add_post("/slack/events", endpoint)
+    runner = web.AppRunner(web_app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}/slack/events"
+
+
+@pytest.mark.parametrize("mode", ["socket", "http"])
+async def test_message_shortcut_modal_and_submission(
+    slack_emulator: SlackEmulator, mode: str
+) -> None:
+    emu = slack_emulator
+    root = emu.user_message("C0001", "the plan", user="U0ANN")
+    reply = emu.user_message("C0001", "a reply", user="U0ANN", thread_ts=root.ts)
+    url: str | None = None
+    handler: AsyncSocketModeHandler | None = None
+    runner: web.AppRunner | None = None
+    if mode == "socket":
+        handler = await start_socket_mode(modal_app(emu), emu.app_token)
+        await emu.wait_socket_connected()
+    else:
+        runner, url = await serve(modal_app(emu, signing_secret=emu.signing_secret))
+    try:
+        shortcut = await emu.message_shortcut("C0001", reply.ts, callback_id="ask", url=url)
+        assert shortcut.acked and shortcut.mode == mode and shortcut.kind == "message_action"
+        payload = shortcut.payload
+        assert payload["message"]["ts"] == reply.ts and payload["message_ts"] == reply.ts
+        assert payload["message"]["thread_ts"] == root.ts and payload["channel"]["id"] == "C0001"
+        assert payload["user"]["id"] == "U0USER" and payload["team"]["id"] == "T0001"
+        [view] = emu.open_views("U0USER")
+        assert view.view["private_metadata"] == "meta"
+        assert emu.triggers[payload["trigger_id"]].used
+
+        with pytest.raises(ValueError, match="required"):
+            await emu.submit_view(view.id, {}, url=url)
+        with pytest.raises(ValueError, match="max_length"):
+            await emu.submit_view(view.id, {"q": "x" * 21}, url=url)
+        refused = await emu.submit_view(view.id, {"q": "bad"}, url=url)
+        assert refused.response == {"response_action": "errors", "errors": {"q": "not that"}}
+        assert view.open and view.errors == {"q": "not that"}
+        sent = refused.payload["view"]
+        assert sent["id"] == view.id and sent["private_metadata"] == "meta"
+        assert sent["state"]["values"] == {
+            "q": {"text": {"type": "plain_text_input", "value": "bad"}}
+        }
+        done = await emu.submit_view(view.id, {"q": "fine"}, url=url)
+        assert done.acked and not done.response
+        assert not view.open and view.errors == {} and len(view.submissions) == 2
+        assert [d.kind for d in emu.interactive_deliveries] == [
+            "message_action",
+            "view_submission",
+            "view_submission",
+        ]
+        if mode == "http":
+            forged = await emu.deliver_interactive(shortcut.payload, url=url, signing_secret="no")
+            assert forged.status == 401 and not forged.acked
+    finally:
+        if handler is not None:
+            await close_socket_mode(handler)
+        if runner is not None:
+            await runner.cleanup()
+
+
+async def test_views_open_checks_the_trigger_and_the_view(slack_emulator: SlackEmulator) -> None:
+    emu = slack_emulator
+    client = web_client(emu)
+
+    async def error_of(**kwargs: Any) -> tuple[str, list[str]]:
+        with pytest.raises(SlackApiError) as exc:
+            await client.views_open(**kwargs)
+        data = exc.value.response.data
+        return data["error"], data.get("response_metadata", {}).get("messages", [])
+
+    assert (await error_of(trigger_id="1.2.abc", view=MODAL))[0] == "invalid_trigger_id"
+    trigger = emu.issue_trigger()
+    too_long = {**MODAL, "title": {"type": "plain_text", "text": "x" * 25}}
+    error, messages = await error_of(trigger_id=trigger, view=too_long)
+    assert error == "invalid_arguments"
+    assert messages == ["[ERROR] must be less than 25 characters [json-pointer:/view/title/text]"]
+    no_submit = {k: v for k, v in MODAL.items() if k != "submit"}
+    error, messages = await error_of(trigger_id=trigger, view=no_submit)
+    assert "submit is required" in messages[0]
+    bad_title = {**MODAL, "title": {"type": "mrkdwn", "text": "*Ask*"}}
+    assert (await error_of(trigger_id=trigger, view=bad_title))[0] == "invalid_arguments"
+    opened = await client.views_open(trigger_id=trigger, view=MODAL)  # refusals used nothing
+    assert opened["view"]["id"] in emu.views and opened["view"]["callback_id"] == "ask_view"
+    assert (await error_of(trigger_id=trigger, view=MODAL))[0] == "exchanged_trigger_id"
+    stale = emu.issue_trigger()
+    emu.triggers[stale].issued_at -= 3.5
+    assert (await error_of(trigger_id=stale, view=MODAL))[0] == "expired_trigger_id"
+
+
+async def test_interactions_need_the_commands_scope_and_a_timely_answer(
+    slack_emulator: SlackEmulator,
+) -> None:
+    emu = slack_emulator
+    msg = emu.user_message("C0001", "hi")
+    app = AsyncApp(client=web_client(emu), process_before_response=True)
+
+    @app.message_shortcut("slow")
+    async def slow(ack: Any) -> None:
+        await asyncio.sleep(3.2)
+        await ack()
+
+    handler = await start_socket_mode(app, emu.app_token)
+    try:
+        await emu.wait_socket_connected()
+        late = await emu.message_shortcut("C0001", msg.ts, callback_id="slow")
+        assert late.status == 200 and late.seconds > 3 and not late.acked
+        unheard = await emu.deliver_interactive(
+            {**late.payload, "callback_id": "nobody"}, timeout_seconds=0.5
+        )
+        assert unheard.status == 0 and not unheard.acked
+        emu.scopes.remove("commands")
+        with pytest.raises(RuntimeError, match="commands"):
+            await emu.message_shortcut("C0001", msg.ts, callback_id="slow")
+    finally:
+        await close_socket_mode(handler)
+
+
+async def test_posting_where_the_bot_is_not_a_member(slack_emulator: SlackEmulator) -> None:
+    emu = slack_emulator
+    client = web_client(emu)
+    emu.add_channel("C0OUT", is_member=False)
+    emu.add_channel("G0OUT", is_member=False)
+    emu.add_channel("D0OTHER", is_member=False)
+    for channel, error in [
+        ("C0OUT", "not_in_channel"),
+        ("G0OUT", "channel_not_found"),
+        ("D0OTHER", "channel_not_found"),
+    ]:
+        with pytest.raises(SlackApiError) as exc:
+            await client.chat_postMessage(channel=channel, text="hi")
+        assert exc.value.response["error"] == error
+    await client.chat_postMessage(channel="C0001", text="fine")
