@@ -10,7 +10,9 @@ of the ``message`` + ``app_mention`` pair for one user message finds its keys cl
 and does nothing.
 
 Every event type the manifest subscribes to has a listener (Socket Mode never acks an
-event nobody listens to, and Slack would redeliver it): :data:`LISTENED_EVENTS`.
+event nobody listens to, and Slack would redeliver it): :data:`LISTENED_EVENTS`. The
+"Ask threadbridge" message shortcut and its modal are in :mod:`.shortcut` (claimed the
+same way, acked after the claim).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from .context import ContextOptions, SlackContextReader
 from .download import ConnectorFactory, FileFetcher
 from .errors import FAILURES
 from .events import PLATFORM, Incoming, assistant_thread, parse_message, permitted
+from .shortcut import AskShortcut
 from .sink import SinkOptions, SlackReplier
 from .text import inert
 from .users import UserNames
@@ -69,6 +72,8 @@ SCOPES: Mapping[str, str] = {
     "files:write": "upload generated files into the thread (files_upload_v2)",
     "assistant:write": "AI app pane: suggested prompts, thread titles, `is working…` status",
     "users:read": "look up a user's display name for the assistant's context",
+    "commands": "the “Ask threadbridge” message shortcut (a question about any message, "
+    "answered in its thread)",
 }
 
 SUGGESTED_PROMPTS: tuple[dict[str, str], ...] = (
@@ -191,7 +196,21 @@ class SlackBridge:
         self.app.event("assistant_thread_context_changed")(self._on_context_changed)
         self._tasks: set[asyncio.Task[None]] = set()
         self._refused: dict[tuple[str, str], None] = {}
+        self._register_shortcuts()
         service.register(PLATFORM, self.replier)
+
+    def _register_shortcuts(self) -> None:
+        """The "Ask threadbridge" message shortcut and its modal (shortcut.py)."""
+        self.ask = AskShortcut(
+            client=self.client,
+            service=self.service,
+            names=self.names,
+            inbound=self._inbound,
+            allowed_channels=self.options.allowed_channels,
+            allowed_users=self.options.allowed_users,
+            refusal=REFUSAL,
+        )
+        self.ask.register(self.app)
 
     @property
     def bot_events(self) -> tuple[str, ...]:

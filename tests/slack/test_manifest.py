@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from adapters.slack.app import LISTENED_EVENTS, SCOPES, SUGGESTED_PROMPTS
+from adapters.slack.shortcut import QUESTION_BLOCK, SHORTCUTS
 from tests.emulators.openai import Reply
 from tests.emulators.slack import (
     BOT_USER_ID,
@@ -66,12 +67,30 @@ def test_manifest_events_and_scopes_are_the_listeners(manifest: dict[str, Any]) 
     assert features["agent_view"]["suggested_prompts"] == list(SUGGESTED_PROMPTS)
 
 
+def test_manifest_shortcuts_are_the_handled_ones(manifest: dict[str, Any]) -> None:
+    """Each shortcut the manifest declares is one the adapter handles, and the other way
+    round; with interactivity on (Socket Mode: no request_url) and the commands scope."""
+    shortcuts = manifest["features"]["shortcuts"]
+    declared = {s["callback_id"]: (s["type"], s["name"]) for s in shortcuts}
+    assert declared == dict(SHORTCUTS) and len(shortcuts) == len(declared)
+    for shortcut in shortcuts:
+        # Slack's manifest schema: these four fields, a description of at most 150
+        # characters, a callback_id of at most 255.
+        assert set(shortcut) == {"name", "type", "callback_id", "description"}
+        assert shortcut["type"] in ("message", "global")
+        assert 0 < len(shortcut["description"]) <= 150
+        assert 0 < len(shortcut["callback_id"]) <= 255
+    assert manifest["settings"]["interactivity"] == {"is_enabled": True}
+    assert "commands" in manifest["oauth_config"]["scopes"]["bot"]
+
+
 async def test_every_subscribed_event_reaches_a_listener_and_is_acked(
     slack_bot: Any, manifest: dict[str, Any]
 ) -> None:
     bot = await slack_bot()
     registered = {listener.ack_function.__name__ for listener in bot.bridge.app._async_listeners}
     assert registered >= {"_on_message", "_on_thread_started", "_on_context_changed"}
+    assert registered >= {"_on_shortcut", "_on_submission"}
     for subscription in manifest["settings"]["event_subscriptions"]["bot_events"]:
         envelope = await bot.emulator.socket_send_event(sample_event(subscription))
         await bot.emulator.wait_ack(envelope, 5)
@@ -86,6 +105,18 @@ async def test_every_subscribed_event_reaches_a_listener_and_is_acked(
     envelope = await bot.emulator.socket_send_event(stray)
     with pytest.raises(TimeoutError):
         await bot.emulator.wait_ack(envelope, 0.5)
+    # Each declared shortcut is acked and opens its modal.
+    message = bot.emulator.user_message("C0001", "something to ask about")
+    for shortcut in manifest["features"]["shortcuts"]:
+        delivery = await bot.emulator.message_shortcut(
+            "C0001", message.ts, callback_id=shortcut["callback_id"]
+        )
+        assert delivery.acked
+    assert len(bot.emulator.open_views()) == len(manifest["features"]["shortcuts"])
+    unknown = await bot.emulator.message_shortcut(
+        "C0001", message.ts, callback_id="nope", timeout_seconds=0.5
+    )
+    assert not unknown.acked  # not vacuous either
     await bot.settle()
 
 
@@ -101,6 +132,7 @@ async def test_the_manifest_scopes_are_enough(
         Reply(text="chart", code="plot()", files=[("chart.png", PNG)]),
         Reply(text="in the pane"),
         Reply(text="in the DM"),
+        Reply(text="about that message"),
     )
     await bot.send(app_mention_event(channel="C0001", text=f"<@{BOT_USER_ID}> go", files=[hosted]))
     await bot.settle()
@@ -110,6 +142,13 @@ async def test_the_manifest_scopes_are_enough(
     await bot.send(message_event(channel="D0001", text="question", thread_ts=thread_ts))
     await bot.send(message_event(channel="D0001", text="at the root"))
     await bot.settle()
+    # The message shortcut: modal, question posted into the thread, answer there.
+    about = emu.user_message("C0002", "an old message", user="U0ANN")
+    await emu.message_shortcut("C0002", about.ts, callback_id=next(iter(SHORTCUTS)))
+    [view] = emu.open_views()
+    await emu.submit_view(view.id, {QUESTION_BLOCK: "what about it?"})
+    await bot.settle()
+    assert emu.bot_texts("C0002", about.ts)[-1] == "about that message"
     await asyncio.sleep(0.1)
     await bot.bridge.close()
     refused = [(c.method, c.error) for c in emu.calls if not c.ok]
@@ -122,6 +161,8 @@ async def test_the_manifest_scopes_are_enough(
         "assistant.threads.setSuggestedPrompts",
         "assistant.threads.setTitle",
         "chat.postMessage",
+        "views.open",
+        "conversations.replies",
     } <= used
     assert [r.served for r in emu.file_requests] == ["file"]
 
