@@ -52,6 +52,7 @@ from bot.models import (
     ReplySink,
     Started,
     TextDelta,
+    ThreadKey,
     Usage,
     UserMessage,
 )
@@ -99,6 +100,21 @@ class Service:
 
     def register(self, platform: str, replier: Replier) -> None:
         self.repliers[platform] = replier
+
+    # --- what adapters may ask ----------------------------------------------------
+
+    async def knows_thread(self, key: ThreadKey) -> bool:
+        """Whether the platform thread `key` is a conversation already."""
+        return await self.store.find_thread(key) is not None
+
+    async def reset_thread(self, key: ThreadKey) -> None:
+        """The next message in `key` starts a new conversation (the old one stays as
+        history in the store)."""
+        await self.store.reset_thread(key)
+
+    def describe_assistant(self) -> list[str]:
+        """The assistant's tools, one short line each (for /help)."""
+        return self.engine.assistant.describe()
 
     # --- intake -------------------------------------------------------------------
 

@@ -283,7 +283,7 @@ class ThreadbridgeClient(discord.Client):
         me = self.user
         if not self.settings.discord_read_history or me is None or thread.owner_id == me.id:
             return None
-        if await self.service.store.find_thread(key) is not None:
+        if await self.service.knows_thread(key):
             return None
         return History("thread", before=before)
 
@@ -317,7 +317,7 @@ class ThreadbridgeClient(discord.Client):
         me = self.user
         if me is not None and getattr(channel, "owner_id", None) == me.id:
             return True
-        return await self.service.store.find_thread(key) is not None
+        return await self.service.knows_thread(key)
 
     async def adopt_thread(self, thread: discord.Thread) -> None:
         """Join someone else's thread, so its follow-ups reach the bot."""
@@ -339,7 +339,7 @@ class ThreadbridgeClient(discord.Client):
             return message.thread.id
         assert message.guild is not None
         key = conversation_key(guild_id=message.guild.id, channel_id=message.id)
-        if await self.service.store.find_thread(key) is not None:
+        if await self.service.knows_thread(key):
             return message.id
         try:
             thread = await message.create_thread(

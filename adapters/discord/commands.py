@@ -167,7 +167,7 @@ async def handle_reset(client: ThreadbridgeClient, interaction: Interaction) -> 
         )
         return
     # The old conversation stays in the store as history; a new epoch takes over.
-    await client.service.store.reset_thread(key)
+    await client.service.reset_thread(key)
     await interaction.response.send_message(
         "🔄 New conversation: I have forgotten the earlier messages of this thread.",
         allowed_mentions=NO_MENTIONS,
@@ -196,7 +196,7 @@ def help_text(client: ThreadbridgeClient) -> str:
         f"• Attach files (up to {human_size(client.settings.max_file_bytes)} each) "
         "to a message or to /ask.",
     ]
-    tools = client.service.engine.assistant.describe()
+    tools = client.service.describe_assistant()
     lines.append("Tools: " + ("; ".join(tools) if tools else "none (text answers only)") + ".")
     return "\n".join(lines)
 
