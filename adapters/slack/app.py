@@ -268,7 +268,7 @@ class SlackBridge:
         known: bool | None = None
         ambient = False
         if incoming.thread_ts is not None:
-            known = await self.service.store.find_thread(incoming.key) is not None
+            known = await self.service.knows_thread(incoming.key)
         if not (incoming.mentioned or incoming.is_dm):
             # A reply in a thread without a mention: only threads that already are a
             # conversation hear it. With THREADBRIDGE_SLACK_REQUIRE_MENTION it is not

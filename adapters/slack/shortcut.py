@@ -377,7 +377,7 @@ class AskShortcut:
 
     async def _claim(self, submission: Submission, target: Target, question: str) -> str | None:
         key = ThreadKey(PLATFORM, target.team, target.channel, target.thread_ts)
-        known = await self.service.store.find_thread(key) is not None
+        known = await self.service.knows_thread(key)
         try:
             async with asyncio.timeout(POST_SECONDS):
                 posted = await self.client.chat_postMessage(
