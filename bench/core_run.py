@@ -90,7 +90,6 @@ async def run_core_scenario(scenario: Scenario) -> dict[str, Any]:
         OPENAI_BASE_URL=openai.base_url,
         OPENAI_MODEL="bench-model",
         DATABASE_URL=f"sqlite:///{workdir / 'core.db'}",
-        THREADBRIDGE_MAX_CONCURRENT_TURNS=max(32, scenario.threads + 16),
     )
     url, connect_args = settings.store_url
     store = await Store.open(url, connect_args=connect_args)

@@ -35,6 +35,7 @@ async def _serve(spec: ModelSpec) -> None:
     # The tests hold requests to OpenAI's definition; here that would only add the
     # emulator's CPU (up to 2 ms a request) to the machine the bot is measured on.
     emulator = OpenAIEmulator(spec_validation="off")
+    emulator.request_delay = spec.network
     await emulator.start()
     text = spec.text()
 

@@ -48,6 +48,20 @@ def check_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
                 "slack threads-50",
             )
         )
+    for name, limit in (("burst-50", 130.0), ("burst-200", 400.0)):
+        burst = _run(report, "slack", name)
+        if burst is None:
+            continue
+        p99 = burst["added_first_text_ms"]["p99"]
+        out.append(
+            _target(
+                f"added first text p99, {name.replace('-', ' of ')} new threads (defaults)",
+                f"<= {limit:g} ms, 0 errors",
+                p99,
+                p99 is not None and p99 <= limit and burst["errors"] == 0,
+                f"slack {name}",
+            )
+        )
     r500 = _run(report, "slack", "threads-500")
     if r500 is not None:
         rate = r500["turns_per_second_steady"] or r500["turns_per_second"]

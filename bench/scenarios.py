@@ -29,6 +29,9 @@ class ModelSpec:
     tokens_per_second: float | None = None
     tokens: int = 40
     chunk_chars: int = 4
+    # Seconds every request (conversations.create included) waits before the emulator
+    # handles it: the network between the bot and OpenAI.
+    network: float = 0.0
 
     def text(self) -> str:
         target = self.tokens * self.chunk_chars
@@ -55,7 +58,8 @@ class ModelSpec:
 
     def describe(self) -> str:
         rate = f"{self.tokens_per_second:g} tok/s" if self.tokens_per_second else "instant"
-        return f"TTFT {self.ttft * 1000:g} ms, {self.tokens} tokens {rate}"
+        network = f", +{self.network * 1000:g} ms a request" if self.network else ""
+        return f"TTFT {self.ttft * 1000:g} ms, {self.tokens} tokens {rate}{network}"
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "total_seconds": round(self.total_seconds, 4)}
@@ -63,6 +67,8 @@ class ModelSpec:
 
 ZERO = ModelSpec()
 LOW = ModelSpec(ttft=0.05, tokens_per_second=100.0)
+# LOW behind a network: every request (conversation creation too) takes 150 ms more.
+NETWORK = ModelSpec(ttft=0.05, tokens_per_second=100.0, network=0.15)
 # About five seconds per answer: 1 s to the first token, then 41 tokens at 10/s, so the
 # reply streams for 4 s (which exercises the sink's once-a-second appends).
 FIVE_SECONDS = ModelSpec(ttft=1.0, tokens_per_second=10.0, tokens=41)
@@ -130,6 +136,29 @@ def default_scenarios(*, quick: bool) -> list[Scenario]:
             m(3, 2),
             FIVE_SECONDS,
             "20 threads, 5-second streamed answers: appends per second, first words",
+        ),
+        Scenario(
+            "burst-50",
+            50,
+            1,
+            LOW,
+            "50 new threads at once (defaults): no turn waits for another",
+            ramp=0.0,
+        ),
+        Scenario(
+            "burst-200",
+            200,
+            1,
+            LOW,
+            "200 new threads at once (defaults): no turn waits for another",
+            ramp=0.0,
+        ),
+        Scenario(
+            "network-150",
+            20,
+            m(3, 2),
+            NETWORK,
+            "20 threads, 150 ms network to OpenAI: a new thread's first words vs a known one's",
         ),
         Scenario(
             "history-200",

@@ -110,10 +110,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def bot_env(
-    *, workdir: Path, openai_url: str, slack: SlackEmulator, port: int, max_turns: int
-) -> dict[str, str]:
-    """The bot's environment: only what it needs, nothing from the developer's .env."""
+def bot_env(*, workdir: Path, openai_url: str, slack: SlackEmulator, port: int) -> dict[str, str]:
+    """The bot's environment: only what it needs, nothing from the developer's .env, and
+    the default settings (what a user gets)."""
     base = {
         k: v
         for k, v in os.environ.items()
@@ -131,7 +130,6 @@ def bot_env(
         "SLACK_SIGNING_SECRET": slack.signing_secret,
         "SLACK_API_URL": slack.api_url,
         "PORT": str(port),
-        "THREADBRIDGE_MAX_CONCURRENT_TURNS": str(max_turns),
     }
 
 
@@ -255,7 +253,6 @@ async def run_slack_scenario(
         openai_url=openai.base_url,
         slack=slack,
         port=port,
-        max_turns=max(32, scenario.threads + 16),
     )
     log = log_path.open("wb")
     proc = await asyncio.create_subprocess_exec(

@@ -55,7 +55,11 @@ def _secrets(settings: Settings) -> list[str]:
 
 
 def _tools(settings: Settings) -> ToolRegistry:
-    kwargs = {"timeout": settings.tool_timeout, "output_limit": settings.tool_output_limit}
+    kwargs = {
+        "timeout": settings.tool_timeout,
+        "output_limit": settings.tool_output_limit,
+        "concurrency": settings.max_concurrent_tools,
+    }
     if not settings.tools_module:
         return ToolRegistry(**kwargs)  # type: ignore[arg-type]
     try:

@@ -214,10 +214,19 @@ class Settings(BaseSettings):
         description="sqlite:///file.db (default) or postgres://user:pass@host/db.",
     )
     max_concurrent_turns: int = Field(
-        32,
+        1000,
         ge=1,
         alias="THREADBRIDGE_MAX_CONCURRENT_TURNS",
-        description="Turns running at once across all threads.",
+        description="Turns in flight at once across all threads. A turn mostly waits on "
+        "the network, so a burst should not queue behind whole turns: memory is the bound "
+        "(about 0.1-0.2 MB a turn in flight, see bench/RESULTS.md).",
+    )
+    max_concurrent_tools: int = Field(
+        8,
+        ge=1,
+        alias="THREADBRIDGE_MAX_CONCURRENT_TOOLS",
+        description="Function tool calls running at once across all turns (the work that "
+        "can use CPU or threads); further calls wait for a free one.",
     )
     shutdown_budget: float = Field(
         25.0,

@@ -168,10 +168,14 @@ class ToolRegistry:
         *,
         timeout: float = 30.0,
         output_limit: int = 16_000,
+        concurrency: int = 8,
     ) -> None:
         self._tools = {tool.name: tool for tool in tools}
         self.timeout = timeout
         self.output_limit = output_limit
+        # Turns are many and mostly wait on the network; what bounds the machine is
+        # the functions they run, so those take a slot here.
+        self._slots = asyncio.Semaphore(concurrency)
 
     @classmethod
     def from_functions(cls, functions: Sequence[Callable[..., Any]], **kwargs: Any) -> ToolRegistry:
@@ -218,7 +222,8 @@ class ToolRegistry:
         if tool is None:
             return f"Error: there is no function named {call.name!r}."
         try:
-            result = await asyncio.wait_for(tool(call.arguments, context), self.timeout)
+            async with self._slots:
+                result = await asyncio.wait_for(tool(call.arguments, context), self.timeout)
         except TimeoutError:
             logger.warning("tool %s timed out after %ss", call.name, self.timeout)
             return f"Error: {call.name} did not finish within {self.timeout:g} seconds."

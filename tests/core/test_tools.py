@@ -386,3 +386,26 @@ async def test_web_search_and_mcp_are_passed_through(make_core: Any, openai_emul
         "require_approval": {"never": {"tool_names": ["search_docs"]}},
     } in tools
     assert ("Searching the web", True) in [(s.label, s.done) for s in core.replier.replies[0].steps]
+
+
+async def test_function_calls_share_a_bounded_number_of_slots(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    """Turns are not limited much (they wait on the network); the functions they run are."""
+    running: list[int] = []
+    peak: list[int] = []
+
+    async def slow(n: int) -> str:
+        """Take a while."""
+        running.append(n)
+        peak.append(len(running))
+        await asyncio.sleep(0.05)
+        running.remove(n)
+        return f"done {n}"
+
+    core = await make_core(ToolRegistry.from_functions([slow], concurrency=2))
+    openai_emulator.script(Reply(function_calls=[("slow", {"n": i}) for i in range(6)]))
+    await core.service.submit(inbound("go"))
+    await core.service.drain()
+    assert max(peak) == 2
+    assert core.replier.replies[0].text.count("done") == 6

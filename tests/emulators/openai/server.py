@@ -461,6 +461,8 @@ class OpenAIEmulator:
         self.model: ModelFn | None = None
         self.conversations_enabled = True
         self.unknown_models: set[str] = set()
+        # Seconds every request waits before it is handled: a network round trip.
+        self.request_delay = 0.0
         # If set, requests must carry "Authorization: Bearer <api_key>" (else 401).
         self.api_key: str | None = None
         # Retrieves of a vector-store file that still answer "in_progress".
@@ -734,6 +736,8 @@ class OpenAIEmulator:
             t_start=time.monotonic(),
         )
         self.requests.append(rec)
+        if self.request_delay:
+            await asyncio.sleep(self.request_delay)
         try:
             try:
                 if self._compat_mode() is not None:
