@@ -144,6 +144,14 @@ class Settings(BaseSettings):
         description="Seconds without any event from the model's answer stream before the turn "
         "ends with a message (the response is cancelled so the thread stays usable).",
     )
+    conversation_pool: int = Field(
+        4,
+        ge=0,
+        alias="THREADBRIDGE_CONVERSATION_POOL",
+        description="Conversations mode: Conversations created ahead (kept in the database, "
+        "refilled in the background), so a new thread's first words cost one model request; "
+        "0 creates each when its thread starts.",
+    )
     locked_retry_seconds: float = Field(
         30.0,
         ge=0,

@@ -45,6 +45,7 @@ from openai.types.responses import ResponseStreamEvent
 from bot.assistant import KNOWLEDGE_STORE_KEY, Assistant
 from bot.attachments import classify, guess_mime, human_size, is_text
 from bot.config import Settings
+from bot.conversation_pool import ConversationPool
 from bot.models import (
     CheckResult,
     Done,
@@ -297,9 +298,19 @@ class Engine:
         self.stateless = settings.conversation_mode == "stateless"
         # responses.create is retried here, not by the SDK: see `_create`.
         self._create_client = client.with_options(max_retries=0)
+        self.pool = ConversationPool(
+            client=client,
+            store=store,
+            size=0 if self.stateless else settings.conversation_pool,
+        )
         self._knowledge: tuple[float, str | None] = (0.0, None)
 
+    def start(self) -> None:
+        """Background work of a running process: fill the conversation pool."""
+        self.pool.fill()
+
     async def close(self) -> None:
+        await self.pool.close()
         await self.client.close()
 
     async def check(self) -> list[CheckResult]:
@@ -402,12 +413,18 @@ class Engine:
         state.vector_store_ids = await self._vector_store_ids(state)
 
         history: list[dict[str, Any]] = []
+        new_thread, pooled = False, None
         if self.stateless:
             history = replay_window(
                 await self.store.history(thread.id, self.settings.history_limit)
             )
         elif state.conversation_id is None:
-            state.conversation_id = await self._new_conversation(thread)
+            pooled = await self.pool.take()
+            if pooled is not None:
+                await self.store.update_thread(thread.id, conversation_id=pooled)
+                logger.info("thread %s -> conversation %s (pooled)", thread.key, pooled)
+            state.conversation_id = pooled or await self._new_conversation(thread)
+            new_thread = True
 
         usage = Usage()
         transcript: list[dict[str, Any]] = list(new_items)
@@ -459,6 +476,8 @@ class Engine:
 
         if self.stateless:
             await self.store.append_history(thread.id, _portable(transcript))
+        if new_thread:
+            self.pool.used(pooled, thread)
         yield Done(usage=usage, model=self.assistant.model, response_id=response_id)
 
     # --- one streamed response ----------------------------------------------------

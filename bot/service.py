@@ -154,6 +154,7 @@ class Service:
 
     async def start(self) -> None:
         """Pick up work a previous (or a dead) process left behind, now and periodically."""
+        self.engine.start()
         await self.sweep()
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="sweeper")
 

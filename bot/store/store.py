@@ -755,6 +755,31 @@ class Store:
         )
         return await self.run(lambda conn: [(r[0], r[1]) for r in conn.execute(query)])
 
+    # --- conversations created ahead ----------------------------------------------
+
+    async def pool_take(self, *, created_after: float) -> str | None:
+        """Take one pooled conversation (the oldest created after `created_after`; older
+        ones are dropped), or None if the pool is empty. Safe across processes: a row
+        another process deleted first is skipped."""
+        cp = t.conversation_pool
+
+        def take(conn: Connection) -> str | None:
+            conn.execute(cp.delete().where(cp.c.created_at <= created_after))
+            for row in conn.execute(sa.select(cp).order_by(cp.c.id).limit(5)):
+                if conn.execute(cp.delete().where(cp.c.id == row.id)).rowcount:
+                    return str(row.conversation_id)
+            return None
+
+        return await self.run(take)
+
+    async def pool_add(self, conversation_id: str) -> None:
+        row = {"conversation_id": conversation_id, "created_at": time.time()}
+        await self.run(lambda conn: conn.execute(t.conversation_pool.insert(), row))
+
+    async def pool_size(self) -> int:
+        query = sa.select(sa.func.count()).select_from(t.conversation_pool)
+        return await self.run(lambda conn: int(conn.execute(query).scalar() or 0))
+
     async def get_value(self, key: str) -> str | None:
         query = sa.select(t.kv.c.value).where(t.kv.c.key == key)
         value = await self.run(lambda conn: conn.execute(query).scalar())

@@ -15,6 +15,8 @@ def env_for(emulator: Any, tmp_path: Path) -> dict[str, str]:
         "OPENAI_API_KEY": "sk-console-test-123",
         "OPENAI_BASE_URL": emulator.base_url,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'console.db'}",
+        # Conversations counted one per thread here; tests/core/test_pool.py has the pool.
+        "THREADBRIDGE_CONVERSATION_POOL": "0",
     }
 
 

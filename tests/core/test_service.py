@@ -24,7 +24,7 @@ def responses(emulator: Any) -> list[Any]:
 async def test_first_turn_creates_conversation_then_one_request_per_turn(
     make_core: Any, openai_emulator: Any
 ) -> None:
-    core = await make_core()
+    core = await make_core(THREADBRIDGE_CONVERSATION_POOL=0)  # (the pool: test_pool.py)
     assert await core.service.submit(inbound("hello there"))
     await core.service.drain()
     thread = await core.store.find_thread(key())
@@ -207,11 +207,11 @@ async def _consume(stream: Any) -> None:
 async def test_restart_continues_same_thread_with_same_conversation(
     make_core: Any, openai_emulator: Any
 ) -> None:
-    first = await make_core()
+    first = await make_core(THREADBRIDGE_CONVERSATION_POOL=0)
     await first.service.submit(inbound("remember 42"))
     await first.service.drain()
     before = await first.store.find_thread(key())
-    second = await make_core()  # same SQLite file, new process objects
+    second = await make_core(THREADBRIDGE_CONVERSATION_POOL=0)  # same file, new objects
     await second.service.submit(inbound("what number?"))
     await second.service.drain()
     after = await second.store.find_thread(key())

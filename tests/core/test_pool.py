@@ -1,0 +1,81 @@
+"""Conversations created ahead: a new thread's first words cost one model request."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from tests.helpers import inbound, key
+
+
+async def wait_pool(core: Any, size: int) -> None:
+    for _ in range(500):
+        if await core.store.pool_size() >= size:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the pool did not reach {size}")
+
+
+def conversation_of(request: Any) -> str:
+    conv = request.body["conversation"]
+    return str(conv["id"] if isinstance(conv, dict) else conv)
+
+
+async def test_a_new_thread_takes_a_conversation_created_ahead(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    core = await make_core(THREADBRIDGE_CONVERSATION_POOL=2)
+    await core.service.start()  # fills the pool in the background
+    await wait_pool(core, 2)
+    created = [c for c in openai_emulator.conversations]
+    assert len(created) == 2
+    openai_emulator.requests.clear()
+
+    await core.service.submit(inbound("hello", thread="new-1"))
+    await core.service.drain()
+    # On the way to the first words: one request, the response (no conversation create).
+    first_calls = [(r.method, r.path) for r in openai_emulator.requests]
+    assert first_calls[0] == ("POST", "/v1/responses")
+    [response] = openai_emulator.responses_requests()
+    assert conversation_of(response) == created[0]
+    thread = await core.store.find_thread(key("new-1"))
+    assert thread is not None and thread.conversation_id == created[0]
+    assert core.replier.replies[0].text == "echo: hello"
+    # Refilled behind it, and the taken one labelled with its thread.
+    await wait_pool(core, 2)
+    await openai_emulator.wait_idle()
+    assert len(openai_emulator.conversations) == 3
+    assert openai_emulator.conversations[created[0]].metadata["thread"] == str(thread.id)
+
+
+async def test_two_threads_never_share_a_pooled_conversation(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    core = await make_core(THREADBRIDGE_CONVERSATION_POOL=1)
+    await core.service.start()
+    await wait_pool(core, 1)
+    await asyncio.gather(*(core.service.submit(inbound(f"q{i}", thread=f"t{i}")) for i in range(5)))
+    await core.service.drain()
+    used = [conversation_of(r) for r in openai_emulator.responses_requests()]
+    assert len(used) == 5 and len(set(used)) == 5
+    assert [r.error for r in core.replier.replies] == [None] * 5
+
+
+async def test_an_empty_pool_still_answers_a_new_thread(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    core = await make_core(THREADBRIDGE_CONVERSATION_POOL=3)  # not started: nothing ahead
+    await core.service.submit(inbound("first ever"))
+    await core.service.drain()
+    assert core.replier.replies[0].text == "echo: first ever"
+    await wait_pool(core, 3)  # and the pool fills for the next ones
+
+
+async def test_stateless_mode_has_no_pool(make_core: Any, openai_emulator: Any) -> None:
+    openai_emulator.compat = "llama.cpp"
+    core = await make_core(THREADBRIDGE_CONVERSATION_MODE="stateless")
+    await core.service.start()
+    await core.service.submit(inbound("hi"))
+    await core.service.drain()
+    assert await core.store.pool_size() == 0
+    assert core.replier.replies[0].error is None
