@@ -145,7 +145,7 @@ class Settings(BaseSettings):
         "ends with a message (the response is cancelled so the thread stays usable).",
     )
     conversation_pool: int = Field(
-        4,
+        8,
         ge=0,
         alias="THREADBRIDGE_CONVERSATION_POOL",
         description="Conversations mode: Conversations created ahead (kept in the database, "

@@ -477,7 +477,7 @@ class Engine:
         if self.stateless:
             await self.store.append_history(thread.id, _portable(transcript))
         if new_thread:
-            self.pool.used(pooled, thread)
+            self.pool.fill()
         yield Done(usage=usage, model=self.assistant.model, response_id=response_id)
 
     # --- one streamed response ----------------------------------------------------

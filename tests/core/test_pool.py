@@ -41,11 +41,9 @@ async def test_a_new_thread_takes_a_conversation_created_ahead(
     thread = await core.store.find_thread(key("new-1"))
     assert thread is not None and thread.conversation_id == created[0]
     assert core.replier.replies[0].text == "echo: hello"
-    # Refilled behind it, and the taken one labelled with its thread.
+    # Refilled behind it.
     await wait_pool(core, 2)
-    await openai_emulator.wait_idle()
     assert len(openai_emulator.conversations) == 3
-    assert openai_emulator.conversations[created[0]].metadata["thread"] == str(thread.id)
 
 
 async def test_two_threads_never_share_a_pooled_conversation(
