@@ -79,8 +79,8 @@ class Service:
         settings: Settings,
         repliers: Mapping[str, Replier] | None = None,
     ) -> None:
-        self.store = store
-        self.engine = engine
+        self._store = store
+        self._engine = engine
         self.settings = settings
         self.repliers: dict[str, Replier] = dict(repliers or {})
         self._slots = asyncio.Semaphore(settings.max_concurrent_turns)
@@ -105,16 +105,16 @@ class Service:
 
     async def knows_thread(self, key: ThreadKey) -> bool:
         """Whether the platform thread `key` is a conversation already."""
-        return await self.store.find_thread(key) is not None
+        return await self._store.find_thread(key) is not None
 
     async def reset_thread(self, key: ThreadKey) -> None:
         """The next message in `key` starts a new conversation (the old one stays as
         history in the store)."""
-        await self.store.reset_thread(key)
+        await self._store.reset_thread(key)
 
     def describe_assistant(self) -> list[str]:
         """The assistant's tools, one short line each (for /help)."""
-        return self.engine.assistant.describe()
+        return self._engine.assistant.describe()
 
     # --- intake -------------------------------------------------------------------
 
@@ -129,7 +129,7 @@ class Service:
             {"name": a.name, "mime_type": a.mime_type, "size": a.size, "url": a.url}
             for a in inbound.attachments
         ]
-        claimed = await self.store.claim(inbound, meta)
+        claimed = await self._store.claim(inbound, meta)
         if claimed is None:
             logger.debug("duplicate delivery ignored: %s", inbound.key)
             return False
@@ -154,12 +154,12 @@ class Service:
 
     async def start(self) -> None:
         """Pick up work a previous (or a dead) process left behind, now and periodically."""
-        self.engine.start()
+        self._engine.start()
         await self.sweep()
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="sweeper")
 
     async def sweep(self) -> None:
-        for thread_id in await self.store.threads_with_work():
+        for thread_id in await self._store.threads_with_work():
             if thread_id not in self._workers:
                 self.wake(thread_id)
 
@@ -203,7 +203,7 @@ class Service:
                 async with self._slots:
                     # One transaction: the lease, then what a dead process left (that comes
                     # first), else the queue, started as a turn.
-                    work = await self.store.take_work(
+                    work = await self._store.take_work(
                         thread_id, owner=self.owner, ttl=ttl, platforms=frozenset(self.repliers)
                     )
                     leased = work is not None
@@ -227,10 +227,10 @@ class Service:
                     # Leave the messages queued: the adapter may register later, or the
                     # next process (or the periodic sweep) will answer them.
                     logger.warning("no adapter for %s; thread %s stays queued", platform, thread_id)
-                    await self.store.release_lease(thread_id, self.owner)
+                    await self._store.release_lease(thread_id, self.owner)
                     break
                 if work.turn is None:  # nothing to do
-                    await self.store.release_lease(thread_id, self.owner)
+                    await self._store.release_lease(thread_id, self.owner)
                     leased = False
                 if leased or thread_id in self._dirty:
                     continue  # more queued, or a message came in while we let go
@@ -239,7 +239,7 @@ class Service:
         except Exception:
             logger.exception("worker for thread %s crashed", thread_id)
             if leased:
-                await self.store.release_lease(thread_id, self.owner)
+                await self._store.release_lease(thread_id, self.owner)
         finally:
             self._submitted.discard(thread_id)
             self._workers.pop(thread_id, None)
@@ -250,7 +250,7 @@ class Service:
         """Renew the lease while a long turn runs."""
         while True:
             await asyncio.sleep(self.settings.lease_seconds / 3)
-            await self.store.acquire_lease(thread_id, self.owner, self.settings.lease_seconds)
+            await self._store.acquire_lease(thread_id, self.owner, self.settings.lease_seconds)
 
     async def _replier_for(self, platform: str) -> Replier | None:
         """The platform's replier; at start-up, adapters register a moment after work resumes."""
@@ -313,7 +313,7 @@ class Service:
             context = ToolContext(
                 thread=thread.key, user_id=rows[-1].user_id, user_name=rows[-1].user_name
             )
-            events = self.engine.turn(
+            events = self._engine.turn(
                 thread=thread, messages=messages, context=context, resume_response=response_id
             )
             async for event in events:
@@ -324,7 +324,7 @@ class Service:
                 elif isinstance(event, FileReady):
                     await sink.file(event.file)
                     if event.file.source_id:
-                        await self.store.add_thread_file(
+                        await self._store.add_thread_file(
                             thread.id,
                             file_id=event.file.source_id,
                             name=event.file.name,
@@ -333,7 +333,7 @@ class Service:
                 elif isinstance(event, Notice):
                     await sink.notice(event.text)
                 elif isinstance(event, Started):
-                    await self.store.turn_started(turn.id, event.response_id)
+                    await self._store.turn_started(turn.id, event.response_id)
                 elif isinstance(event, Done):
                     done = event
                     failpoint("after_model_answered")
@@ -366,7 +366,7 @@ class Service:
         usage: tuple[ThreadRow, str, str, Usage] | None = None,
     ) -> bool:
         """Close the turn; True if more messages wait (else the lease is let go)."""
-        return await self.store.finish_turn(
+        return await self._store.finish_turn(
             turn_id,
             status=status,
             posted=posted,
@@ -379,7 +379,7 @@ class Service:
 
     def _recorder(self, turn_id: int) -> OnPosted:
         async def record(refs: PostedRefs) -> None:
-            await self.store.record_posted(turn_id, refs.message_ids)
+            await self._store.record_posted(turn_id, refs.message_ids)
             failpoint("after_first_post")
 
         return record
@@ -407,11 +407,11 @@ class Service:
         midnight = time.time() // 86400 * 86400
         platform = thread.key.platform
         if user_limit:
-            used = await self.store.tokens_used(since=midnight, platform=platform, user_id=user_id)
+            used = await self._store.tokens_used(since=midnight, platform=platform, user_id=user_id)
             if used >= user_limit:
                 return "You have used today's assistant budget. It resets at midnight UTC."
         if scope_limit:
-            used = await self.store.tokens_used(
+            used = await self._store.tokens_used(
                 since=midnight, platform=platform, scope=thread.key.scope
             )
             if used >= scope_limit:
@@ -455,7 +455,7 @@ class Service:
             await sink.notice(context.note)
         if not context.messages:
             return []
-        await self.store.record_context(turn.id, len(context.messages))
+        await self._store.record_context(turn.id, len(context.messages))
         messages = [
             await self._files_of(
                 UserMessage(
