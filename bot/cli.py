@@ -132,7 +132,7 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     if settings.discord_token is not None and settings.discord_token.get_secret_value().strip():
         from adapters.discord import run_discord
 
-        runners.append(run_discord)
+        runners.append(lambda c: run_discord(service=c.service, settings=c.settings))
     if not runners:
         raise UsageError(
             "no chat platform is configured: set SLACK_BOT_TOKEN and SLACK_APP_TOKEN "

@@ -1,6 +1,7 @@
 """Discord adapter: discord.py client, slash commands, reply sink, CDN downloads.
 
-`run_discord(core)` is what `threadbridge run` starts when DISCORD_TOKEN is set.
+`run_discord(service=, settings=)` is what `threadbridge run` starts when DISCORD_TOKEN is
+set.
 """
 
 from __future__ import annotations

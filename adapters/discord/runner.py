@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import discord
 import discord.http
@@ -26,16 +26,6 @@ MESSAGE_CONTENT_OFF = (
     "answered when they mention the bot. Turn on MESSAGE CONTENT INTENT under Bot in "
     "the Discord developer portal to answer every follow-up."
 )
-
-
-class CoreLike(Protocol):
-    """What the runner needs from the composition root's core."""
-
-    @property
-    def service(self) -> Service: ...
-
-    @property
-    def settings(self) -> Settings: ...
 
 
 def configure_api_base(url: str) -> None:
@@ -111,9 +101,13 @@ class DiscordRunner:
                 await client.close()
 
 
-async def run_discord(core: CoreLike) -> None:
-    """The runner `threadbridge run` starts when DISCORD_TOKEN is set."""
-    await DiscordRunner(service=core.service, settings=core.settings).run()
+async def run_discord(*, service: Service, settings: Settings) -> None:
+    """Run the Discord adapter until cancelled (the composition root's entry point).
+
+    Like every platform runner: cancelled, it stops taking messages, gives running
+    turns THREADBRIDGE_SHUTDOWN_SECONDS to post their replies, then disconnects.
+    """
+    await DiscordRunner(service=service, settings=settings).run()
 
 
 __all__ = ["DiscordRunner", "configure_api_base", "run_discord"]

@@ -114,7 +114,11 @@ async def serve_socket_mode(bridge: SlackBridge, *, app_token: str) -> None:
 
 
 async def run_slack(*, service: Service, settings: Settings, http: bool) -> None:
-    """Run the Slack adapter until cancelled (the composition root's entry point)."""
+    """Run the Slack adapter until cancelled (the composition root's entry point).
+
+    Like every platform runner: cancelled, it stops taking events, gives running turns
+    THREADBRIDGE_SHUTDOWN_SECONDS to post their replies, then closes its Web API client.
+    """
     bridge = build_bridge(service=service, settings=settings, http=http)
     try:
         if http:
@@ -122,6 +126,12 @@ async def run_slack(*, service: Service, settings: Settings, http: bool) -> None
         else:
             assert settings.slack_app_token is not None
             await serve_socket_mode(bridge, app_token=settings.slack_app_token.get_secret_value())
+    except asyncio.CancelledError:
+        # Intake is closed (the listener or socket went with the cancellation); the
+        # replies still in flight post through this bridge's client.
+        if not await service.stop(budget=settings.shutdown_budget):
+            logger.warning("Slack: some turns did not finish before shutdown")
+        raise
     finally:
         await bridge.close()
 

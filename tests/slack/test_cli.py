@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
+from tests.emulators.openai import Reply
 from tests.emulators.slack import BOT_USER_ID, SlackEmulator, app_mention_event
 
 
@@ -210,3 +212,27 @@ async def test_http_mode_binds_host_and_keeps_hostile_requests_out_of_the_log(
     assert len([line for line in log.splitlines() if "malformed" in line]) == 1
     assert "alembic" not in log
     assert len([line for line in log.splitlines() if "migrat" in line]) <= 1
+
+
+async def test_a_cancelled_slack_runner_lets_a_running_turn_post_its_reply(
+    make_core: Any, openai_emulator: Any, slack_emulator: SlackEmulator
+) -> None:
+    """The same shape as the Discord runner: cancelled (SIGTERM), intake stops and the
+    turn in flight still posts its reply before the client closes."""
+    from adapters.slack.runner import run_slack
+
+    core = await make_core(
+        SLACK_BOT_TOKEN=slack_emulator.bot_token,
+        SLACK_APP_TOKEN=slack_emulator.app_token,
+        SLACK_API_URL=slack_emulator.api_url,
+    )
+    task = asyncio.create_task(run_slack(service=core.service, settings=core.settings, http=False))
+    await slack_emulator.wait_socket_connected(10)
+    openai_emulator.script(Reply(text="made it", ttft=0.5))
+    event = app_mention_event(channel="C0001", text=f"<@{BOT_USER_ID}> quick, before shutdown")
+    envelope = await slack_emulator.socket_send_event(event)
+    await slack_emulator.wait_ack(envelope, 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert slack_emulator.bot_texts("C0001", event["ts"]) == ["made it"]
