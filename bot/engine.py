@@ -309,6 +309,10 @@ class Engine:
         """Background work of a running process: fill the conversation pool."""
         self.pool.fill()
 
+    def describe(self) -> list[str]:
+        """The assistant's tools, one short line each."""
+        return self.assistant.describe()
+
     async def close(self) -> None:
         await self.pool.close()
         await self.client.close()

@@ -27,12 +27,12 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from typing import Protocol
+from collections.abc import AsyncIterator, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 
 from bot.attachments import human_size
 from bot.config import Settings
-from bot.engine import Engine
 from bot.faults import failpoint
 from bot.models import (
     Attachment,
@@ -40,6 +40,7 @@ from bot.models import (
     Context,
     ContextReader,
     Done,
+    EngineEvent,
     Failed,
     FileReady,
     Inbound,
@@ -75,7 +76,7 @@ class Service:
         self,
         *,
         store: Store,
-        engine: Engine,
+        engine: TurnEngine,
         settings: Settings,
         repliers: Mapping[str, Replier] | None = None,
     ) -> None:
@@ -114,7 +115,7 @@ class Service:
 
     def describe_assistant(self) -> list[str]:
         """The assistant's tools, one short line each (for /help)."""
-        return self._engine.assistant.describe()
+        return self._engine.describe()
 
     # --- intake -------------------------------------------------------------------
 
@@ -530,6 +531,23 @@ def in_platform_order(rows: list[InboundRow]) -> list[InboundRow]:
     if any(not key.is_finite() for key in keys):
         return rows
     return [row for _, row in sorted(zip(keys, rows, strict=True), key=lambda pair: pair[0])]
+
+
+class TurnEngine(Protocol):
+    """What the service needs of an engine (`bot.engine.Engine`; tests may script one)."""
+
+    def turn(
+        self,
+        *,
+        thread: ThreadRow,
+        messages: Sequence[UserMessage],
+        context: ToolContext,
+        resume_response: str | None = None,
+    ) -> AsyncIterator[EngineEvent]: ...
+
+    def start(self) -> None: ...
+
+    def describe(self) -> list[str]: ...
 
 
 class ServiceStopping(Exception):

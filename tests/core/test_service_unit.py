@@ -1,0 +1,120 @@
+"""The service against a scripted engine (no HTTP): what the sink gets for each kind of
+engine event, and what the store keeps. The scenario tier is test_service.py."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from bot.config import load_settings
+from bot.models import (
+    Done,
+    EngineEvent,
+    Failed,
+    FileReady,
+    Notice,
+    OutFile,
+    Progress,
+    TextDelta,
+    Usage,
+    UserMessage,
+)
+from bot.service import Service
+from bot.store import Store, ThreadRow
+from bot.tools import ToolContext
+from tests.helpers import RecordingReplier, inbound, key
+
+
+class ScriptedEngine:
+    """Answers every turn with the same events; records what it was asked."""
+
+    def __init__(self, events: Sequence[EngineEvent]) -> None:
+        self.events = list(events)
+        self.asked: list[list[str]] = []
+
+    async def turn(
+        self,
+        *,
+        thread: ThreadRow,
+        messages: Sequence[UserMessage],
+        context: ToolContext,
+        resume_response: str | None = None,
+    ) -> AsyncIterator[EngineEvent]:
+        self.asked.append([m.text for m in messages])
+        for event in self.events:
+            yield event
+
+    def start(self) -> None:
+        return None
+
+    def describe(self) -> list[str]:
+        return ["scripted"]
+
+
+async def make_service(tmp_path: Path, engine: ScriptedEngine) -> tuple[Service, Any, Store]:
+    settings = load_settings(
+        _env_file=None,
+        OPENAI_API_KEY="sk-unit-test-123",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'unit.db'}",
+    )
+    url, connect_args = settings.store_url
+    store = await Store.open(url, connect_args=connect_args)
+    replier = RecordingReplier()
+    service = Service(store=store, engine=engine, settings=settings, repliers={"test": replier})
+    return service, replier, store
+
+
+async def test_each_engine_event_reaches_the_sink_and_the_turn_is_stored(
+    tmp_path: Path,
+) -> None:
+    image = OutFile(name="a.png", mime_type="image/png", data=b"png")
+    engine = ScriptedEngine(
+        [
+            Progress("s1", "code", "Running code"),
+            TextDelta("Hello "),
+            Notice("a note"),
+            FileReady(image),
+            TextDelta("world"),
+            Done(usage=Usage(7, 3), model="m1"),
+        ]
+    )
+    service, replier, store = await make_service(tmp_path, engine)
+    try:
+        await service.submit(inbound("hi"))
+        await service.drain()
+        [reply] = replier.replies
+        assert (reply.text, reply.notices, reply.files, reply.error) == (
+            "Hello world",
+            ["a note"],
+            [image],
+            None,
+        )
+        assert [s.label for s in reply.steps] == ["Running code"]
+        assert engine.asked == [["hi"]]
+        thread = await store.find_thread(key())
+        assert thread is not None
+        assert [t.status for t in await store.turns_of(thread.id)] == ["done"]
+        rows = await store.usage_rows()
+        assert [(r["input_tokens"], r["output_tokens"], r["model"]) for r in rows] == [(7, 3, "m1")]
+        assert service.describe_assistant() == ["scripted"]
+    finally:
+        await service.stop(budget=1)
+        await store.close()
+
+
+async def test_a_failed_engine_turn_is_a_short_error_and_a_failed_turn(tmp_path: Path) -> None:
+    engine = ScriptedEngine([TextDelta("par"), Failed(message="It broke.", ref="abc123")])
+    service, replier, store = await make_service(tmp_path, engine)
+    try:
+        await service.submit(inbound("hi"))
+        await service.drain()
+        [reply] = replier.replies
+        assert (reply.text, reply.error) == ("par", "It broke. (ref abc123)")
+        thread = await store.find_thread(key())
+        assert thread is not None
+        [turn] = await store.turns_of(thread.id)
+        assert turn.status == "failed" and turn.ref == "abc123"
+    finally:
+        await service.stop(budget=1)
+        await store.close()
