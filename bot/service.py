@@ -27,9 +27,9 @@ import os
 import socket
 import time
 import uuid
-from typing import Protocol
 from collections.abc import AsyncIterator, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
+from typing import Protocol
 
 from bot.attachments import human_size
 from bot.config import Settings
@@ -54,10 +54,9 @@ from bot.models import (
     Started,
     TextDelta,
     ThreadKey,
-    Usage,
     UserMessage,
 )
-from bot.store import InboundRow, Store, ThreadRow, TurnRow, Work
+from bot.store import InboundRow, Store, ThreadRow, TurnRow, TurnStatus, TurnUsage, Work
 from bot.tools import ToolContext
 
 logger = logging.getLogger(__name__)
@@ -285,7 +284,9 @@ class Service:
         sink = await replier.open_reply(
             key=thread.key, anchor=turn.anchor, posted=posted, on_posted=self._recorder(turn.id)
         )
-        status, error, ref = "failed", None, None
+        status: TurnStatus = "failed"
+        error: str | None = None
+        ref: str | None = None
         # None until the sink says what the reply consists of; the messages posted so
         # far are in the store already (recorded as they were posted).
         delivered: list[str] | None = None
@@ -359,12 +360,12 @@ class Service:
     async def _finish(
         self,
         turn_id: int,
-        status: str,
+        status: TurnStatus,
         posted: list[str] | None,
         error: str | None,
         ref: str | None,
         response_id: str | None,
-        usage: tuple[ThreadRow, str, str, Usage] | None = None,
+        usage: TurnUsage | None = None,
     ) -> bool:
         """Close the turn; True if more messages wait (else the lease is let go)."""
         return await self._store.finish_turn(
@@ -422,13 +423,11 @@ class Service:
         return None
 
     @staticmethod
-    def _usage(
-        thread: ThreadRow, rows: list[InboundRow], done: Done | None
-    ) -> tuple[ThreadRow, str, str, Usage] | None:
+    def _usage(thread: ThreadRow, rows: list[InboundRow], done: Done | None) -> TurnUsage | None:
         if done is None:
             return None
         # A merged turn is charged to the user whose message closed it.
-        return (thread, rows[-1].user_id, done.model, done.usage)
+        return TurnUsage(thread, rows[-1].user_id, done.model, done.usage)
 
     async def _context(
         self,

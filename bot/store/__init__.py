@@ -1,5 +1,13 @@
 """Persistence: the only package that talks to the database."""
 
-from bot.store.store import InboundRow, Store, ThreadRow, TurnRow, Work
+from bot.store.store import (
+    InboundRow,
+    Store,
+    ThreadRow,
+    TurnRow,
+    TurnStatus,
+    TurnUsage,
+    Work,
+)
 
-__all__ = ["InboundRow", "Store", "ThreadRow", "TurnRow", "Work"]
+__all__ = ["InboundRow", "Store", "ThreadRow", "TurnRow", "TurnStatus", "TurnUsage", "Work"]

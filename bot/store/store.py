@@ -22,7 +22,7 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -39,7 +39,27 @@ logger = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # A turn in one of these was left unfinished if no live process holds its thread.
-OPEN_STATUSES = ("queued", "running", "posting")
+#: queued -> running -> posting -> done | failed
+TurnStatus = Literal["queued", "running", "posting", "done", "failed"]
+OPEN_STATUSES: tuple[TurnStatus, ...] = ("queued", "running", "posting")
+assert set(OPEN_STATUSES) < set(get_args(TurnStatus))
+
+
+@dataclass(frozen=True, slots=True)
+class TurnUsage:
+    """Tokens a turn used, charged to `user_id` in `thread`."""
+
+    thread: ThreadRow
+    user_id: str
+    model: str
+    counts: Usage
+
+
+class _Keep:
+    """The default of `Store.update_thread`'s fields: leave the column as it is."""
+
+
+KEEP = _Keep()
 
 T = TypeVar("T")
 
@@ -74,7 +94,7 @@ class InboundRow:
 class TurnRow:
     id: int
     thread_id: int
-    status: str
+    status: TurnStatus
     attempts: int
     response_id: str | None
     anchor: str
@@ -440,10 +460,25 @@ class Store:
         )
         return await self.run(lambda conn: [_thread(r) for r in conn.execute(query)])
 
-    async def update_thread(self, thread_id: int, **values: Any) -> None:
-        allowed = {"conversation_id", "container_id", "container_used_at", "vector_store_id"}
-        if not values.keys() <= allowed:
-            raise ValueError(f"cannot update {sorted(values.keys() - allowed)}")
+    async def update_thread(
+        self,
+        thread_id: int,
+        *,
+        conversation_id: str | _Keep | None = KEEP,
+        container_id: str | _Keep | None = KEEP,
+        container_used_at: float | _Keep | None = KEEP,
+        vector_store_id: str | _Keep | None = KEEP,
+    ) -> None:
+        """Set the given OpenAI resources of a thread (the others stay as they are)."""
+        given = {
+            "conversation_id": conversation_id,
+            "container_id": container_id,
+            "container_used_at": container_used_at,
+            "vector_store_id": vector_store_id,
+        }
+        values = {k: v for k, v in given.items() if not isinstance(v, _Keep)}
+        if not values:
+            return
         statement = t.threads.update().where(t.threads.c.id == thread_id).values(**values)
         await self.run(lambda conn: conn.execute(statement))
 
@@ -608,12 +643,12 @@ class Store:
         self,
         turn: int,
         *,
-        status: str,
+        status: TurnStatus,
         posted: list[str] | None,
         error: str | None,
         ref: str | None,
         response_id: str | None,
-        usage: tuple[ThreadRow, str, str, Usage] | None,
+        usage: TurnUsage | None,
         owner: str | None = None,
     ) -> bool:
         """Close a turn and record its token usage in one transaction.
@@ -640,7 +675,7 @@ class Store:
                 values["response_id"] = response_id
             conn.execute(_UPDATE_TURN, {"turn": turn, **values})
             if usage is not None:
-                thread, user_id, model, counts = usage
+                thread = usage.thread
                 conn.execute(
                     _INSERT_USAGE,
                     {
@@ -648,10 +683,10 @@ class Store:
                         "thread_id": thread.id,
                         "platform": thread.key.platform,
                         "scope": thread.key.scope,
-                        "user_id": user_id,
-                        "model": model,
-                        "input_tokens": counts.input_tokens,
-                        "output_tokens": counts.output_tokens,
+                        "user_id": usage.user_id,
+                        "model": usage.model,
+                        "input_tokens": usage.counts.input_tokens,
+                        "output_tokens": usage.counts.output_tokens,
                         "created_at": now,
                     },
                 )
