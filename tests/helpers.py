@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from bot.models import Inbound, OnPosted, OutFile, PostedRefs, Progress, ThreadKey
 
@@ -101,3 +102,23 @@ def inbound(
         message_id=message_id if message_id is not None else f"{n}.000",
         anchor=thread,
     )
+
+
+def texts_of(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(role, text) of each input item the model got (a request body's `input`)."""
+    out = []
+    for item in items:
+        content = item["content"]
+        if isinstance(content, str):
+            out.append((item["role"], content))
+        else:
+            out.append((item["role"], " ".join(p["text"] for p in content if p.get("text"))))
+    return out
+
+
+def strip_time(text: str) -> str:
+    """ "[Ann, 2026-12-01 10:02 UTC] hi" -> "[Ann] hi" (tests check the time once)."""
+    if text.startswith("[") and " UTC] " in text:
+        name = text[1 : text.index(",")]
+        return f"[{name}] " + text.split(" UTC] ", 1)[1]
+    return text

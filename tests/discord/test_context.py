@@ -12,28 +12,9 @@ import pytest
 from bot.models import ThreadKey
 from tests.discord.conftest import Bot, MakeBot
 from tests.emulators.discord import payloads as P
+from tests.helpers import strip_time, texts_of
 
 NOTE = "-# ℹ️ I couldn't read the earlier messages in this thread."
-
-
-def texts_of(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    """(role, text) of each input item the model got."""
-    out = []
-    for item in items:
-        content = item["content"]
-        if isinstance(content, str):
-            out.append((item["role"], content))
-        else:
-            out.append((item["role"], " ".join(p["text"] for p in content if p.get("text"))))
-    return out
-
-
-def strip_time(text: str) -> str:
-    """ "[bob, 2026-12-01 10:02 UTC] hi" -> "[bob] hi" (the time is checked once)."""
-    if text.startswith("[") and " UTC] " in text:
-        name = text[1 : text.index(",")]
-        return f"[{name}] " + text.split(" UTC] ", 1)[1]
-    return text
 
 
 def sent(openai_emulator: Any, index: int = 0) -> list[tuple[str, str]]:

@@ -12,32 +12,13 @@ import pytest
 from bot.models import ThreadKey
 from tests.emulators.slack import BOT_USER_ID, app_mention_event, message_event
 from tests.emulators.slack.models import new_ts
+from tests.helpers import strip_time, texts_of
 
 CHANNEL = "C0001"
 
 
 def key(thread_ts: str) -> ThreadKey:
     return ThreadKey("slack", "T0001", CHANNEL, thread_ts)
-
-
-def texts_of(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    """(role, text) of each input item the model got."""
-    out = []
-    for item in items:
-        content = item["content"]
-        if isinstance(content, str):
-            out.append((item["role"], content))
-        else:
-            out.append((item["role"], " ".join(p["text"] for p in content if p.get("text"))))
-    return out
-
-
-def strip_time(text: str) -> str:
-    """ "[Ann, 2026-12-01 10:02 UTC] hi" -> "[Ann] hi" (the time is checked once)."""
-    if text.startswith("[") and " UTC] " in text:
-        name = text[1 : text.index(",")]
-        return f"[{name}] " + text.split(" UTC] ", 1)[1]
-    return text
 
 
 async def a_thread(bot: Any) -> str:

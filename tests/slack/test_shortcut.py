@@ -24,28 +24,11 @@ from adapters.slack.shortcut import (
 from bot.models import ThreadKey
 from tests.emulators.slack import InteractiveDelivery, SlackEmulator, View
 from tests.emulators.slack.models import new_ts
+from tests.helpers import strip_time, texts_of
 
 CHANNEL = "C0001"
 MODES = pytest.mark.parametrize("mode", ["socket", "http"])
 REFUSAL = "Sorry, I'm not set up to answer here."
-
-
-def texts_of(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    """(role, text) of each input item the model got."""
-    out = []
-    for item in items:
-        content = item["content"]
-        if isinstance(content, str):
-            out.append((item["role"], content))
-        else:
-            out.append((item["role"], " ".join(p["text"] for p in content if p.get("text"))))
-    return out
-
-
-def strip_time(text: str) -> str:
-    if text.startswith("[") and " UTC] " in text:
-        return f"[{text[1 : text.index(',')]}] " + text.split(" UTC] ", 1)[1]
-    return text
 
 
 async def shortcut(bot: Any, channel: str, ts: str, *, user: str = "U0USER") -> View | None:
