@@ -46,6 +46,7 @@ from adapters.discord.events import (
     thread_name,
 )
 from adapters.discord.sink import EDIT_INTERVAL, DiscordReplier
+from adapters.discord.state import DiscordState
 from bot.config import Settings
 from bot.models import Inbound, ThreadKey
 from bot.service import Service, ServiceStopping
@@ -127,17 +128,21 @@ class ThreadbridgeClient(discord.Client):
                 max_chars=settings.context_max_chars,
             ),
         )
+        self.state = DiscordState()
         self.replier = DiscordReplier(
             client=self,
             ready=self.ready_event,
             edit_interval=edit_interval,
             context=self.context_reader,
+            upload_limits=self.state.upload_limits,
         )
-        self.tree = build_tree(self)
-        # What became of each message and command (queued, duplicate, ignored...): for
-        # the logs at shutdown and for tests that must know a delivery was handled.
-        self.stats: Counter[str] = Counter()
+        self.tree = build_tree(self, self)
         self._hinted: set[int] = set()  # threads told how to reach the bot
+
+    @property
+    def stats(self) -> Counter[str]:
+        """What became of each delivery (see DiscordState)."""
+        return self.state.stats
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -200,16 +205,16 @@ class ThreadbridgeClient(discord.Client):
             await super().close()
         finally:
             await self.fetcher.close()
-            if self.stats:
-                logger.info("Discord: %s", dict(self.stats))
+            if self.state.stats:
+                logger.info("Discord: %s", dict(self.state.stats))
 
     # --- messages -------------------------------------------------------------------
 
     async def on_message(self, message: discord.Message) -> None:
         try:
-            self.stats[await self.handle_message(message)] += 1
+            self.state.stats[await self.handle_message(message)] += 1
         except Exception:
-            self.stats["failed"] += 1
+            self.state.stats["failed"] += 1
             logger.exception("Discord message %s could not be handled", message.id)
 
     async def handle_message(self, message: discord.Message) -> str:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import discord
 from discord import app_commands
 
+from adapters.discord.access import Access
 from adapters.discord.anchor import History
+from adapters.discord.download import CdnFetcher
 from adapters.discord.events import (
     AUTO_ARCHIVE_MINUTES,
     conversation_key,
@@ -25,10 +27,11 @@ from adapters.discord.events import (
     role_ids,
     thread_name,
 )
+from adapters.discord.state import DiscordState
 from bot.attachments import human_size
-
-if TYPE_CHECKING:
-    from adapters.discord.client import ThreadbridgeClient
+from bot.config import Settings
+from bot.models import Inbound, ThreadKey
+from bot.service import Service
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +40,38 @@ QUESTION_LIMIT = 2000
 Interaction = discord.Interaction[discord.Client]
 
 
-def build_tree(client: ThreadbridgeClient) -> app_commands.CommandTree[discord.Client]:
-    """The command tree with /ask, /reset and /help bound to `client`."""
+class CommandHost(Protocol):
+    """What the slash commands need of the client that serves them: its identity and
+    intents, the shared state and resources, and its thread handling (defined once, in
+    adapters/discord/client.py, for messages and commands alike)."""
+
+    @property
+    def user(self) -> discord.ClientUser | None: ...
+
+    @property
+    def intents(self) -> discord.Intents: ...
+
+    service: Service
+    settings: Settings
+    access: Access
+    fetcher: CdnFetcher
+    state: DiscordState
+
+    async def thread_history(
+        self, thread: discord.Thread, key: ThreadKey, *, before: int
+    ) -> History | None: ...
+
+    async def adopt_thread(self, thread: discord.Thread) -> None: ...
+
+    async def owns_thread(self, channel: object, key: ThreadKey) -> bool: ...
+
+    async def submit(self, inbound: Inbound) -> str: ...
+
+
+def build_tree(
+    client: discord.Client, host: CommandHost
+) -> app_commands.CommandTree[discord.Client]:
+    """The command tree of `client` with /ask, /reset and /help, served by `host`."""
     tree: app_commands.CommandTree[discord.Client] = app_commands.CommandTree(client)
 
     @tree.command(name="ask", description="Ask the assistant (in a channel, opens a thread)")
@@ -50,20 +83,20 @@ def build_tree(client: ThreadbridgeClient) -> app_commands.CommandTree[discord.C
         prompt: str,
         file: discord.Attachment | None = None,
     ) -> None:
-        await handle_ask(client, interaction, prompt=prompt, file=file)
+        await handle_ask(host, interaction, prompt=prompt, file=file)
 
     @tree.command(name="reset", description="Start a new conversation in this thread")
     async def reset(interaction: discord.Interaction[discord.Client]) -> None:
-        await handle_reset(client, interaction)
+        await handle_reset(host, interaction)
 
     @tree.command(name="help", description="What this bot can do")
     async def help_(interaction: discord.Interaction[discord.Client]) -> None:
-        await handle_help(client, interaction)
+        await handle_help(host, interaction)
 
     return tree
 
 
-def _refusal(client: ThreadbridgeClient, interaction: Interaction) -> str | None:
+def _refusal(client: CommandHost, interaction: Interaction) -> str | None:
     return client.access.refusal(
         guild_id=interaction.guild_id,
         channel_ids=(interaction.channel_id, parent_id(interaction.channel)),
@@ -82,7 +115,7 @@ def question_line(name: str, prompt: str, file: discord.Attachment | None) -> st
 
 
 async def handle_ask(
-    client: ThreadbridgeClient,
+    client: CommandHost,
     interaction: Interaction,
     *,
     prompt: str,
@@ -103,7 +136,7 @@ async def handle_ask(
         )
         return
     await interaction.response.defer(thinking=True)
-    client.replier.upload_limits[str(guild_id or "")] = interaction.filesize_limit
+    client.state.upload_limits[str(guild_id or "")] = interaction.filesize_limit
     prompt = prompt_text(interaction, prompt, bot_id=client.user.id if client.user else 0)
     history: History | None = None
     try:
@@ -134,7 +167,7 @@ async def handle_ask(
             history=history,
         )
         outcome = await client.submit(inbound)
-        client.stats[outcome] += 1
+        client.state.stats[outcome] += 1
         if outcome == "stopping":
             await _tell(interaction, "The bot is restarting; please ask again in a minute.")
     except discord.HTTPException as exc:
@@ -147,7 +180,7 @@ async def handle_ask(
         )
 
 
-async def handle_reset(client: ThreadbridgeClient, interaction: Interaction) -> None:
+async def handle_reset(client: CommandHost, interaction: Interaction) -> None:
     """/reset: the next message in this thread (or DM) starts a new conversation."""
     refusal = _refusal(client, interaction)
     if refusal is not None:
@@ -174,12 +207,12 @@ async def handle_reset(client: ThreadbridgeClient, interaction: Interaction) -> 
     )
 
 
-async def handle_help(client: ThreadbridgeClient, interaction: Interaction) -> None:
+async def handle_help(client: CommandHost, interaction: Interaction) -> None:
     """/help: what the bot does here and which tools are on (only the asker sees it)."""
     await interaction.response.send_message(help_text(client), ephemeral=True)
 
 
-def help_text(client: ThreadbridgeClient) -> str:
+def help_text(client: CommandHost) -> str:
     name = client.user.display_name if client.user else "the bot"
     if client.intents.message_content:
         follow = "In a thread I opened, just write: I answer every message."
