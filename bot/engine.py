@@ -190,18 +190,42 @@ def _retry_delay(exc: openai.APIError, attempt: int) -> float:
     return min(0.5 * 2.0 ** (attempt - 1), 8.0) * random.uniform(0.75, 1.0)  # noqa: S311
 
 
-def _is_locked(exc: openai.APIStatusError) -> bool:
-    return getattr(exc, "code", None) == "conversation_locked" or (
-        "currently operating on this conversation" in str(exc)
-    )
+# Containers: the real API answers an expired one with a 400 whose code is null
+# ("Container is expired.", reported in the OpenAI community forum, thread 1321773), so
+# the message is the fallback there; these codes are honoured where a server sends one.
+CONTAINER_GONE_CODES = frozenset({"container_expired", "container_not_found"})
 
 
-def _is_container_gone(exc: openai.APIStatusError) -> bool:
-    code = str(getattr(exc, "code", "") or "")
-    return code.startswith("container_") or (
-        "container" in str(exc).lower()
-        and ("expired" in str(exc).lower() or "not found" in str(exc).lower())
-    )
+def _error_message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    message = body.get("message") if isinstance(body, dict) else None
+    return message if isinstance(message, str) else ""
+
+
+def is_locked(exc: openai.APIStatusError) -> bool:
+    """Another response of the conversation is still running (400 `conversation_locked`)."""
+    return exc.code == "conversation_locked"
+
+
+def is_conversation_gone(exc: openai.APIStatusError) -> bool:
+    """The request's Conversation was deleted (or belongs to another project): a 404 about
+    the `conversation` parameter. The message is read only when the body names neither
+    a code nor a parameter."""
+    if not isinstance(exc, openai.NotFoundError):
+        return False
+    if exc.code is not None or exc.param is not None:
+        return exc.param == "conversation" or exc.code == "conversation_not_found"
+    return "conversation" in _error_message(exc).lower()
+
+
+def is_container_gone(exc: openai.APIStatusError) -> bool:
+    """The code interpreter's container expired or was deleted (a 400 or 404)."""
+    if exc.status_code not in (400, 404):
+        return False
+    if exc.code is not None:
+        return exc.code in CONTAINER_GONE_CODES
+    message = _error_message(exc).lower()
+    return "container" in message and ("expired" in message or "not found" in message)
 
 
 def _stream_event_models() -> dict[str, type[pydantic.BaseModel]]:
@@ -538,14 +562,14 @@ class Engine:
             except openai.NotFoundError as exc:
                 # The Conversation was deleted (or belongs to another project): start a new
                 # one rather than leave the thread unusable.
-                if self.stateless or recreated_conversation or "onversation" not in str(exc):
+                if self.stateless or recreated_conversation or not is_conversation_gone(exc):
                     raise
                 recreated_conversation = True
                 logger.warning("conversation %s is gone; starting a new one", state.conversation_id)
                 state.conversation_id = await self._new_conversation(state.thread)
                 kwargs["conversation"] = state.conversation_id
             except openai.APIStatusError as exc:
-                if _is_locked(exc) and time.monotonic() < deadline:
+                if is_locked(exc) and time.monotonic() < deadline:
                     delay = LOCKED_BACKOFF[min(attempt, len(LOCKED_BACKOFF) - 1)]
                     attempt += 1
                     logger.info("conversation locked, retrying in %.1fs", delay)
@@ -555,7 +579,7 @@ class Engine:
                     state.container_id
                     and not recreated_container
                     and exc.status_code in (400, 404)
-                    and _is_container_gone(exc)
+                    and is_container_gone(exc)
                 ):
                     recreated_container = True
                     state.container_id = await self._new_container(state)
