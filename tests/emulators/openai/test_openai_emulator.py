@@ -5,24 +5,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import openai
 import pytest
-import pytest_asyncio
 
 from tests.emulators.openai import ModelRequest, OpenAIEmulator, Reply
 
 PNG_B64 = base64.b64encode(b"\x89PNG\r\n\x1a\nfake").decode()
-
-
-@pytest_asyncio.fixture
-async def client(openai_emulator: OpenAIEmulator) -> AsyncIterator[openai.AsyncOpenAI]:
-    async with openai.AsyncOpenAI(
-        base_url=openai_emulator.base_url, api_key="sk-test", max_retries=0, timeout=10
-    ) as c:
-        yield c
 
 
 async def collect(stream: Any) -> list[Any]:

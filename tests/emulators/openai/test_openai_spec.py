@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import openai
 import pytest
-import pytest_asyncio
 
 from tests.emulators.openai import OpenAIEmulator, Reply
 from tests.emulators.openai.spec import (
@@ -22,14 +20,6 @@ from tests.emulators.openai.spec import (
 
 PNG = b"\x89PNG\r\n\x1a\nfake"
 DATA_URL = "data:image/png;base64," + base64.b64encode(PNG).decode()
-
-
-@pytest_asyncio.fixture
-async def client(openai_emulator: OpenAIEmulator) -> AsyncIterator[openai.AsyncOpenAI]:
-    async with openai.AsyncOpenAI(
-        base_url=openai_emulator.base_url, api_key="sk-test", max_retries=0, timeout=10
-    ) as c:
-        yield c
 
 
 async def drain(stream: Any) -> list[Any]:
