@@ -152,10 +152,10 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 def _freeze_startup_objects() -> None:
     """Keep what start-up built (modules, SDK types, schemas) out of later collections.
 
-    A full garbage collection walks every tracked object. With the ~100 MB the libraries
-    build at import, one took 75-90 ms in the bench, and the event loop, with every turn
-    in it, stood still meanwhile. Frozen objects are not walked again: a full collection
-    after this walks only what the bot allocated since (~6 ms in the bench).
+    A full garbage collection walks every tracked object, the ~100 MB the libraries build
+    at import included, and the event loop, with every turn in it, stands still
+    meanwhile. Frozen objects are not walked again: a full collection after this walks
+    only what the bot allocated since. Measured: bench/RESULTS.md.
     """
     gc.collect()
     gc.freeze()

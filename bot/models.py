@@ -121,8 +121,9 @@ class Context:
 class OutFile:
     """A file the assistant produced (chart, CSV, image...).
 
-    `source_id` is the provider's id of the file (a container file), recorded as
-    delivered once the sink has posted it, so a resumed turn does not post it twice.
+    `source_id` is the provider's id of the file (a container file). The engine
+    records it as delivered once the file is posted (when the service asks for the
+    turn's next event), so a resumed turn does not post it twice.
     """
 
     name: str

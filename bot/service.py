@@ -324,14 +324,9 @@ class Service:
                 elif isinstance(event, Progress):
                     await sink.progress(event)
                 elif isinstance(event, FileReady):
+                    # Posted before the next event is asked for: the engine then records
+                    # it as delivered.
                     await sink.file(event.file)
-                    if event.file.source_id:
-                        await self._store.add_thread_file(
-                            thread.id,
-                            file_id=event.file.source_id,
-                            name=event.file.name,
-                            purpose="out",
-                        )
                 elif isinstance(event, Notice):
                     await sink.notice(event.text)
                 elif isinstance(event, Started):

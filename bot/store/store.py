@@ -5,8 +5,8 @@ in one transaction (`Store.run`):
 
 * SQLite (the default, WAL mode): on the store's own thread, over one connection.
   An operation is one hop from the event loop to that thread and back, however many
-  statements it has. (Per statement, as an async driver does it, a turn cost about
-  three times the CPU: bench/RESULTS.md.) One thread also means one writer, which is
+  statements it has (one hop per statement, as an async driver does it, cost more:
+  bench/RESULTS.md). One thread also means one writer, which is
   all SQLite allows anyway.
 * PostgreSQL: asyncpg through SQLAlchemy's async engine, a connection per operation.
 

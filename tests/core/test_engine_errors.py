@@ -1,4 +1,4 @@
-"""bot.engine: API errors recognised by their code and parameter, as the SDK
+"""bot.engine.errors: API errors recognised by their code and parameter, as the SDK
 parses them from the error body."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 import httpx2
 import openai
 
-from bot.engine import is_container_gone, is_conversation_gone, is_locked
+from bot.engine.errors import is_container_gone, is_conversation_gone, is_locked
 
 
 def error(status: int, message: str, *, code: str | None = None, param: str | None = None) -> Any:

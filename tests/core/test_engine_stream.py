@@ -1,4 +1,4 @@
-"""The answer stream as the engine reads it (raw server-sent events, see bot/engine.py)."""
+"""The answer stream as the engine reads it (the SDK's typed stream, see bot/engine/turn.py)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,6 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from openai.types.responses import (
-    ResponseCompletedEvent,
-    ResponseReasoningSummaryTextDeltaEvent,
-)
-
-from bot.engine import _event_model
 from bot.models import OnPosted, ThreadKey
 from tests.emulators.openai import Reply
 from tests.helpers import RecordingReplier, RecordingSink, inbound, key
@@ -131,23 +125,6 @@ async def test_a_turn_cut_off_mid_stream_closes_the_stream(
     [response] = openai_emulator.response_objects.values()
     assert response["status"] == "cancelled"
     assert not replier.replies[0].text.endswith("six")
-
-
-def test_events_become_the_sdk_models_the_typed_stream_gave() -> None:
-    completed = _event_model(
-        {
-            "type": "response.completed",
-            "sequence_number": 9,
-            "response": {"id": "resp_1", "output": [], "usage": None, "status": "completed"},
-        }
-    )
-    assert isinstance(completed, ResponseCompletedEvent)
-    assert completed.response.id == "resp_1"
-    partial = _event_model({"type": "response.reasoning_summary_text.delta", "delta": "d"})
-    assert isinstance(partial, ResponseReasoningSummaryTextDeltaEvent)
-    assert partial.delta == "d"
-    assert _event_model({"type": "response.hologram.delta"}) is None
-    assert _event_model({"type": ["not", "a", "name"]}) is None
 
 
 async def test_a_connection_lost_mid_answer_fails_the_turn_with_a_short_message(

@@ -1,0 +1,254 @@
+"""The OpenAI objects a thread uses besides its responses, and the client itself.
+
+A thread's Conversation, its code interpreter container (re-created when it expired,
+with the thread's data files attached again), its own vector store for files shared
+in it, file uploads, the knowledge base's vector store id, and the files the code
+interpreter wrote. Their ids are kept on the thread's row in the store.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import openai
+from openai import AsyncOpenAI
+
+from bot.assistant import KNOWLEDGE_STORE_KEY, Assistant
+from bot.attachments import guess_mime
+from bot.config import Settings
+from bot.engine.errors import TurnFailed
+from bot.models import CheckResult, InputFile
+from bot.store import Store, ThreadRow
+
+logger = logging.getLogger(__name__)
+
+# Containers idle for ~20 minutes expire; re-check an older one before using it.
+CONTAINER_FRESH_SECONDS = 15 * 60
+KNOWLEDGE_CACHE_SECONDS = 30.0
+# What a server answers for an endpoint it does not have.
+NO_ENDPOINT_STATUSES = frozenset({404, 405, 501})
+MISCONFIGURED_CONVERSATIONS = (
+    "The assistant is misconfigured: its server has no Conversations API. "
+    "An admin can switch this deployment to stateless mode."
+)
+
+
+def build_client(settings: Settings) -> AsyncOpenAI:
+    """The one OpenAI client of the process, with explicit timeouts and retries.
+
+    Its HTTP transport is aiohttp (the SDK's `DefaultAioHttpClient`) instead of
+    httpcore: measured in bench/RESULTS.md. Errors keep the SDK's types: the transport
+    maps aiohttp's errors to httpx2's, which the SDK turns into `APIConnectionError`
+    and `APITimeoutError`.
+    """
+    timeout = openai.Timeout(settings.openai_timeout, connect=settings.openai_connect_timeout)
+    return AsyncOpenAI(
+        api_key=settings.openai_api_key.get_secret_value(),
+        base_url=settings.openai_base_url,
+        timeout=timeout,
+        max_retries=settings.openai_max_retries,
+        http_client=openai.DefaultAioHttpClient(timeout=timeout),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratedFile:
+    """A file the code interpreter wrote in a container."""
+
+    file_id: str
+    container_id: str
+    name: str
+    size: int
+
+
+class Resources:
+    """Creates and finds a thread's OpenAI objects; records their ids in the store."""
+
+    def __init__(
+        self, *, client: AsyncOpenAI, assistant: Assistant, store: Store, settings: Settings
+    ) -> None:
+        self.client = client
+        self.assistant = assistant
+        self.store = store
+        self.settings = settings
+        self.stateless = settings.conversation_mode == "stateless"
+        self._knowledge: tuple[float, str | None] = (0.0, None)
+
+    # --- the API as a whole --------------------------------------------------------
+
+    async def check(self) -> list[CheckResult]:
+        """Talk to the API the way turns will: the model, and Conversations if used."""
+        results: list[CheckResult] = []
+        model = self.assistant.model
+        try:
+            found = await self._model_exists(model)
+        except openai.AuthenticationError:
+            return [CheckResult("OpenAI key", False, "OPENAI_API_KEY was refused (401)")]
+        except openai.APIError as exc:
+            results.append(CheckResult("OpenAI", False, f"cannot reach the API: {exc.message}"))
+            return results
+        if found:
+            results.append(CheckResult("OpenAI model", True, f"{model} is available"))
+        else:
+            results.append(
+                CheckResult("OpenAI model", False, f"OPENAI_MODEL {model!r} does not exist here")
+            )
+        if not self.stateless:
+            try:
+                conversation = await self.client.conversations.create(
+                    metadata={"purpose": "threadbridge check"}
+                )
+                await self.client.conversations.delete(conversation.id)
+                results.append(CheckResult("OpenAI Conversations", True, "available"))
+            except openai.APIStatusError as exc:
+                results.append(
+                    CheckResult(
+                        "OpenAI Conversations",
+                        False,
+                        f"not available ({exc.status_code}); for servers without it set "
+                        "THREADBRIDGE_CONVERSATION_MODE=stateless",
+                    )
+                )
+        return results
+
+    async def _model_exists(self, model: str) -> bool:
+        """`GET /models/{id}`, or the list where a server has only that (llama.cpp's)."""
+        try:
+            await self.client.models.retrieve(model)
+            return True
+        except openai.NotFoundError:
+            pass  # a missing model, or no such route: the list tells which
+        async for listed in self.client.models.list():
+            if listed.id == model:
+                return True
+        return False
+
+    # --- conversations ---------------------------------------------------------------
+
+    async def new_conversation(self, thread: ThreadRow) -> str:
+        """A new Conversation for `thread`, recorded on its row."""
+        try:
+            conversation = await self.client.conversations.create(
+                metadata={"platform": thread.key.platform, "thread": str(thread.id)}
+            )
+        except openai.APIStatusError as exc:
+            if exc.status_code not in NO_ENDPOINT_STATUSES:
+                raise
+            logger.error(
+                "%s has no Conversations API (%s on POST /conversations): set "
+                "THREADBRIDGE_CONVERSATION_MODE=stateless for servers without it",
+                self.client.base_url,
+                exc.status_code,
+            )
+            raise TurnFailed(MISCONFIGURED_CONVERSATIONS) from exc
+        await self.store.update_thread(thread.id, conversation_id=conversation.id)
+        logger.info("thread %s -> conversation %s", thread.key, conversation.id)
+        return conversation.id
+
+    # --- containers ----------------------------------------------------------------------
+
+    async def ensure_container(self, thread: ThreadRow) -> str:
+        """The thread's code interpreter container, re-created if it expired."""
+        now = time.time()
+        if thread.container_id and thread.container_used_at:
+            if now - thread.container_used_at < CONTAINER_FRESH_SECONDS:
+                await self.store.update_thread(thread.id, container_used_at=now)
+                return thread.container_id
+            try:
+                container = await self.client.containers.retrieve(thread.container_id)
+                if container.status != "expired":
+                    await self.store.update_thread(thread.id, container_used_at=now)
+                    return thread.container_id
+            except openai.NotFoundError:
+                pass
+        return await self.new_container(thread)
+
+    async def new_container(self, thread: ThreadRow) -> str:
+        """A new container with the thread's data files, recorded on its row."""
+        file_ids = [fid for fid, _ in await self.store.thread_files(thread.id, "container")]
+        container = await self.client.containers.create(
+            name=f"threadbridge-{thread.id}", file_ids=file_ids
+        )
+        await self.store.update_thread(
+            thread.id, container_id=container.id, container_used_at=time.time()
+        )
+        logger.info("thread %s -> container %s (%d files)", thread.key, container.id, len(file_ids))
+        return container.id
+
+    async def add_container_file(
+        self, thread: ThreadRow, container_id: str | None, file: InputFile
+    ) -> None:
+        """Upload a data file for the code interpreter; a container made later for the
+        thread gets it too."""
+        file_id = await self.upload(file)
+        await self.store.add_thread_file(
+            thread.id, file_id=file_id, name=file.name, purpose="container"
+        )
+        if container_id:
+            await self.client.containers.files.create(container_id, file_id=file_id)
+
+    async def generated_files(self, container_id: str, *, since: float) -> list[GeneratedFile]:
+        """Files the code interpreter wrote in the container since `since`."""
+        found = []
+        async for cfile in self.client.containers.files.list(container_id):
+            if cfile.source != "assistant" or cfile.created_at < since:
+                continue
+            name = cfile.path.rsplit("/", 1)[-1]
+            found.append(GeneratedFile(cfile.id, container_id, name, cfile.bytes or 0))
+        return found
+
+    async def download(self, container_id: str, file_id: str) -> bytes:
+        content = await self.client.containers.files.content.retrieve(
+            file_id, container_id=container_id
+        )
+        return content.content
+
+    # --- file search -------------------------------------------------------------------
+
+    async def vector_store_ids(self, thread: ThreadRow) -> tuple[str, ...]:
+        """The knowledge base's vector store and the thread's own, where they exist."""
+        if not self.assistant.file_search or self.stateless:
+            return ()
+        ids = []
+        knowledge = await self.knowledge_store_id()
+        if knowledge:
+            ids.append(knowledge)
+        if thread.vector_store_id:
+            ids.append(thread.vector_store_id)
+        return tuple(ids)
+
+    async def knowledge_store_id(self) -> str | None:
+        fetched_at, value = self._knowledge
+        if time.monotonic() - fetched_at > KNOWLEDGE_CACHE_SECONDS:
+            value = await self.store.get_value(KNOWLEDGE_STORE_KEY)
+            self._knowledge = (time.monotonic(), value)
+        return value
+
+    async def add_to_thread_search(self, thread: ThreadRow, file_id: str, name: str) -> ThreadRow:
+        """Index an uploaded file in the thread's vector store (made on first use);
+        returns the thread's row as it is now."""
+        store_id = thread.vector_store_id
+        if store_id is None:
+            created = await self.client.vector_stores.create(
+                name=f"threadbridge-thread-{thread.id}",
+                expires_after={"anchor": "last_active_at", "days": 7},
+            )
+            store_id = created.id
+            await self.store.update_thread(thread.id, vector_store_id=store_id)
+            thread = await self.store.thread(thread.id)
+        await self.client.vector_stores.files.create_and_poll(
+            file_id=file_id, vector_store_id=store_id, poll_interval_ms=200
+        )
+        await self.store.add_thread_file(thread.id, file_id=file_id, name=name, purpose="search")
+        return thread
+
+    # --- uploads -----------------------------------------------------------------------
+
+    async def upload(self, file: InputFile) -> str:
+        uploaded = await self.client.files.create(
+            file=(file.name, file.data, guess_mime(file.name, file.mime_type)),
+            purpose="user_data",
+        )
+        return uploaded.id

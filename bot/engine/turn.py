@@ -1,0 +1,546 @@
+"""A turn: the user's messages in, the model's answer out as reply events.
+
+One turn = one or more `responses.create(stream=True)` calls on the thread's
+Conversation (more than one only while the model calls functions, which the turn runs
+itself). A turn resumed after a crash starts from the response the dead process had
+started: a finished one is read back (`responses.retrieve`), a background one still
+running is streamed again (`responses.retrieve(stream=True)`), anything else is asked
+again. New and resumed streams are read by the same loop (`Engine._read`) through the
+SDK's typed stream and mapped by :mod:`bot.engine.stream`. In stateless mode the
+history comes from our store instead of a Conversation, for OpenAI-compatible servers
+that lack the Conversations API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import openai
+from openai import AsyncOpenAI, AsyncStream, omit
+from openai.types.responses import (
+    ResponseInputItemParam,
+    ResponseInputParam,
+    ResponseStreamEvent,
+    ToolParam,
+)
+
+from bot.assistant import Assistant
+from bot.attachments import classify, guess_mime, human_size, is_text
+from bot.config import Settings
+from bot.engine.errors import (
+    TurnFailed,
+    is_container_gone,
+    is_conversation_gone,
+    is_locked,
+    is_transient,
+    retry_delay,
+    server_reason,
+    user_message_for,
+)
+from bot.engine.pool import ConversationPool
+from bot.engine.resources import Resources
+from bot.engine.stream import Round, map_event, map_response
+from bot.models import (
+    CheckResult,
+    Done,
+    EngineEvent,
+    Failed,
+    FileReady,
+    InputFile,
+    Notice,
+    OutFile,
+    Progress,
+    TextDelta,
+    Usage,
+    UserMessage,
+)
+from bot.store import Store, ThreadRow
+from bot.tools import ToolContext
+
+logger = logging.getLogger(__name__)
+
+LOCKED_BACKOFF = (0.2, 0.4, 0.8, 1.6, 3.2, 5.0)
+REPLAYED_TYPES = frozenset({"message", "function_call", "function_call_output"})
+NOT_RUN = "Not run: this turn reached its limit of tool calls."
+# Container files the code wrote this long before the turn began still count as its own.
+GENERATED_SLACK_SECONDS = 60
+
+Item = dict[str, Any]
+
+
+def new_ref() -> str:
+    """A short id the user can quote and that is in the logs."""
+    return secrets.token_hex(4)
+
+
+@dataclass
+class _TurnState:
+    thread: ThreadRow
+    conversation_id: str | None
+    container_id: str | None
+    vector_store_ids: tuple[str, ...]
+    started_at: float
+    delivered: set[str] = field(default_factory=set)
+
+
+class Engine:
+    """Runs turns against the Responses API. One instance per process."""
+
+    def __init__(
+        self,
+        *,
+        client: AsyncOpenAI,
+        assistant: Assistant,
+        store: Store,
+        settings: Settings,
+    ) -> None:
+        self.client = client
+        self.assistant = assistant
+        self.store = store
+        self.settings = settings
+        self.stateless = settings.conversation_mode == "stateless"
+        self.resources = Resources(
+            client=client, assistant=assistant, store=store, settings=settings
+        )
+        self.pool = ConversationPool(
+            client=client,
+            store=store,
+            size=0 if self.stateless else settings.conversation_pool,
+        )
+        # responses.create is retried here, not by the SDK: see `_create`.
+        self._create_client = client.with_options(max_retries=0)
+
+    def start(self) -> None:
+        """Background work of a running process: fill the conversation pool."""
+        self.pool.fill()
+
+    def describe(self) -> list[str]:
+        """The assistant's tools, one short line each."""
+        return self.assistant.describe()
+
+    async def close(self) -> None:
+        await self.pool.close()
+        await self.client.close()
+
+    async def check(self) -> list[CheckResult]:
+        """Talk to the API the way turns will: the model, and Conversations if used."""
+        return await self.resources.check()
+
+    async def knowledge_store_id(self) -> str | None:
+        return await self.resources.knowledge_store_id()
+
+    # --- the turn ------------------------------------------------------------
+
+    async def turn(
+        self,
+        *,
+        thread: ThreadRow,
+        messages: Sequence[UserMessage],
+        context: ToolContext,
+        resume_response: str | None = None,
+    ) -> AsyncIterator[EngineEvent]:
+        """Answer `messages` in `thread`, yielding events; never raises for API errors.
+
+        With `resume_response`, the turn continues from that response of an interrupted
+        attempt (see the module docstring); `messages` are sent only if it is lost.
+
+        A `FileReady` with a `source_id` is recorded as delivered in the thread when the
+        caller asks for the next event, that is once it has posted the file: a turn
+        resumed after a crash does not post it again.
+        """
+        ref = new_ref()
+        try:
+            async for event in self._turn(thread, messages, context, resume_response):
+                yield event
+        except Exception as exc:
+            logger.error(
+                "turn failed ref=%s thread=%s: %s: %s",
+                ref,
+                thread.key,
+                exc.__class__.__name__,
+                exc,
+                exc_info=not isinstance(exc, openai.APIError | TurnFailed),
+            )
+            yield Failed(message=user_message_for(exc), ref=ref)
+
+    async def _turn(
+        self,
+        thread: ThreadRow,
+        messages: Sequence[UserMessage],
+        context: ToolContext,
+        resume_response: str | None,
+    ) -> AsyncIterator[EngineEvent]:
+        state = _TurnState(
+            thread=thread,
+            conversation_id=thread.conversation_id,
+            container_id=thread.container_id,
+            vector_store_ids=(),
+            started_at=time.time(),
+        )
+        if self.assistant.code_interpreter and not self.stateless:
+            state.container_id = await self.resources.ensure_container(thread)
+        notices: list[str] = []
+        new_items = [await self._user_item(state, message, notices) for message in messages]
+        for text in notices:
+            yield Notice(text)
+        state.vector_store_ids = await self.resources.vector_store_ids(state.thread)
+
+        history: list[Item] = []
+        new_thread = False
+        if self.stateless:
+            history = replay_window(
+                await self.store.history(thread.id, self.settings.history_limit)
+            )
+        elif state.conversation_id is None:
+            pooled = await self.pool.take()
+            if pooled is not None:
+                await self.store.update_thread(thread.id, conversation_id=pooled)
+                logger.info("thread %s -> conversation %s (pooled)", thread.key, pooled)
+            state.conversation_id = pooled or await self.resources.new_conversation(thread)
+            new_thread = True
+
+        usage = Usage()
+        transcript: list[Item] = list(new_items)
+        pending_input: list[Item] = list(new_items)
+        response_id: str | None = None
+        images = 0
+        for round_number in range(self.settings.tool_rounds + 1):
+            result = Round(announce=not self.stateless, images=images)
+            if resume_response is not None and not self.stateless:
+                resumed = Round(announce=False, images=images)
+                async for event in self._resume(state, resume_response, resumed):
+                    yield event
+                resume_response = None
+                if resumed.finished:
+                    result = resumed
+            if not result.finished:
+                request_input = history + transcript if self.stateless else pending_input
+                async for event in self._respond(state, request_input, result):
+                    yield event
+            images = result.images
+            usage = usage + result.usage
+            response_id = result.response_id or response_id
+            transcript.extend(result.output_items)
+            async for event in self._deliver_files(state, result):
+                yield event
+            if result.cited_names:
+                names = ", ".join(dict.fromkeys(result.cited_names))
+                yield TextDelta(f"\n\nSources: {names}")
+            if not result.calls:
+                break
+            if round_number == self.settings.tool_rounds:
+                # Every call needs its output in the history, or the next request is
+                # rejected ("No tool output found for function call").
+                skipped: list[Item] = [
+                    {"type": "function_call_output", "call_id": call.call_id, "output": NOT_RUN}
+                    for call in result.calls
+                ]
+                transcript.extend(skipped)
+                if not self.stateless and state.conversation_id is not None:
+                    await self.client.conversations.items.create(
+                        state.conversation_id, items=cast("list[ResponseInputItemParam]", skipped)
+                    )
+                yield Notice("Stopped after too many tool calls in one turn.")
+                break
+            for call in result.calls:
+                yield Progress(call.call_id, "function", f"Calling {call.name}")
+            outputs = await self.assistant.functions.run(result.calls, context)
+            for call in result.calls:
+                yield Progress(call.call_id, "function", f"Calling {call.name}", done=True)
+            transcript.extend(outputs)
+            pending_input = outputs
+
+        if self.stateless:
+            await self.store.append_history(thread.id, _portable(transcript))
+        if new_thread:
+            self.pool.fill()
+        yield Done(usage=usage, model=self.assistant.model, response_id=response_id)
+
+    # --- one response ---------------------------------------------------------------
+
+    async def _respond(
+        self, state: _TurnState, request_input: list[Item], result: Round
+    ) -> AsyncIterator[EngineEvent]:
+        """Ask for a response and stream it; it must end (completed or incomplete)."""
+        stream = await self._create(state, request_input)
+        async for event in self._read(stream, result):
+            yield event
+        if not result.finished:
+            raise TurnFailed("The model stream ended before the answer was complete.")
+
+    async def _create(
+        self, state: _TurnState, request_input: list[Item]
+    ) -> AsyncStream[ResponseStreamEvent]:
+        """`responses.create(stream=True)`, retried here rather than by the SDK.
+
+        A locked conversation is retried for `locked_retry_seconds`; an expired
+        container or a deleted Conversation is re-created once; what the SDK would
+        retry (408, 409, 429, 5xx, connection errors) is retried `openai_max_retries`
+        times, except a server error that repeats the last one word for word: it will
+        fail the same way again (a compatible server refusing images, say). Other 4xx
+        are never retried. HTTP errors are raised as the SDK's `APIStatusError`s.
+        """
+        deadline = time.monotonic() + self.settings.locked_retry_seconds
+        attempt = 0
+        retries = 0
+        last_failure: str | None = None
+        recreated_container = False
+        recreated_conversation = False
+        while True:
+            tools = self.assistant.tools(
+                container_id=state.container_id, vector_store_ids=state.vector_store_ids
+            )
+            try:
+                return await self._create_client.responses.create(
+                    model=self.assistant.model,
+                    instructions=self.assistant.instructions,
+                    # JSON items built here, by the tool registry and the stored history.
+                    input=cast("ResponseInputParam", request_input),
+                    tools=cast("list[ToolParam]", tools) if tools else omit,
+                    conversation=omit if self.stateless else state.conversation_id,
+                    store=False if self.stateless else omit,
+                    background=(
+                        True if self.settings.background_responses and not self.stateless else omit
+                    ),
+                    include=["code_interpreter_call.outputs"] if state.container_id else omit,
+                    stream=True,
+                )
+            except openai.APIConnectionError as exc:  # also a timeout
+                if retries >= self.settings.openai_max_retries:
+                    raise
+                retries += 1
+                await asyncio.sleep(retry_delay(exc, retries))
+            except openai.APIStatusError as exc:
+                if is_locked(exc) and time.monotonic() < deadline:
+                    delay = LOCKED_BACKOFF[min(attempt, len(LOCKED_BACKOFF) - 1)]
+                    attempt += 1
+                    logger.info("conversation locked, retrying in %.1fs", delay)
+                    await asyncio.sleep(delay)
+                    continue
+                if not self.stateless and not recreated_conversation and is_conversation_gone(exc):
+                    # Deleted (or of another project): start a new one rather than leave
+                    # the thread unusable.
+                    recreated_conversation = True
+                    logger.warning(
+                        "conversation %s is gone; starting a new one", state.conversation_id
+                    )
+                    state.conversation_id = await self.resources.new_conversation(state.thread)
+                    continue
+                if state.container_id and not recreated_container and is_container_gone(exc):
+                    recreated_container = True
+                    state.container_id = await self.resources.new_container(state.thread)
+                    continue
+                failure = f"{exc.status_code} {server_reason(exc)}"
+                if (
+                    not is_transient(exc)
+                    or retries >= self.settings.openai_max_retries
+                    or (exc.status_code >= 500 and server_reason(exc) and failure == last_failure)
+                ):
+                    raise
+                last_failure = failure
+                retries += 1
+                logger.info("model request failed (%s), retrying", exc.status_code)
+                await asyncio.sleep(retry_delay(exc, retries))
+
+    async def _read(
+        self, stream: AsyncStream[ResponseStreamEvent], result: Round
+    ) -> AsyncIterator[EngineEvent]:
+        """The one loop over a response's stream, new or resumed, until it ends.
+
+        The stream is closed on every way out. Nothing for `stream_idle_timeout`
+        seconds (a stalled server that keeps the connection open) ends the turn.
+        """
+        idle = self.settings.stream_idle_timeout
+        async with stream:
+            while True:
+                try:
+                    async with asyncio.timeout(idle):
+                        event = await anext(stream)
+                except StopAsyncIteration:
+                    return
+                except TimeoutError:
+                    await self._abandon(result)
+                    raise TurnFailed(
+                        f"The model stopped answering (nothing for {idle:g} seconds). "
+                        "Please try again."
+                    ) from None
+                for out in map_event(event, result):
+                    yield out
+
+    async def _abandon(self, result: Round) -> None:
+        """Give up a stalled response so it does not hold the conversation: a background
+        one is cancelled; a streamed one ends when its stream is closed (by `_read`)."""
+        logger.warning("response %s stalled; giving up on it", result.response_id or "(no id)")
+        if result.response_id is None or self.stateless or not self.settings.background_responses:
+            return
+        try:
+            await self.client.responses.cancel(result.response_id)
+        except openai.APIError as exc:
+            logger.info("could not cancel response %s: %s", result.response_id, exc.message)
+
+    async def _resume(
+        self, state: _TurnState, response_id: str, result: Round
+    ) -> AsyncIterator[EngineEvent]:
+        """Replay an interrupted attempt's response; `result.finished` says if it worked.
+
+        A background response still running is streamed from its first event (the
+        reply is rebuilt in place from the whole answer), by the same loop as a new one.
+        """
+        try:
+            response = await self.client.responses.retrieve(response_id)
+        except openai.NotFoundError:
+            logger.info("response %s of an interrupted turn is gone; asking again", response_id)
+            return
+        status = response.status
+        if status in ("queued", "in_progress") and response.background:
+            stream = await self.client.responses.retrieve(response_id, stream=True)
+            async for event in self._read(stream, result):
+                yield event
+            return
+        if status not in ("completed", "incomplete"):
+            logger.info("interrupted turn's response %s is %s; asking again", response_id, status)
+            return
+        for event in map_response(response, result):
+            yield event
+
+    # --- generated files ----------------------------------------------------------
+    # This is the one place that reads and writes which generated files a thread has
+    # had (the store's thread files of purpose "out").
+
+    async def _deliver_files(self, state: _TurnState, result: Round) -> AsyncIterator[EngineEvent]:
+        wanted = dict(result.container_files)
+        sizes: dict[str, int] = {}
+        if not wanted and not result.ran_code:
+            return
+        # Files already posted in an earlier turn are remembered in the store.
+        state.delivered |= {fid for fid, _ in await self.store.thread_files(state.thread.id, "out")}
+        if result.ran_code and state.container_id:
+            # Citations are sometimes missing: also take files the code wrote recently.
+            since = state.started_at - GENERATED_SLACK_SECONDS
+            for generated in await self.resources.generated_files(state.container_id, since=since):
+                if generated.file_id not in state.delivered:
+                    wanted.setdefault(generated.file_id, (generated.container_id, generated.name))
+                    sizes[generated.file_id] = generated.size
+        limit = self.settings.max_file_bytes
+        for file_id, (container_id, name) in wanted.items():
+            if file_id in state.delivered:
+                continue
+            state.delivered.add(file_id)
+            size = sizes.get(file_id, 0)
+            data = b""
+            if size <= limit:
+                data = await self.resources.download(container_id, file_id)
+                size = len(data)
+            if size > limit:
+                yield Notice(
+                    f"{name} is too large to post ({human_size(size)}; limit {human_size(limit)})."
+                )
+            else:
+                yield FileReady(
+                    OutFile(name=name, mime_type=guess_mime(name), data=data, source_id=file_id)
+                )
+            # The caller asked for the next event: the file is posted (or was noted).
+            await self.store.add_thread_file(
+                state.thread.id, file_id=file_id, name=name, purpose="out"
+            )
+
+    # --- inputs -------------------------------------------------------------------
+
+    async def _user_item(self, state: _TurnState, message: UserMessage, notices: list[str]) -> Item:
+        if message.from_assistant:
+            # The bot's own earlier answer in the thread (read as context).
+            return {"type": "message", "role": "assistant", "content": message.text}
+        text = message.text
+        if message.user_name and message.sent_at is not None:
+            when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(message.sent_at))
+            text = f"[{message.user_name}, {when}] {text}"
+        elif message.user_name:
+            text = f"[{message.user_name}] {text}"
+        parts: list[Item] = [{"type": "input_text", "text": text}]
+        for file in message.files:
+            parts.extend(await self._file_parts(state, file, notices))
+        if self.stateless and len(parts) == 1:
+            return {"type": "message", "role": "user", "content": text}
+        return {"type": "message", "role": "user", "content": parts}
+
+    async def _file_parts(
+        self, state: _TurnState, file: InputFile, notices: list[str]
+    ) -> list[Item]:
+        kind = classify(file.name, file.mime_type, code_interpreter=self.assistant.code_interpreter)
+        if kind == "unsupported":
+            notices.append(f"I can't read {file.name} ({guess_mime(file.name, file.mime_type)}).")
+            return []
+        if self.stateless:
+            return _inline_parts(file, kind, notices)
+        if kind == "image":
+            file_id = await self.resources.upload(file)
+            return [{"type": "input_image", "file_id": file_id, "detail": "auto"}]
+        if kind == "data":
+            # Re-attached by the next new container if this thread has none yet.
+            await self.resources.add_container_file(state.thread, state.container_id, file)
+            return [
+                {
+                    "type": "input_text",
+                    "text": f"(File {file.name} is available to the code interpreter.)",
+                }
+            ]
+        file_id = await self.resources.upload(file)
+        if self.assistant.file_search:
+            state.thread = await self.resources.add_to_thread_search(
+                state.thread, file_id, file.name
+            )
+        return [{"type": "input_file", "file_id": file_id}]
+
+
+def _inline_parts(file: InputFile, kind: str, notices: list[str]) -> list[Item]:
+    """A file as content parts of the request itself (stateless mode: no uploads)."""
+    if kind == "image":
+        encoded = base64.b64encode(file.data).decode()
+        mime = guess_mime(file.name, file.mime_type)
+        return [
+            {"type": "input_image", "image_url": f"data:{mime};base64,{encoded}", "detail": "auto"}
+        ]
+    if is_text(file.name, file.mime_type):
+        body = file.data.decode("utf-8", errors="replace")
+        return [{"type": "input_text", "text": f"File {file.name}:\n{body}"}]
+    notices.append(f"I can't read {file.name} in stateless mode.")
+    return []
+
+
+# --- stateless history ------------------------------------------------------------
+
+
+def _portable(items: list[Item]) -> list[Item]:
+    """History items any Responses-compatible server accepts when replayed: messages,
+    function calls and their outputs, each with its `type` (llama.cpp's server cannot
+    tell an item's kind from its role)."""
+    keep = []
+    for item in items:
+        if "type" not in item and item.get("role") in ("user", "assistant"):
+            item = {"type": "message", **item}  # stored by versions before 0.2
+        if item.get("type") in REPLAYED_TYPES:
+            keep.append(item)
+    return keep
+
+
+def replay_window(items: list[Item]) -> list[Item]:
+    """The stored history as a request can carry it: from the first user message on
+    (a window cut inside a turn would begin with a call's output without its call), and
+    every function call paired with its output."""
+    items = _portable(items)
+    start = next(
+        (i for i, item in enumerate(items) if item["type"] == "message" and item["role"] == "user"),
+        len(items),
+    )
+    items = items[start:]
+    calls = {i["call_id"] for i in items if i["type"] == "function_call"}
+    outputs = {i["call_id"] for i in items if i["type"] == "function_call_output"}
+    paired = calls & outputs
+    return [i for i in items if i["type"] == "message" or i.get("call_id") in paired]
