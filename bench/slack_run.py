@@ -32,7 +32,7 @@ from typing import Any
 import aiohttp
 
 from bench import procinfo
-from bench.openai_proc import OpenAIProcess
+from bench.openai_proc import REPO, OpenAIProcess
 from bench.profiling import Profiler
 from bench.scenarios import Scenario
 from bench.stats import max_in_window
@@ -121,6 +121,9 @@ def bot_env(*, workdir: Path, openai_url: str, slack: SlackEmulator, port: int) 
     }
     return {
         **base,
+        # The bot runs in `workdir`: make it import this checkout, not whichever one
+        # the environment's editable install points at.
+        "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), base.get("PYTHONPATH")) if p),
         "THREADBRIDGE_ENV_FILE": str(workdir / "none.env"),
         "OPENAI_API_KEY": "sk-bench-key-123456",
         "OPENAI_BASE_URL": openai_url,

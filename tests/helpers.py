@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bot.models import Inbound, OnPosted, OutFile, PostedRefs, Progress, ThreadKey
 
 _ids = itertools.count(1)
+REPO = Path(__file__).resolve().parent.parent
+
+
+def this_tree(env: dict[str, str]) -> dict[str, str]:
+    """`env` for a child `python -m bot` that imports this checkout's `bot`, whatever
+    checkout the environment's editable install points at (the child runs elsewhere)."""
+    path = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    return {**env, "PYTHONPATH": path}
 
 
 @dataclass

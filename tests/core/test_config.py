@@ -16,6 +16,7 @@ from bot.config import (
     settings_markdown,
     settings_table,
 )
+from tests.helpers import this_tree
 
 
 async def run_cli(
@@ -32,7 +33,7 @@ async def run_cli(
         "-m",
         "bot",
         *args,
-        env={**base, **env},
+        env=this_tree({**base, **env}),
         cwd=cwd,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,

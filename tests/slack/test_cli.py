@@ -18,6 +18,7 @@ import pytest
 
 from tests.emulators.openai import Reply
 from tests.emulators.slack import BOT_USER_ID, SlackEmulator, app_mention_event
+from tests.helpers import this_tree
 
 
 def clean_env(**values: str) -> dict[str, str]:
@@ -36,7 +37,7 @@ async def run(args: list[str], env: dict[str, str], cwd: Path) -> asyncio.subpro
         "-m",
         "bot",
         *args,
-        env=env,
+        env=this_tree(env),
         cwd=cwd,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
