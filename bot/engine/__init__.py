@@ -7,6 +7,7 @@ Only these modules (and :mod:`bot.knowledge`) import `openai`:
 - :mod:`bot.engine.turn`: a turn, with its function-call loop, retries and resume;
 - :mod:`bot.engine.resources`: the client, and a thread's Conversation, container,
   vector store and uploads;
+- :mod:`bot.engine.pool`: Conversations created ahead of the threads that take them;
 - :mod:`bot.engine.errors`: what API errors mean and what the user is told.
 """
 
