@@ -23,6 +23,7 @@ from bench.openai_proc import OpenAIProcess
 from bench.scenarios import Scenario
 from bench.turns import Turn, analyse
 from bot.assistant import Assistant
+from bot.cli import Settings
 from bot.config import load_settings
 from bot.engine import Engine, build_client
 from bot.models import Inbound, OnPosted, OutFile, PostedRefs, Progress, ThreadKey
@@ -85,6 +86,7 @@ async def run_core_scenario(scenario: Scenario) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-core-{scenario.name}-"))
     openai = await OpenAIProcess.start(scenario.model)
     settings = load_settings(
+        Settings,
         _env_file=None,
         OPENAI_API_KEY="sk-bench-key-123456",
         OPENAI_BASE_URL=openai.base_url,

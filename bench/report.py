@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bot.config import Settings
+from bot.config import CoreSettings
 
 FIRST_TEXT_P50_MS = 15.0
 FIRST_TEXT_P99_MS = 60.0
@@ -111,7 +111,7 @@ def check_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         creates = max(r["openai_requests"]["conversation_creates_per_thread"] for r in slack_runs)
         # The pool creates conversations ahead: up to its size more than one per thread
         # may have been made (refills still under way when the run ends).
-        pool = int(Settings.model_fields["conversation_pool"].default)
+        pool = int(CoreSettings.model_fields["conversation_pool"].default)
         spare = max(
             r["openai_requests"]["conversation_creates_per_thread"]
             - 1.0

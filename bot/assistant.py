@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.config import Settings
+from bot.config import CoreSettings
 from bot.tools import ToolRegistry
 
 KNOWLEDGE_STORE_KEY = "knowledge.vector_store_id"
@@ -84,7 +84,9 @@ class Assistant:
     mcp_servers: tuple[McpServer, ...] = ()
 
     @classmethod
-    def from_settings(cls, settings: Settings, functions: ToolRegistry | None = None) -> Assistant:
+    def from_settings(
+        cls, settings: CoreSettings, functions: ToolRegistry | None = None
+    ) -> Assistant:
         return cls(
             model=settings.openai_model,
             instructions=settings.instructions,

@@ -13,8 +13,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from adapters.discord.settings import DiscordAppSettings, DiscordSettings
+from adapters.slack.settings import SlackAppSettings, SlackSettings
 from bot.assistant import Assistant, AssistantConfigError
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import ConfigError, CoreSettings, load_settings, settings_markdown, settings_table
 from bot.engine import Engine, build_client
 from bot.logs import setup_logging
 from bot.models import CheckResult
@@ -25,6 +27,29 @@ from bot.tools import ToolRegistry
 logger = logging.getLogger(__name__)
 
 EXIT_CONFIG = 2
+
+
+class Settings(SlackAppSettings, DiscordAppSettings):
+    """Every setting: the core's, Slack's and Discord's, read once at start."""
+
+
+SETTINGS_GROUPS: dict[str, type[CoreSettings | SlackSettings | DiscordSettings]] = {
+    "Core": CoreSettings,
+    "Slack": SlackSettings,
+    "Discord": DiscordSettings,
+}
+
+
+def all_settings_table() -> list[tuple[str, str, str]]:
+    """(variable, default, description) of every setting, group by group."""
+    return [row for group in SETTINGS_GROUPS.values() for row in settings_table(group)]
+
+
+def settings_tables_markdown() -> str:
+    """The README's configuration section: one table per group (kept equal by a test)."""
+    return "\n\n".join(
+        f"**{name}**\n\n{settings_markdown(group)}" for name, group in SETTINGS_GROUPS.items()
+    )
 
 
 class UsageError(Exception):
@@ -130,7 +155,7 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
         runners.append(lambda c: run_slack(service=c.service, settings=c.settings, http=http))
     if settings.discord_token is not None and settings.discord_token.get_secret_value().strip():
-        from adapters.discord import run_discord
+        from adapters.discord.runner import run_discord
 
         runners.append(lambda c: run_discord(service=c.service, settings=c.settings))
     if not runners:
@@ -313,7 +338,7 @@ QUIET_COMMANDS = (cmd_console, cmd_check, cmd_usage, cmd_knowledge)
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        settings = load_settings()
+        settings = load_settings(Settings)
     except ConfigError as exc:
         print(f"threadbridge: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -1,5 +1,10 @@
 """Settings: environment variables and `.env`, checked once at start.
 
+Three groups, each owned by its package: :class:`CoreSettings` here (OpenAI, the
+assistant, the store, limits, logs), `SlackSettings` in adapters/slack/settings.py and
+`DiscordSettings` in adapters/discord/settings.py. The command line combines them into
+one object (`bot.cli.Settings`) read once at start.
+
 Standard names are used where the ecosystem has them (`OPENAI_API_KEY`,
 `DATABASE_URL`, `SLACK_BOT_TOKEN`, ...); everything of our own is prefixed
 `THREADBRIDGE_`. A bad value raises :class:`ConfigError` naming the variable, and
@@ -10,10 +15,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import (
+    AfterValidator,
+    BeforeValidator,
     Field,
     SecretStr,
     ValidationError,
@@ -42,7 +49,17 @@ def _csv(value: Any) -> Any:
     return value
 
 
-CsvList = Annotated[list[str], NoDecode]
+def _digits(value: list[str]) -> list[str]:
+    bad = [v for v in value if not v.isdigit()]
+    if bad:
+        raise ValueError(f"ids are numbers; not {', '.join(bad)}")
+    return value
+
+
+# A comma-separated list (`A, B` -> ["A", "B"]); NoDecode: not read as JSON first.
+CsvList = Annotated[list[str], NoDecode, BeforeValidator(_csv)]
+# The same, of numeric ids (Discord snowflakes).
+IdList = Annotated[list[str], NoDecode, BeforeValidator(_csv), AfterValidator(_digits)]
 
 
 def normalize_database_url(url: str) -> tuple[str, dict[str, Any]]:
@@ -78,8 +95,8 @@ def normalize_database_url(url: str) -> tuple[str, dict[str, Any]]:
     )
 
 
-class Settings(BaseSettings):
-    """Everything threadbridge reads from the environment."""
+class SettingsBase(BaseSettings):
+    """How every settings group reads the environment and `.env`."""
 
     model_config = SettingsConfigDict(
         env_file=".env",
@@ -88,6 +105,10 @@ class Settings(BaseSettings):
         populate_by_name=True,
         validate_default=True,
     )
+
+
+class CoreSettings(SettingsBase):
+    """The core's settings: OpenAI, the assistant, the store, limits, logs."""
 
     # --- OpenAI -----------------------------------------------------------------
     openai_api_key: SecretStr = Field(
@@ -270,27 +291,6 @@ class Settings(BaseSettings):
     )
     log_level: str = Field("INFO", alias="THREADBRIDGE_LOG_LEVEL", description="Log level.")
 
-    # --- Slack ---------------------------------------------------------------------
-    slack_bot_token: SecretStr | None = Field(
-        None, alias="SLACK_BOT_TOKEN", description="Slack bot token (xoxb-...)."
-    )
-    slack_app_token: SecretStr | None = Field(
-        None, alias="SLACK_APP_TOKEN", description="Slack app-level token for Socket Mode."
-    )
-    slack_signing_secret: SecretStr | None = Field(
-        None, alias="SLACK_SIGNING_SECRET", description="Slack signing secret (HTTP mode)."
-    )
-    slack_api_url: str = Field(
-        "https://slack.com/api/",
-        alias="SLACK_API_URL",
-        description="Slack Web API base (https://slack-gov.com/api/ for GovSlack).",
-    )
-    slack_file_hosts: CsvList = Field(
-        default_factory=lambda: ["files.slack.com"],
-        alias="SLACK_FILE_HOSTS",
-        description="Hosts the bot token is sent to when downloading shared files, over "
-        "https only (comma-separated; default files.slack.com).",
-    )
     context_max_messages: int = Field(
         200,
         ge=1,
@@ -304,166 +304,6 @@ class Settings(BaseSettings):
         alias="THREADBRIDGE_CONTEXT_MAX_CHARS",
         description="Characters of those earlier messages, at most.",
     )
-    slack_read_history: bool = Field(
-        True,
-        alias="THREADBRIDGE_SLACK_READ_HISTORY",
-        description="Slack: when first mentioned in an existing thread, read the thread "
-        "(`conversations.replies`) and give it to the model as context.",
-    )
-    slack_require_mention: bool = Field(
-        False,
-        alias="THREADBRIDGE_SLACK_REQUIRE_MENTION",
-        description="Slack: answer in channel threads only when mentioned (by default "
-        "follow-ups in a thread the bot is part of are answered without a mention).",
-    )
-    slack_allow_bots: bool = Field(
-        False,
-        alias="THREADBRIDGE_SLACK_ALLOW_BOTS",
-        description="Slack: answer messages from other bots (never from itself).",
-    )
-    slack_allowed_channels: CsvList = Field(
-        default_factory=list,
-        alias="THREADBRIDGE_SLACK_ALLOWED_CHANNELS",
-        description="Slack channel ids the bot answers in (comma-separated; empty: all). "
-        "Direct messages count as allowed unless the list is set and lacks `dm`.",
-    )
-    slack_allowed_users: CsvList = Field(
-        default_factory=list,
-        alias="THREADBRIDGE_SLACK_ALLOWED_USERS",
-        description="Slack user ids the bot answers (comma-separated; empty: everyone).",
-    )
-    slack_refusal: Literal["reply", "ignore"] = Field(
-        "reply",
-        alias="THREADBRIDGE_SLACK_REFUSAL",
-        description="Slack: a message from outside the allowlists gets a short polite "
-        "`reply` or is silently `ignore`d.",
-    )
-    slack_allow_user_mentions: bool = Field(
-        False,
-        alias="THREADBRIDGE_SLACK_ALLOW_USER_MENTIONS",
-        description="Slack: let model output mention (ping) users with `<@U...>`; "
-        "@channel/@here/@everyone and user groups are never allowed.",
-    )
-    slack_streaming: bool = Field(
-        True,
-        alias="THREADBRIDGE_SLACK_STREAMING",
-        description="Slack: stream replies with chat.startStream/appendStream; when off "
-        "(or where Slack refuses) a message is posted and edited about once a second.",
-    )
-
-    _split_slack_csv = field_validator(
-        "slack_file_hosts", "slack_allowed_channels", "slack_allowed_users", mode="before"
-    )(_csv)
-
-    # --- Discord -------------------------------------------------------------------
-    discord_token: SecretStr | None = Field(
-        None, alias="DISCORD_TOKEN", description="Discord bot token."
-    )
-    discord_api_url: str = Field(
-        "https://discord.com/api/v10",
-        alias="DISCORD_API_URL",
-        description="Discord REST base URL.",
-    )
-    discord_read_history: bool = Field(
-        True,
-        alias="THREADBRIDGE_DISCORD_READ_HISTORY",
-        description="Discord: when first asked in a thread the bot did not open, or in a "
-        "reply, give the model the thread's earlier messages or the reply chain as context.",
-    )
-    discord_gateway_url: str | None = Field(
-        None,
-        alias="DISCORD_GATEWAY_URL",
-        description="Discord gateway WebSocket URL. Unset: Discord's own, or with a "
-        "DISCORD_API_URL of your own, the one that API's `GET /gateway/bot` names.",
-    )
-    discord_guild_ids: CsvList = Field(
-        default_factory=list,
-        alias="DISCORD_GUILD_IDS",
-        description="Guilds to sync slash commands to instantly (comma-separated).",
-    )
-    discord_allowed_guilds: CsvList = Field(
-        default_factory=list,
-        alias="THREADBRIDGE_DISCORD_ALLOWED_GUILDS",
-        description="Discord: answer only in these guilds (comma-separated ids; empty: all).",
-    )
-    discord_allowed_channels: CsvList = Field(
-        default_factory=list,
-        alias="THREADBRIDGE_DISCORD_ALLOWED_CHANNELS",
-        description="Discord: answer only in these channels and their threads "
-        "(comma-separated ids; empty: all).",
-    )
-    discord_allowed_roles: CsvList = Field(
-        default_factory=list,
-        alias="THREADBRIDGE_DISCORD_ALLOWED_ROLES",
-        description="Discord: answer only members with one of these roles (comma-separated "
-        "ids; empty: everyone). When set, DMs are refused (no roles to check there).",
-    )
-    discord_dms: bool = Field(
-        True, alias="THREADBRIDGE_DISCORD_DMS", description="Discord: answer direct messages."
-    )
-    discord_shard_count: int | None = Field(
-        None,
-        ge=1,
-        alias="DISCORD_SHARD_COUNT",
-        description="Discord: total gateway shards of the bot (set it to shard; empty: one "
-        "connection, no sharding).",
-    )
-    discord_shard_ids: CsvList = Field(
-        default_factory=list,
-        alias="DISCORD_SHARD_IDS",
-        description="Discord: the shards this process runs, e.g. `0,1` (comma-separated; "
-        "empty: all of DISCORD_SHARD_COUNT).",
-    )
-
-    _split_discord_csv = field_validator(
-        "discord_allowed_guilds",
-        "discord_allowed_channels",
-        "discord_allowed_roles",
-        "discord_shard_ids",
-        mode="before",
-    )(_csv)
-
-    @model_validator(mode="after")
-    def _check_shards(self) -> Settings:
-        ids = self.discord_shard_ids
-        if not ids:
-            return self
-        if self.discord_shard_count is None:
-            raise ValueError("DISCORD_SHARD_IDS: set DISCORD_SHARD_COUNT too")
-        count = self.discord_shard_count
-        if not all(i.isdigit() and int(i) < count for i in ids):
-            raise ValueError(f"DISCORD_SHARD_IDS: shard ids are numbers from 0 to {count - 1}")
-        return self
-
-    @property
-    def discord_shards(self) -> tuple[int, list[int] | None] | None:
-        """(shard count, this process's shard ids or None for all), or None: no sharding."""
-        if self.discord_shard_count is None:
-            return None
-        return self.discord_shard_count, [int(i) for i in self.discord_shard_ids] or None
-
-    @field_validator(
-        "discord_guild_ids",
-        "discord_allowed_guilds",
-        "discord_allowed_channels",
-        "discord_allowed_roles",
-    )
-    @classmethod
-    def _check_discord_ids(cls, value: list[str]) -> list[str]:
-        bad = [v for v in value if not v.isdigit()]
-        if bad:
-            raise ValueError(f"Discord ids are numbers; not {', '.join(bad)}")
-        return value
-
-    port: int = Field(3000, ge=1, le=65535, alias="PORT", description="HTTP port (HTTP mode).")
-    host: str = Field(
-        "0.0.0.0",  # noqa: S104 - PaaS routers reach the dyno on its external interface
-        min_length=1,
-        alias="HOST",
-        description="Address the HTTP mode server binds (127.0.0.1 behind a local proxy).",
-    )
-
-    _split_csv = field_validator("discord_guild_ids", mode="before")(_csv)
 
     @field_validator("database_url")
     @classmethod
@@ -486,7 +326,7 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _load_instructions_file(self) -> Settings:
+    def _load_instructions_file(self) -> Self:
         if self.instructions_file is not None:
             try:
                 self.instructions = self.instructions_file.read_text(encoding="utf-8")
@@ -498,7 +338,7 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _refuse_sqlite_on_heroku(self) -> Settings:
+    def _refuse_sqlite_on_heroku(self) -> Self:
         if (
             os.environ.get("DYNO")
             and self.database_url.startswith("sqlite")
@@ -530,19 +370,23 @@ def _describe(error: Any) -> str:
     return f"{loc} {message}" if error["type"] == "missing" else f"{loc}: {message}"
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Build Settings from the environment and `.env`, raising ConfigError on a bad value."""
+S = TypeVar("S", bound=SettingsBase)
+
+
+def load_settings(cls: type[S], **overrides: Any) -> S:
+    """Build `cls` from the environment and `.env`, raising ConfigError on a bad value."""
     env_file = overrides.pop("_env_file", os.environ.get("THREADBRIDGE_ENV_FILE", ".env"))
     try:
-        return Settings(_env_file=env_file, **overrides)
+        return cls(_env_file=env_file, **overrides)
     except ValidationError as exc:
         raise ConfigError("; ".join(_describe(e) for e in exc.errors())) from None
 
 
-def settings_table() -> list[tuple[str, str, str]]:
-    """(variable, default, description) for every setting, for the README and `--help`."""
+def settings_table(cls: type[SettingsBase]) -> list[tuple[str, str, str]]:
+    """(variable, default, description) for every setting of `cls`, for the README and
+    `--help`."""
     rows: list[tuple[str, str, str]] = []
-    for name, field in Settings.model_fields.items():
+    for name, field in cls.model_fields.items():
         alias = field.alias or name.upper()
         if field.is_required():
             default = "required"
@@ -556,10 +400,10 @@ def settings_table() -> list[tuple[str, str, str]]:
     return rows
 
 
-def settings_markdown() -> str:
-    """The configuration table of the README (kept equal by a test)."""
+def settings_markdown(cls: type[SettingsBase]) -> str:
+    """The configuration table of `cls` for the README (kept equal by a test)."""
     lines = ["| Variable | Default | What it does |", "|---|---|---|"]
-    for name, default, description in settings_table():
+    for name, default, description in settings_table(cls):
         shown = f"`{default}`" if default else ""
         lines.append(f"| `{name}` | {shown} | {description} |")
     return "\n".join(lines)
@@ -568,7 +412,10 @@ def settings_markdown() -> str:
 __all__ = [
     "ConfigError",
     "ConversationMode",
-    "Settings",
+    "CoreSettings",
+    "CsvList",
+    "IdList",
+    "SettingsBase",
     "load_settings",
     "normalize_database_url",
     "settings_markdown",

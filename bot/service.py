@@ -32,7 +32,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Protocol
 
 from bot.attachments import human_size
-from bot.config import Settings
+from bot.config import CoreSettings
 from bot.faults import failpoint
 from bot.models import (
     Attachment,
@@ -76,7 +76,7 @@ class Service:
         *,
         store: Store,
         engine: TurnEngine,
-        settings: Settings,
+        settings: CoreSettings,
         repliers: Mapping[str, Replier] | None = None,
     ) -> None:
         self._store = store

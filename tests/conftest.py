@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from bot.assistant import Assistant
-from bot.config import Settings, load_settings
+from bot.cli import Settings
+from bot.config import load_settings
 from bot.engine import Engine, build_client
 from bot.service import Service
 from bot.store import Store
@@ -64,7 +65,7 @@ def make_settings(tmp_path: Path, openai_emulator: Any, database_url: str) -> Se
             "THREADBRIDGE_OUTPUT_DIR": str(tmp_path / "out"),
         }
         values.update(overrides)
-        return load_settings(_env_file=None, **values)
+        return load_settings(Settings, _env_file=None, **values)
 
     return make
 

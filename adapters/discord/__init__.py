@@ -1,11 +1,6 @@
 """Discord adapter: discord.py client, slash commands, reply sink, CDN downloads.
 
-`run_discord(service=, settings=)` is what `threadbridge run` starts when DISCORD_TOKEN is
-set.
+`runner.run_discord(service=, settings=)` is what `threadbridge run` starts when
+DISCORD_TOKEN is set; `settings` holds the adapter's settings. Nothing is imported here,
+so reading the settings does not load discord.py.
 """
-
-from __future__ import annotations
-
-from adapters.discord.runner import DiscordRunner, run_discord
-
-__all__ = ["DiscordRunner", "run_discord"]

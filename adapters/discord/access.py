@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bot.config import Settings
+from adapters.discord.settings import DiscordAppSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +22,7 @@ class Access:
     dms: bool = True
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Access:
+    def from_settings(cls, settings: DiscordAppSettings) -> Access:
         return cls(
             guilds=frozenset(int(g) for g in settings.discord_allowed_guilds),
             channels=frozenset(int(c) for c in settings.discord_allowed_channels),

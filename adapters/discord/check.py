@@ -6,7 +6,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.config import Settings
+from adapters.discord.settings import DiscordAppSettings
 from bot.models import CheckResult
 
 # Application flags (discord.com/developers/docs/resources/application#application-object)
@@ -20,7 +20,7 @@ async def _get(session: aiohttp.ClientSession, url: str, token: str) -> tuple[in
         return response.status, body
 
 
-async def check_discord(*, settings: Settings) -> list[CheckResult]:
+async def check_discord(*, settings: DiscordAppSettings) -> list[CheckResult]:
     assert settings.discord_token is not None
     token = settings.discord_token.get_secret_value()
     base = settings.discord_api_url.rstrip("/")

@@ -45,9 +45,9 @@ from adapters.discord.events import (
     role_ids,
     thread_name,
 )
+from adapters.discord.settings import DiscordAppSettings
 from adapters.discord.sink import EDIT_INTERVAL, DiscordReplier
 from adapters.discord.state import DiscordState
-from bot.config import Settings
 from bot.models import Inbound, ThreadKey
 from bot.service import Service, ServiceStopping
 
@@ -103,7 +103,7 @@ class ThreadbridgeClient(discord.Client):
         self,
         *,
         service: Service,
-        settings: Settings,
+        settings: DiscordAppSettings,
         fetcher: CdnFetcher,
         message_content: bool = True,
         edit_interval: float = EDIT_INTERVAL,
@@ -385,7 +385,7 @@ class ShardedThreadbridgeClient(ThreadbridgeClient, discord.AutoShardedClient):
 def build_client(
     *,
     service: Service,
-    settings: Settings,
+    settings: DiscordAppSettings,
     fetcher: CdnFetcher | None = None,
     message_content: bool = True,
     edit_interval: float = EDIT_INTERVAL,

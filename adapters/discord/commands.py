@@ -27,9 +27,9 @@ from adapters.discord.events import (
     role_ids,
     thread_name,
 )
+from adapters.discord.settings import DiscordAppSettings
 from adapters.discord.state import DiscordState
 from bot.attachments import human_size
-from bot.config import Settings
 from bot.models import Inbound, ThreadKey
 from bot.service import Service
 
@@ -52,7 +52,7 @@ class CommandHost(Protocol):
     def intents(self) -> discord.Intents: ...
 
     service: Service
-    settings: Settings
+    settings: DiscordAppSettings
     access: Access
     fetcher: CdnFetcher
     state: DiscordState

@@ -12,8 +12,9 @@ import discord.http
 
 from adapters.discord.client import MessageContentUnavailable, ThreadbridgeClient, build_client
 from adapters.discord.download import CdnFetcher
+from adapters.discord.settings import DiscordAppSettings
 from adapters.discord.sink import EDIT_INTERVAL
-from bot.config import ConfigError, Settings
+from bot.config import ConfigError
 from bot.service import Service
 
 logger = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ class DiscordRunner:
         self,
         *,
         service: Service,
-        settings: Settings,
+        settings: DiscordAppSettings,
         fetcher_factory: Callable[[], CdnFetcher] = CdnFetcher,
         edit_interval: float = EDIT_INTERVAL,
         client_options: dict[str, Any] | None = None,
@@ -101,7 +102,7 @@ class DiscordRunner:
                 await client.close()
 
 
-async def run_discord(*, service: Service, settings: Settings) -> None:
+async def run_discord(*, service: Service, settings: DiscordAppSettings) -> None:
     """Run the Discord adapter until cancelled (the composition root's entry point).
 
     Like every platform runner: cancelled, it stops taking messages, gives running

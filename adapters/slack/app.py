@@ -36,7 +36,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.config import Settings
+from adapters.slack.settings import SlackAppSettings
 from bot.models import Inbound
 from bot.service import Service, ServiceStopping
 
@@ -101,7 +101,7 @@ class SlackOptions:
     context: ContextOptions = field(default_factory=ContextOptions)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> SlackOptions:
+    def from_settings(cls, settings: SlackAppSettings) -> SlackOptions:
         return cls(
             require_mention=settings.slack_require_mention,
             allow_bots=settings.slack_allow_bots,

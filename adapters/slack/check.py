@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from adapters.slack.app import SCOPES, build_client
 from adapters.slack.errors import FAILURES, error_code
-from bot.config import Settings
+from adapters.slack.settings import SlackAppSettings
 from bot.models import CheckResult
 
 
-async def check_slack(*, settings: Settings) -> list[CheckResult]:
+async def check_slack(*, settings: SlackAppSettings) -> list[CheckResult]:
     assert settings.slack_bot_token is not None
     client = build_client(
         token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url

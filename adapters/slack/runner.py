@@ -13,7 +13,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-from bot.config import Settings
+from adapters.slack.settings import SlackAppSettings
 from bot.service import Service
 
 from .app import SlackBridge, SlackOptions, build_client, web_session
@@ -32,7 +32,7 @@ class SlackConfigError(Exception):
 def build_bridge(
     *,
     service: Service,
-    settings: Settings,
+    settings: SlackAppSettings,
     http: bool,
     connector_factory: ConnectorFactory | None = None,
 ) -> SlackBridge:
@@ -113,7 +113,7 @@ async def serve_socket_mode(bridge: SlackBridge, *, app_token: str) -> None:
         await handler.close_async()  # type: ignore[no-untyped-call]
 
 
-async def run_slack(*, service: Service, settings: Settings, http: bool) -> None:
+async def run_slack(*, service: Service, settings: SlackAppSettings, http: bool) -> None:
     """Run the Slack adapter until cancelled (the composition root's entry point).
 
     Like every platform runner: cancelled, it stops taking events, gives running turns

@@ -17,7 +17,7 @@ from openai import AsyncOpenAI
 
 from bot.assistant import KNOWLEDGE_STORE_KEY, Assistant
 from bot.attachments import guess_mime
-from bot.config import Settings
+from bot.config import CoreSettings
 from bot.engine.errors import TurnFailed
 from bot.models import CheckResult, InputFile
 from bot.store import Store, ThreadRow
@@ -35,7 +35,7 @@ MISCONFIGURED_CONVERSATIONS = (
 )
 
 
-def build_client(settings: Settings) -> AsyncOpenAI:
+def build_client(settings: CoreSettings) -> AsyncOpenAI:
     """The one OpenAI client of the process, with explicit timeouts and retries.
 
     Its HTTP transport is aiohttp (the SDK's `DefaultAioHttpClient`) instead of
@@ -67,7 +67,7 @@ class Resources:
     """Creates and finds a thread's OpenAI objects; records their ids in the store."""
 
     def __init__(
-        self, *, client: AsyncOpenAI, assistant: Assistant, store: Store, settings: Settings
+        self, *, client: AsyncOpenAI, assistant: Assistant, store: Store, settings: CoreSettings
     ) -> None:
         self.client = client
         self.assistant = assistant

@@ -33,7 +33,7 @@ from openai.types.responses import (
 
 from bot.assistant import Assistant
 from bot.attachments import classify, guess_mime, human_size, is_text
-from bot.config import Settings
+from bot.config import CoreSettings
 from bot.engine.errors import (
     TurnFailed,
     is_container_gone,
@@ -99,7 +99,7 @@ class Engine:
         client: AsyncOpenAI,
         assistant: Assistant,
         store: Store,
-        settings: Settings,
+        settings: CoreSettings,
     ) -> None:
         self.client = client
         self.assistant = assistant

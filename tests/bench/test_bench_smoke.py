@@ -9,7 +9,7 @@ from bench.report import check_targets, table
 from bench.scenarios import ModelSpec, Scenario
 from bench.slack_run import run_slack_scenario
 from bench.stats import max_in_window, percentile, steady_rate
-from bot.config import Settings
+from bot.config import CoreSettings
 
 TINY = Scenario("smoke", threads=3, messages=2, model=ModelSpec(ttft=0.01), ramp=0.1)
 
@@ -36,7 +36,7 @@ async def test_slack_run_answers_every_turn(tmp_path: Path) -> None:
     openai = result["openai_requests"]
     assert openai["by_route"]["POST /v1/responses"] == 6
     # One per thread, some of them created ahead by the pool (and refills under way).
-    pool = Settings.model_fields["conversation_pool"].default
+    pool = CoreSettings.model_fields["conversation_pool"].default
     assert 3 <= openai["by_route"]["POST /v1/conversations"] <= 3 + pool
     assert openai["polling_requests"] == 0
     slack = result["slack_requests"]

@@ -9,13 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import (
-    ConfigError,
-    load_settings,
-    normalize_database_url,
-    settings_markdown,
-    settings_table,
-)
+from bot.cli import Settings, all_settings_table, settings_tables_markdown
+from bot.config import ConfigError, CoreSettings, load_settings, normalize_database_url
 from tests.helpers import this_tree
 
 
@@ -87,7 +82,7 @@ async def test_settings_from_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         "OPENAI_API_KEY=sk-from-dotenv\nOPENAI_MODEL=gpt-test\n"
         f"THREADBRIDGE_INSTRUCTIONS_FILE={instructions}\nDISCORD_GUILD_IDS=1, 2\n"
     )
-    settings = load_settings(_env_file=str(env_file))
+    settings = load_settings(Settings, _env_file=str(env_file))
     assert settings.openai_api_key.get_secret_value() == "sk-from-dotenv"
     assert "sk-from-dotenv" not in repr(settings)
     assert settings.openai_model == "gpt-test"
@@ -99,6 +94,7 @@ async def test_settings_from_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_missing_instructions_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="THREADBRIDGE_INSTRUCTIONS_FILE"):
         load_settings(
+            CoreSettings,
             _env_file=None,
             OPENAI_API_KEY="sk-x",
             THREADBRIDGE_INSTRUCTIONS_FILE=str(tmp_path / "missing.md"),
@@ -125,7 +121,7 @@ def test_database_urls(url: str, expected: str, connect_args: dict[str, object])
 
 
 def test_settings_table_lists_every_variable() -> None:
-    names = [row[0] for row in settings_table()]
+    names = [row[0] for row in all_settings_table()]
     for name in (
         "OPENAI_API_KEY",
         "OPENAI_BASE_URL",
@@ -138,7 +134,7 @@ def test_settings_table_lists_every_variable() -> None:
 
 
 def test_readme_config_table_matches_settings() -> None:
-    """Regenerate with: python -c 'from bot.config import settings_markdown as m; print(m())'"""
+    """Regenerate with: python -c 'from bot.cli import settings_tables_markdown as m; print(m())'"""
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     block = readme.split("<!-- config-table -->\n", 1)[1].split("\n<!-- /config-table -->", 1)[0]
-    assert block == settings_markdown()
+    assert block == settings_tables_markdown()

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from bot.config import settings_table
+from bot.cli import all_settings_table
 from bot.logs import RedactingFilter
 from tests.core.test_config import run_cli
 from tests.helpers import inbound
@@ -39,7 +39,7 @@ async def test_heroku_sqlite_override(tmp_path: Path) -> None:
 
 def test_app_json_and_procfile_name_real_settings() -> None:
     app = json.loads((ROOT / "app.json").read_text())
-    known = {name for name, _, _ in settings_table()}
+    known = {name for name, _, _ in all_settings_table()}
     # Every setting but the two Heroku sets itself (the add-on's DATABASE_URL, PORT).
     assert set(app["env"]) == known - {"DATABASE_URL", "PORT"}
     assert all(spec["description"] for spec in app["env"].values())

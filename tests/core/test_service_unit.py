@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.config import load_settings
+from bot.config import CoreSettings, load_settings
 from bot.models import (
     Done,
     EngineEvent,
@@ -54,6 +54,7 @@ class ScriptedEngine:
 
 async def make_service(tmp_path: Path, engine: ScriptedEngine) -> tuple[Service, Any, Store]:
     settings = load_settings(
+        CoreSettings,
         _env_file=None,
         OPENAI_API_KEY="sk-unit-test-123",
         DATABASE_URL=f"sqlite:///{tmp_path / 'unit.db'}",
