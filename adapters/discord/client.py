@@ -31,7 +31,7 @@ from discord.gateway import DiscordWebSocket
 
 from adapters.discord.access import Access
 from adapters.discord.anchor import History
-from adapters.discord.commands import build_tree
+from adapters.discord.commands import SlashCommands
 from adapters.discord.context import ContextOptions, DiscordContextReader
 from adapters.discord.download import CdnFetcher
 from adapters.discord.events import (
@@ -48,8 +48,9 @@ from adapters.discord.events import (
 from adapters.discord.settings import DiscordAppSettings
 from adapters.discord.sink import EDIT_INTERVAL, DiscordReplier
 from adapters.discord.state import DiscordState
-from bot.models import Inbound, ThreadKey
-from bot.service import Service, ServiceStopping
+from adapters.discord.threads import Threads
+from bot.models import ThreadKey
+from bot.service import Service
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +137,17 @@ class ThreadbridgeClient(discord.Client):
             context=self.context_reader,
             upload_limits=self.state.upload_limits,
         )
-        self.tree = build_tree(self, self)
+        self.threads = Threads(
+            service=service, me=lambda: self.user, read_history=settings.discord_read_history
+        )
+        self.tree = SlashCommands(
+            service=service,
+            settings=settings,
+            access=self.access,
+            fetcher=fetcher,
+            state=self.state,
+            threads=self.threads,
+        ).tree(self)
         self._hinted: set[int] = set()  # threads told how to reach the bot
 
     @property
@@ -232,7 +243,7 @@ class ThreadbridgeClient(discord.Client):
             key = conversation_key(guild_id=None, channel_id=channel.id)
         elif is_thread(channel):
             key = conversation_key(guild_id=guild.id, channel_id=channel.id)
-            if not mentioned and not await self.owns_thread(channel, key):
+            if not mentioned and not await self.threads.owns(channel, key):
                 return "ignored"
         elif not (mentioned and isinstance(channel, discord.TextChannel)):
             return "ignored"
@@ -260,9 +271,9 @@ class ThreadbridgeClient(discord.Client):
             key = conversation_key(guild_id=guild.id, channel_id=thread_id)
             history = self._reply_history(message)
         elif isinstance(channel, discord.Thread) and mentioned and channel.owner_id != me.id:
-            history = await self.thread_history(channel, key, before=message.id)
-            await self.adopt_thread(channel)
-        return await self.submit(
+            history = await self.threads.history(channel, key, before=message.id)
+            await self.threads.adopt(channel)
+        return await self.threads.submit(
             inbound_from_message(message, key=key, text=text, fetcher=self.fetcher, history=history)
         )
 
@@ -279,18 +290,6 @@ class ThreadbridgeClient(discord.Client):
         return History(
             "reply", message_id=ref.message_id, channel_id=ref.channel_id or message.channel.id
         )
-
-    async def thread_history(
-        self, thread: discord.Thread, key: ThreadKey, *, before: int
-    ) -> History | None:
-        """The first question in someone else's thread (no conversation in the store
-        yet): its turn reads the thread up to `before`, the question."""
-        me = self.user
-        if not self.settings.discord_read_history or me is None or thread.owner_id == me.id:
-            return None
-        if await self.service.knows_thread(key):
-            return None
-        return History("thread", before=before)
 
     async def _hint_no_content(self, channel: discord.abc.Messageable) -> None:
         channel_id = getattr(channel, "id", 0)
@@ -316,22 +315,6 @@ class ThreadbridgeClient(discord.Client):
         # Mentioning the bot's managed role (Discord's autocomplete offers it) counts too.
         own_role = message.guild.self_role if message.guild is not None else None
         return own_role is not None and own_role.id in message.raw_role_mentions
-
-    async def owns_thread(self, channel: object, key: ThreadKey) -> bool:
-        """True for a thread the bot opened or already has a conversation in."""
-        me = self.user
-        if me is not None and getattr(channel, "owner_id", None) == me.id:
-            return True
-        return await self.service.knows_thread(key)
-
-    async def adopt_thread(self, thread: discord.Thread) -> None:
-        """Join someone else's thread, so its follow-ups reach the bot."""
-        if thread.me is not None:
-            return
-        try:
-            await thread.join()
-        except discord.HTTPException as exc:
-            logger.debug("could not join thread %s: %s", thread.id, exc)
 
     async def _open_thread(self, message: discord.Message, text: str) -> int | None:
         """Open a public thread from a channel message that mentions the bot.
@@ -363,15 +346,6 @@ class ThreadbridgeClient(discord.Client):
                     )
             return None
         return thread.id
-
-    async def submit(self, inbound: Inbound) -> str:
-        """Hand `inbound` to the service; returns "queued", "duplicate" or "stopping"."""
-        try:
-            queued = await self.service.submit(inbound)
-        except ServiceStopping:
-            logger.warning("shutting down: message for %s not taken", inbound.key)
-            return "stopping"
-        return "queued" if queued else "duplicate"
 
 
 class ShardedThreadbridgeClient(ThreadbridgeClient, discord.AutoShardedClient):
