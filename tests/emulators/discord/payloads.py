@@ -90,6 +90,7 @@ MESSAGE_THREAD_STARTER = 21
 FLAG_HAS_THREAD = 1 << 5
 FLAG_EPHEMERAL = 1 << 6
 FLAG_LOADING = 1 << 7
+FLAG_IS_COMPONENTS_V2 = 1 << 15
 
 # --- application command option types ---------------------------------------
 OPT_SUB_COMMAND = 1
@@ -445,7 +446,17 @@ def error_body(code: int, message: str, errors: Mapping[str, Any] | None = None)
 
 def form_error(field: str, code: str, message: str) -> JSON:
     """A 50035 'Invalid Form Body' error for one field (dotted path)."""
-    node: JSON = {"_errors": [{"code": code, "message": message}]}
-    for part in reversed(field.split(".")):
-        node = {part: node}
-    return error_body(50035, "Invalid Form Body", node)
+    return form_errors([(field, code, message)])
+
+
+def form_errors(problems: Iterable[tuple[str, str, str]]) -> JSON:
+    """A 50035 'Invalid Form Body' error for several ``(dotted path, code, message)``
+    problems, merged into Discord's nested ``errors`` shape (one tree, an
+    ``_errors`` list at each failing field)."""
+    root: JSON = {}
+    for field, code, message in problems:
+        node = root
+        for part in field.split("."):
+            node = node.setdefault(part, {})
+        node.setdefault("_errors", []).append({"code": code, "message": message})
+    return error_body(50035, "Invalid Form Body", root)

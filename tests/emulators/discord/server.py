@@ -36,6 +36,7 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
+from . import components as C
 from . import payloads as P
 from .cdn import CdnRequest, CdnResolver, CdnServer
 from .gateway import CONTENT_FIELDS, GatewayHub
@@ -115,6 +116,15 @@ class Callback:
 
 @dataclass
 class InteractionRecord:
+    """One interaction the emulator dispatched (a slash command or a click) and
+    what the bot did with it.
+
+    ``original_message_id`` is what ``@original`` names: the message a type 4/5
+    callback created, or, for a click answered with type 6/7, the clicked message.
+    Clicks also carry ``message_id`` (the clicked message) and ``custom_id``.
+    See ``DiscordEmulator.outcome`` for what the user saw.
+    """
+
     id: str
     token: str
     payload: JSON
@@ -126,6 +136,25 @@ class InteractionRecord:
     followup_message_ids: list[str] = field(default_factory=list)
     expired: bool = False
     ephemeral: bool = False
+    message_id: str | None = None  # clicks: the message the component is on
+    custom_id: str | None = None  # clicks: the clicked component's custom_id
+
+    @property
+    def type(self) -> int:
+        """The interaction type: 2 application command, 3 message component."""
+        return int(self.payload["type"])
+
+    @property
+    def user_id(self) -> str:
+        """Who triggered it (the member's user in guilds, the user in DMs)."""
+        user = self.payload.get("member", {}).get("user") or self.payload["user"]
+        return str(user["id"])
+
+    @property
+    def response_type(self) -> int | None:
+        """The accepted callback's type (4, 5, 6, 7...), None while unanswered."""
+        types = self.callback_types
+        return types[0] if types else None
 
     @property
     def acknowledged(self) -> bool:
@@ -141,11 +170,55 @@ class InteractionRecord:
         return ok[0] if ok else None
 
 
+@dataclass(frozen=True)
+class InteractionReply:
+    """A message an interaction created (its callback's type 4/5 message or a
+    followup), as it is now."""
+
+    message_id: str
+    content: str
+    ephemeral: bool  # only the user who clicked / ran the command sees it
+    embeds: list[JSON]
+    components: list[JSON]
+    followup: bool  # False for the callback's own (type 4/5) message
+    deleted: bool
+
+
+@dataclass(frozen=True)
+class InteractionOutcome:
+    """What the user saw of one interaction (``DiscordEmulator.outcome``).
+
+    ``response_type`` is the accepted callback's type (None: never acknowledged,
+    the user sees "This interaction failed"); ``replies`` the messages it created,
+    in order; for clicks, ``message`` is the clicked message as it is now and
+    ``message_updated`` says whether the bot changed it in answer (type 7, or an
+    ``@original`` edit after type 6 / 7).
+    """
+
+    interaction_id: str
+    response_type: int | None
+    ephemeral: bool
+    replies: list[InteractionReply]
+    message: JSON | None
+    message_updated: bool
+
+    @property
+    def ephemeral_replies(self) -> list[str]:
+        """The contents of the replies only the interacting user sees."""
+        return [r.content for r in self.replies if r.ephemeral and not r.deleted]
+
+    @property
+    def buttons(self) -> list[JSON]:
+        """The clicked message's buttons now (``disabled`` filled in); [] if gone."""
+        return C.buttons(self.message["components"]) if self.message else []
+
+
 @dataclass
 class EditRecord:
     time: float
     content: str  # content after the edit
     body: JSON  # the PATCH body as sent
+    interaction_id: str | None = None  # set when an interaction's token made the edit
 
 
 @dataclass
@@ -687,7 +760,12 @@ class DiscordEmulator:
         msg["allowed_mentions"] = copy.deepcopy(meta.allowed_mentions)
         msg["uploaded_files"] = list(meta.files)
         msg["edits"] = [
-            {"time": e.time, "content": e.content, "body": copy.deepcopy(e.body)}
+            {
+                "time": e.time,
+                "content": e.content,
+                "body": copy.deepcopy(e.body),
+                "interaction_id": e.interaction_id,
+            }
             for e in meta.edits
         ]
         msg["deleted"] = meta.deleted
@@ -769,8 +847,16 @@ class DiscordEmulator:
         return out
 
     def _validate_message_body(
-        self, body: JSON, files: Sequence[UploadedFile], *, edit: bool
+        self, body: JSON, files: Sequence[UploadedFile], *, edit: bool, flags: int | None = None
     ) -> None:
+        """Discord's checks beyond the spec: lengths, embed size, files, the
+        component rules of ``components.check`` (``flags``: the message's flags,
+        by default the body's, decide whether components v2 apply)."""
+        if flags is None:
+            flags = int(body.get("flags") or 0)
+        problems = C.check(body.get("components"), flags=flags)
+        if problems:
+            raise ApiError(400, P.form_errors(problems))
         content = body.get("content")
         if content is not None and not isinstance(content, str):
             content = str(content)
@@ -971,19 +1057,20 @@ class DiscordEmulator:
         msg_flags = int(body.get("flags") or 0) | flags
         interaction_metadata = None
         if interaction is not None:
-            user = interaction.payload.get("member", {}).get("user") or interaction.payload.get(
-                "user"
-            )
-            interaction_metadata = {
-                "id": interaction.id,
-                "type": 2,
-                "user": copy.deepcopy(user),
-                "authorizing_integration_owners": interaction.payload.get(
-                    "authorizing_integration_owners", {}
-                ),
-                "name": interaction.payload["data"].get("name"),
-                "command_type": 1,
-            }
+            interaction_metadata = self._interaction_metadata(interaction)
+            if interaction.message_id is not None and ref is None:
+                # an answer to a click replies to the clicked message (no ping)
+                clicked = self._referenced(interaction.message_id)
+                if clicked is not None:
+                    ref = {
+                        "type": 0,
+                        "message_id": interaction.message_id,
+                        "channel_id": clicked["channel_id"],
+                        **({"guild_id": guild.id} if guild else {}),
+                    }
+                    referenced = clicked
+                    msg_type = P.MESSAGE_REPLY
+        components = C.assign_ids(copy.deepcopy(body.get("components") or []))
         msg = P.message_payload(
             channel_id=channel_id,
             author=self.bot_user,
@@ -995,7 +1082,7 @@ class DiscordEmulator:
             mention_everyone=everyone,
             attachments=self._attachments_from(body, files, channel_id),
             embeds=body.get("embeds") or [],
-            components=body.get("components") or [],
+            components=components,
             type=msg_type
             if msg_type is not None
             else (P.MESSAGE_REPLY if ref else P.MESSAGE_DEFAULT),
@@ -1020,17 +1107,26 @@ class DiscordEmulator:
             await self.dispatch("MESSAGE_CREATE", msg)
         return copy.deepcopy(msg)
 
-    async def _edit_message(self, mid: str, body: JSON, files: Sequence[UploadedFile]) -> JSON:
+    async def _edit_message(
+        self,
+        mid: str,
+        body: JSON,
+        files: Sequence[UploadedFile],
+        *,
+        by: InteractionRecord | None = None,
+    ) -> JSON:
         msg = self.messages[mid]
         meta = self.message_meta[mid]
-        self._validate_message_body(body, files, edit=True)
+        self._validate_message_body(
+            body, files, edit=True, flags=msg["flags"] | int(body.get("flags") or 0)
+        )
         guild = self._guild_of(self.channels.get(msg["channel_id"], {}))
         if "content" in body:
             msg["content"] = "" if body["content"] is None else str(body["content"])
         if "embeds" in body:
             msg["embeds"] = body["embeds"] or []
         if "components" in body:
-            msg["components"] = body["components"] or []
+            msg["components"] = C.assign_ids(copy.deepcopy(body["components"] or []))
         if "flags" in body and body["flags"] is not None:
             keep = msg["flags"] & (P.FLAG_EPHEMERAL | P.FLAG_HAS_THREAD)
             msg["flags"] = int(body["flags"]) | keep
@@ -1053,11 +1149,34 @@ class DiscordEmulator:
         msg["flags"] &= ~P.FLAG_LOADING
         msg["edited_timestamp"] = P.iso_now()
         meta.edits.append(
-            EditRecord(time=time.monotonic(), content=msg["content"], body=copy.deepcopy(body))
+            EditRecord(
+                time=time.monotonic(),
+                content=msg["content"],
+                body=copy.deepcopy(body),
+                interaction_id=by.id if by is not None else None,
+            )
         )
         if not meta.ephemeral:
             await self.dispatch("MESSAGE_UPDATE", msg)
         return copy.deepcopy(msg)
+
+    def _interaction_metadata(self, rec: InteractionRecord) -> JSON:
+        """``interaction_metadata`` of a message an interaction created."""
+        user = rec.payload.get("member", {}).get("user") or rec.payload.get("user")
+        data: JSON = {
+            "id": rec.id,
+            "type": rec.type,
+            "user": copy.deepcopy(user),
+            "authorizing_integration_owners": rec.payload.get("authorizing_integration_owners", {}),
+        }
+        if rec.type == 3:
+            data["interacted_message_id"] = rec.message_id
+            if rec.original_message_id and rec.original_message_id != rec.message_id:
+                data["original_response_message_id"] = rec.original_message_id
+        else:
+            data["name"] = rec.payload["data"].get("name")
+            data["command_type"] = 1
+        return data
 
     async def _delete_message(self, mid: str) -> None:
         msg = self.messages[mid]
@@ -1246,16 +1365,31 @@ class DiscordEmulator:
             data["resolved"] = resolved
         if cmd_guild is not None:
             data["guild_id"] = cmd_guild
-        iid = P.new_snowflake()
-        token = "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(48)
+        payload = self._interaction_payload(2, data, channel, invoker, locale=locale)
+        await self._dispatch_interaction(payload, channel, guild)
+        return copy.deepcopy(payload)
+
+    def _interaction_payload(
+        self,
+        itype: int,
+        data: JSON,
+        channel: JSON,
+        invoker: JSON,
+        *,
+        locale: str,
+    ) -> JSON:
+        """The INTERACTION_CREATE body common to commands and clicks: who, where,
+        a fresh id and token; ``member`` (with user, roles, permissions) in
+        guilds, ``user`` in DMs."""
+        guild = self._guild_of(channel)
         payload: JSON = {
-            "id": iid,
+            "id": P.new_snowflake(),
             "application_id": self.application_id,
-            "type": 2,
+            "type": itype,
             "data": data,
             "channel_id": channel["id"],
             "channel": copy.deepcopy(channel),
-            "token": token,
+            "token": "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(48),
             "version": 1,
             "locale": locale,
             "entitlements": [],
@@ -1287,17 +1421,97 @@ class DiscordEmulator:
                     "context": 1,
                 }
             )
+        return payload
+
+    async def _dispatch_interaction(
+        self,
+        payload: JSON,
+        channel: JSON,
+        guild: GuildState | None,
+        *,
+        message_id: str | None = None,
+        custom_id: str | None = None,
+    ) -> InteractionRecord:
         rec = InteractionRecord(
-            id=iid,
-            token=token,
+            id=payload["id"],
+            token=payload["token"],
             payload=payload,
             channel_id=channel["id"],
             guild_id=guild.id if guild else None,
             dispatched_at=time.monotonic(),
+            message_id=message_id,
+            custom_id=custom_id,
         )
-        self.interactions[iid] = rec
-        self._token_index[token] = iid
+        self.interactions[rec.id] = rec
+        self._token_index[rec.token] = rec.id
         await self.dispatch("INTERACTION_CREATE", payload)
+        return rec
+
+    async def click(
+        self,
+        message_id: str,
+        custom_id: str,
+        *,
+        user: Mapping[str, Any] | str | None = None,
+        locale: str = "en-US",
+    ) -> JSON:
+        """A user clicks a button: INTERACTION_CREATE type 3 (MESSAGE_COMPONENT).
+
+        The button is looked up on the stored message (any action row, or a v2
+        section / container); a message without an enabled button of that
+        ``custom_id`` fails the test (AssertionError: Discord clients cannot
+        click a disabled button, a link button has no custom_id), as does a
+        deleted message or another user's ephemeral one. ``user`` (default
+        alice) is a user dict or id; the guild and ``member`` (user, roles,
+        permissions) come from the message's channel as for slash commands, a DM
+        sends ``user`` instead. ``data`` is ``{custom_id, component_type: 2}``
+        and ``message`` the message as it is now, components included.
+
+        Returns the payload; ``interaction(payload["id"])`` is its record (with
+        ``message_id`` and ``custom_id``), ``outcome(payload["id"])`` what the
+        user saw. The bot answers through the callback route within
+        ``callback_deadline`` (3 s): type 4 (a reply to the clicked message,
+        ephemeral with flags 64), 5, 6 (deferred update) or 7 (UPDATE_MESSAGE,
+        edits the clicked message); then ``@original`` is the reply (4/5) or the
+        clicked message (6/7).
+        """
+        mid = str(message_id)
+        msg = self.messages.get(mid)
+        if msg is None or self.message_meta[mid].deleted:
+            raise AssertionError(f"click: no message {mid} (deleted or never sent)")
+        meta = self.message_meta[mid]
+        invoker = self._user(user)
+        if meta.ephemeral and meta.interaction_id:
+            owner = self.interactions[meta.interaction_id].user_id
+            if owner != invoker["id"]:
+                raise AssertionError(
+                    f"click: message {mid} is ephemeral, only user {owner} sees it"
+                )
+        if msg["author"]["id"] != self.bot_user["id"]:
+            raise AssertionError(f"click: message {mid} is not the bot's; its clicks go elsewhere")
+        found = [c for c in C.walk(msg.get("components") or []) if c.get("custom_id") == custom_id]
+        if not found or found[0].get("type") != C.BUTTON:
+            available = [
+                (b.get("custom_id"), "disabled" if b["disabled"] else "enabled")
+                for b in C.buttons(msg.get("components") or [])
+            ]
+            raise AssertionError(
+                f"click: message {mid} has no button with custom_id {custom_id!r}; "
+                f"its buttons (custom_id, state): {available}"
+            )
+        if found[0].get("disabled"):
+            raise AssertionError(
+                f"click: the button {custom_id!r} on message {mid} is disabled; "
+                "Discord clients cannot click it"
+            )
+        channel = self._get_channel(msg["channel_id"])
+        guild = self._guild_of(channel)
+        data = {"custom_id": custom_id, "component_type": C.BUTTON}
+        payload = self._interaction_payload(3, data, channel, invoker, locale=locale)
+        payload["message"] = self._rest_message(mid)
+        await self._dispatch_interaction(
+            payload, channel, guild, message_id=mid, custom_id=custom_id
+        )
         return copy.deepcopy(payload)
 
     def _find_command(
@@ -1508,6 +1722,64 @@ class DiscordEmulator:
     def interaction(self, id_or_token: str) -> InteractionRecord:
         iid = self._token_index.get(id_or_token, id_or_token)
         return self.interactions[iid]
+
+    def clicks(self, message_id: str | None = None) -> list[InteractionRecord]:
+        """The click interactions (type 3) dispatched so far, oldest first; with
+        ``message_id`` only those on that message."""
+        return [
+            r
+            for r in self.interactions.values()
+            if r.type == 3 and (message_id is None or r.message_id == str(message_id))
+        ]
+
+    def buttons(self, message_id: str) -> list[JSON]:
+        """A message's buttons as they are now, in order (copies, ``disabled``
+        filled in): ``[b["custom_id"] for b in emu.buttons(mid) if not b["disabled"]]``."""
+        return C.buttons(self.messages[str(message_id)].get("components") or [])
+
+    def outcome(self, id_or_token: str) -> InteractionOutcome:
+        """What the user saw of an interaction (a click or a command), now: the
+        accepted callback type, the replies (callback message and followups, with
+        content and whether ephemeral), and for clicks the clicked message as it
+        is now and whether the bot updated it. For example::
+
+            out = emu.outcome(payload["id"])
+            assert out.response_type == 4 and out.ephemeral_replies == ["Saved."]
+            assert all(b["disabled"] for b in out.buttons)
+        """
+        rec = self.interaction(id_or_token)
+        ids: list[tuple[str, bool]] = []
+        if rec.original_message_id and rec.original_message_id != rec.message_id:
+            ids.append((rec.original_message_id, False))
+        ids.extend((mid, True) for mid in rec.followup_message_ids)
+        replies = []
+        for mid, followup in ids:
+            msg, meta = self.messages[mid], self.message_meta[mid]
+            replies.append(
+                InteractionReply(
+                    message_id=mid,
+                    content=msg["content"],
+                    ephemeral=meta.ephemeral,
+                    embeds=copy.deepcopy(msg["embeds"]),
+                    components=copy.deepcopy(msg["components"]),
+                    followup=followup,
+                    deleted=meta.deleted,
+                )
+            )
+        message = None
+        updated = False
+        if rec.message_id is not None:
+            meta = self.message_meta[rec.message_id]
+            message = None if meta.deleted else self._view(rec.message_id)
+            updated = any(e.interaction_id == rec.id for e in meta.edits)
+        return InteractionOutcome(
+            interaction_id=rec.id,
+            response_type=rec.response_type,
+            ephemeral=rec.ephemeral,
+            replies=replies,
+            message=message,
+            message_updated=updated,
+        )
 
     def requests_to(self, method: str | None = None, path_contains: str = "") -> list[Req]:
         return [
@@ -1997,7 +2269,28 @@ class DiscordEmulator:
                 )
             data = body.get("data") or {}
             message: JSON | None = None
-            if cb_type in (4, 5):
+            if cb_type in (6, 7) and rec.type != 3:
+                # only a component's (or a modal's) message can be updated
+                raise ApiError(
+                    400,
+                    P.form_error(
+                        "type",
+                        "INTERACTION_CALLBACK_TYPE_INVALID",
+                        f"Interaction callback type {cb_type} is not valid for this interaction",
+                    ),
+                )
+            if cb_type in (6, 7):
+                mid = rec.message_id or ""
+                rec.original_message_id = mid
+                rec.ephemeral = mid in self.message_meta and self.message_meta[mid].ephemeral
+                if cb_type == 7:
+                    if mid not in self.messages or self.message_meta[mid].deleted:
+                        raise _not_found(10008, "Message")
+                    update = {k: v for k, v in data.items() if k != "flags"}
+                    if "flags" in data and data["flags"] is not None:
+                        update["flags"] = int(data["flags"])
+                    message = await self._edit_message(mid, update, req.files, by=rec)
+            elif cb_type in (4, 5):
                 flags = int(data.get("flags") or 0)
                 ephemeral = bool(flags & P.FLAG_EPHEMERAL)
                 rec.ephemeral = ephemeral
@@ -2013,7 +2306,7 @@ class DiscordEmulator:
                     rec.channel_id,
                     msg_body,
                     req.files,
-                    msg_type=P.MESSAGE_CHAT_INPUT_COMMAND,
+                    msg_type=self._interaction_message_type(rec),
                     flags=extra,
                     webhook_id=self.application_id,
                     interaction=rec,
@@ -2044,11 +2337,18 @@ class DiscordEmulator:
                 {
                     "response_message_id": message["id"],
                     "response_message_loading": cb_type == 5,
-                    "response_message_ephemeral": rec.ephemeral,
+                    "response_message_ephemeral": bool(message["flags"] & P.FLAG_EPHEMERAL),
                 }
             )
             resource["message"] = message
         return _json_response({"interaction": interaction_info, "resource": resource})
+
+    @staticmethod
+    def _interaction_message_type(rec: InteractionRecord) -> int:
+        """Messages answering a command are type 20; answers to a click are
+        replies (19) to the clicked message (``_create_bot_message`` adds the
+        reference)."""
+        return P.MESSAGE_REPLY if rec.type == 3 else P.MESSAGE_CHAT_INPUT_COMMAND
 
     def _webhook_interaction(self, request: web.Request) -> InteractionRecord:
         token = request.match_info["token"]
@@ -2074,13 +2374,13 @@ class DiscordEmulator:
         if original is not None and original["flags"] & P.FLAG_LOADING:
             # the first followup after a deferred response replaces the "thinking" message
             self._validate_message_body(body, req.files, edit=False)
-            msg = await self._edit_message(original["id"], body, req.files)
+            msg = await self._edit_message(original["id"], body, req.files, by=rec)
         else:
             msg = await self._create_bot_message(
                 channel_id,
                 body,
                 req.files,
-                msg_type=P.MESSAGE_CHAT_INPUT_COMMAND,
+                msg_type=self._interaction_message_type(rec),
                 flags=flags & P.FLAG_EPHEMERAL,
                 webhook_id=self.application_id,
                 interaction=rec,
@@ -2106,7 +2406,7 @@ class DiscordEmulator:
         if request.method == "DELETE":
             await self._delete_message(mid)
             return _no_content()
-        return _json_response(await self._edit_message(mid, self._body(request), req.files))
+        return _json_response(await self._edit_message(mid, self._body(request), req.files, by=rec))
 
     # -- channels
     async def _get_channel_route(self, request: web.Request) -> web.StreamResponse:
