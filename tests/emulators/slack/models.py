@@ -97,8 +97,17 @@ class Message:
     #: None for ordinary messages; "streaming" while a chat.startStream message is
     #: open; "stopped" after chat.stopStream (or after expiry).
     stream_state: str | None = None
-    #: For streams opened with ``chunks`` (as slack_sdk's chat_stream does).
+    #: Every streaming chunk received (start, append, stop), in order; a bare
+    #: ``markdown_text`` argument is recorded as a ``markdown_text`` chunk too.
     stream_chunks: list[dict[str, Any]] = field(default_factory=list)
+    #: task id -> the task as the stream shows it now (``task_update`` chunks).
+    tasks: dict[str, Task] = field(default_factory=dict)
+    #: ``task_display_mode`` of chat.startStream ("timeline" unless given).
+    task_display_mode: str | None = None
+    #: The plan's title (the last ``plan_update`` chunk), if any.
+    plan_title: str | None = None
+    #: ``session_status`` of chat.stopStream (None if not given).
+    session_status: str | None = None
     deleted: bool = False
     recipient_user_id: str | None = None
     recipient_team_id: str | None = None
@@ -119,6 +128,16 @@ class Message:
     def history(self) -> list[str]:
         """The text after each edit, oldest first (first entry = as posted)."""
         return [e.text for e in self.edits]
+
+    def task_statuses(self, task_id: str) -> list[str]:
+        """Every status the stream showed for task `task_id`, in order (repeats
+        collapsed): e.g. ``["in_progress", "complete"]``. Empty if never shown."""
+        task = self.tasks.get(task_id)
+        return list(task.statuses) if task is not None else []
+
+    def chunks_of(self, kind: str) -> list[dict[str, Any]]:
+        """The received streaming chunks of one type (``"task_update"``, ...), in order."""
+        return [c for c in self.stream_chunks if c.get("type") == kind]
 
     def to_api(self) -> dict[str, Any]:
         """The message object as Slack's Web API returns it."""
@@ -167,7 +186,35 @@ class Message:
 
 
 @dataclass
+class Task:
+    """One task of a streamed message, as ``task_update`` chunks left it.
+
+    A chunk always carries ``title`` and ``status``; ``details``, ``output`` and
+    ``sources`` keep their last value when a later chunk leaves them out (the
+    emulator's reading: Slack's docs do not say).
+    """
+
+    id: str
+    title: str
+    status: str
+    details: str | None = None
+    output: str | None = None
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    #: Every status shown, in order, consecutive repeats collapsed.
+    statuses: list[str] = field(default_factory=list)
+    #: Every ``task_update`` chunk for this id, in order.
+    updates: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
 class Ephemeral:
+    """A message only `user` sees in `channel` (and `thread_ts`, if in a thread).
+
+    ``source`` says how it got there: ``"chat.postEphemeral"`` or ``"response_url"``
+    (an app's POST to a block_actions payload's response_url). ``deleted`` and
+    ``edits`` follow later response_url replacements/deletions of it.
+    """
+
     channel: str
     user: str
     text: str
@@ -175,6 +222,71 @@ class Ephemeral:
     thread_ts: str | None
     message_ts: str
     time: float
+    source: str = "chat.postEphemeral"
+    deleted: bool = False
+    edits: list[Edit] = field(default_factory=list)
+
+    def to_api(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "type": "message",
+            "subtype": "bot_message",
+            "ts": self.message_ts,
+            "text": self.text,
+            "bot_id": BOT_ID,
+            "user": BOT_USER_ID,
+            "team": TEAM_ID,
+        }
+        if self.thread_ts is not None:
+            out["thread_ts"] = self.thread_ts
+        if self.blocks is not None:
+            out["blocks"] = self.blocks
+        return out
+
+
+#: How long a block_actions response_url takes POSTs, and how many it takes.
+#: Slack's "Handling user interaction" guide
+#: (docs.slack.dev/interactivity/handling-user-interaction#message_responses):
+#: "use it up to 5 times within 30 minutes of receiving the payload".
+RESPONSE_URL_SECONDS = 30 * 60
+RESPONSE_URL_USES = 5
+
+
+@dataclass
+class ResponseUrlPost:
+    """One POST to a response_url: the JSON body, the answer, what it did.
+
+    ``effect`` is ``"ephemeral"`` (a new message only the clicking user sees),
+    ``"in_channel"`` (a new message everyone sees), ``"replaced"`` (the original
+    message's content replaced), ``"deleted"`` (the original deleted), or, for a
+    refused POST, the error body Slack answers with (``"expired_url"``,
+    ``"used_url"``, ``"invalid_blocks"``, ``"no_text"``, ``"invalid_payload"``).
+    """
+
+    body: dict[str, Any] | None
+    status: int
+    answer: str
+    effect: str
+    time: float  # monotonic
+
+
+@dataclass
+class ResponseUrl:
+    """A response_url handed out with a block_actions payload."""
+
+    id: str
+    url: str
+    channel: str
+    message_ts: str
+    user: str
+    thread_ts: str | None
+    is_ephemeral: bool
+    issued_at: float  # monotonic
+    posts: list[ResponseUrlPost] = field(default_factory=list)
+
+    @property
+    def uses(self) -> int:
+        """POSTs Slack accepted (refused ones do not count)."""
+        return sum(1 for p in self.posts if p.status == 200)
 
 
 @dataclass

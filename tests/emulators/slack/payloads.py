@@ -351,6 +351,57 @@ def message_action_payload(
     }
 
 
+def block_actions_payload(
+    *,
+    channel: str,
+    message_ts: str,
+    action: dict[str, Any],
+    trigger_id: str,
+    response_url: str,
+    message: dict[str, Any] | None = None,
+    thread_ts: str | None = None,
+    is_ephemeral: bool = False,
+    user: str = DEFAULT_USER_ID,
+    team_id: str = TEAM_ID,
+    channel_name: str | None = None,
+) -> dict[str, Any]:
+    """A ``block_actions`` payload for a click on a message's button (or feedback
+    button), shaped as Slack sends it (docs.slack.dev/reference/interaction-payloads/
+    block_actions-payload; bolt-python's tests/scenario_tests*/test_block_actions.py).
+
+    `action` is the one entry of ``actions`` (``action_id``, ``block_id``, ``type``,
+    ``text``, ``value``, ``action_ts``). `message` is the message as the Web API
+    returns it now; Slack leaves it out for an ephemeral message (`is_ephemeral`).
+    ``container.thread_ts`` is set when the message is in a thread.
+    """
+    container: dict[str, Any] = {
+        "type": "message",
+        "message_ts": message_ts,
+        "channel_id": channel,
+        "is_ephemeral": is_ephemeral,
+    }
+    if thread_ts is not None:
+        container["thread_ts"] = thread_ts
+    payload: dict[str, Any] = {
+        "type": "block_actions",
+        "user": _interaction_user(user, team_id),
+        "api_app_id": APP_ID,
+        "token": "legacy-verification-token",
+        "container": container,
+        "trigger_id": trigger_id,
+        "team": {"id": team_id, "domain": TEAM_DOMAIN},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "channel": {"id": channel, "name": channel_name or _channel_name(channel)},
+    }
+    if message is not None:
+        payload["message"] = message
+    payload["state"] = {"values": {}}
+    payload["response_url"] = response_url
+    payload["actions"] = [action]
+    return payload
+
+
 def _channel_name(channel: str) -> str:
     if channel.startswith("D"):
         return "directmessage"

@@ -18,6 +18,23 @@ unsupported argument passed through an SDK method's ``**kwargs`` is caught.
 
 Failures the way Slack (or what stands in front of it) fails: see
 :meth:`SlackEmulator.fail_next`.
+
+Strict blocks and chunks: every ``blocks`` (chat.postMessage, chat.update,
+chat.postEphemeral, chat.stopStream, a ``blocks`` chunk, a response_url body) is
+held to :mod:`.blocks` (``invalid_blocks`` with ``errors`` and
+``response_metadata.messages``), every ``chunks`` to :mod:`.chunks`
+(``invalid_chunks``). Streamed messages record their chunks and tasks
+(:attr:`Message.stream_chunks`, :attr:`Message.tasks`, :meth:`Message.task_statuses`).
+
+Buttons: :meth:`SlackEmulator.click` / :meth:`SlackEmulator.click_feedback` send a
+``block_actions`` payload (docs.slack.dev/reference/interaction-payloads/
+block_actions-payload) whose ``response_url`` the emulator serves at
+``/actions/T0001/<id>/<secret>`` (docs.slack.dev/interactivity/
+handling-user-interaction#message_responses: 5 uses in 30 minutes;
+``replace_original``, ``delete_original``, ``response_type``, ``thread_ts``); what
+the app posts there lands in :attr:`SlackEmulator.ephemerals` (read with
+:meth:`SlackEmulator.ephemerals_for` / :meth:`SlackEmulator.ephemeral_texts`) or on
+the message, and each POST in :attr:`SlackEmulator.response_urls`.
 """
 
 from __future__ import annotations
@@ -26,6 +43,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import hashlib
 import json
 import mimetypes
 import secrets
@@ -45,6 +63,8 @@ from aiohttp.abc import AbstractResolver
 
 from . import network, views
 from .arguments import unknown_arguments
+from .blocks import block_problems
+from .chunks import SESSION_STATUSES, TASK_DISPLAY_MODES, chunk_problems, chunks_text
 from .models import (
     APP_ID,
     APP_TOKEN,
@@ -55,6 +75,8 @@ from .models import (
     DEFAULT_SCOPES,
     DEFAULT_USER_ID,
     INTERACTION_SECONDS,
+    RESPONSE_URL_SECONDS,
+    RESPONSE_URL_USES,
     SIGNING_SECRET,
     TEAM_DOMAIN,
     TEAM_ID,
@@ -67,14 +89,18 @@ from .models import (
     HttpDelivery,
     InteractiveDelivery,
     Message,
+    ResponseUrl,
+    ResponseUrlPost,
     SocketConnection,
     StoredFile,
+    Task,
     Trigger,
     UnknownArgument,
     View,
     new_ts,
 )
 from .payloads import (
+    block_actions_payload,
     event_callback,
     message_action_payload,
     new_trigger_id,
@@ -130,8 +156,8 @@ _LOGIN_PAGE = """<!DOCTYPE html>
 MAX_TEXT = 40_000
 #: Bytes per write when the file host serves a download.
 FILE_CHUNK = 64 * 1024
-MAX_BLOCKS = 50
-MAX_SECTION_TEXT = 3_000
+#: markdown_text per streaming call (chat.startStream/appendStream/stopStream pages).
+MAX_MARKDOWN_TEXT = 12_000
 #: conversations.replies: default and largest ``limit`` (Slack's docs: 1000; 15 for
 #: commercially distributed non-Marketplace apps, which this bot is not).
 REPLIES_LIMIT = 1000
@@ -170,34 +196,55 @@ def _missing(field: str) -> ApiError:
     )
 
 
-def _chunks_text(chunks: Any) -> str:
-    if not isinstance(chunks, list):
-        return ""
-    return "".join(
-        str(c.get("text", ""))
-        for c in chunks
-        if isinstance(c, dict) and c.get("type") == "markdown_text"
-    )
-
-
 def _validate_blocks(blocks: Any) -> None:
+    """Raise Slack's ``invalid_blocks`` (or ``invalid_blocks_format`` for a non-array)
+    for blocks Slack would refuse; see :mod:`.blocks` for the rules."""
     if not isinstance(blocks, list):
         raise ApiError("invalid_blocks_format")
-    if len(blocks) > MAX_BLOCKS:
-        raise ApiError("invalid_blocks", errors=[f"must be at most {MAX_BLOCKS} blocks"])
-    for i, block in enumerate(blocks):
-        if not isinstance(block, dict) or "type" not in block:
-            raise ApiError("invalid_blocks", errors=[f"missing type [json-pointer:/blocks/{i}]"])
-        if block["type"] == "section":
-            text = block.get("text")
-            if isinstance(text, dict) and len(str(text.get("text", ""))) > MAX_SECTION_TEXT:
-                raise ApiError(
-                    "invalid_blocks",
-                    errors=[
-                        f"must be less than {MAX_SECTION_TEXT + 1} characters "
-                        f"[json-pointer:/blocks/{i}/text/text]"
-                    ],
-                )
+    problems = block_problems(blocks)
+    if problems:
+        raise ApiError(
+            "invalid_blocks",
+            errors=problems,
+            response_metadata={"messages": [f"[ERROR] {p}" for p in problems]},
+        )
+
+
+def _validate_chunks(chunks: Any) -> list[dict[str, Any]]:
+    """The chunks, or Slack's ``invalid_chunks``; see :mod:`.chunks`."""
+    problems = chunk_problems(chunks)
+    if problems:
+        raise ApiError(
+            "invalid_chunks",
+            errors=problems,
+            response_metadata={"messages": [f"[ERROR] {p}" for p in problems]},
+        )
+    return [dict(c) for c in chunks]
+
+
+def _markdown_param(call: Call) -> str:
+    text = call.params.get("markdown_text")
+    if text is None:
+        return ""
+    if len(str(text)) > MAX_MARKDOWN_TEXT:
+        raise ApiError("msg_too_long")
+    return str(text)
+
+
+def _enum_param(call: Call, name: str, allowed: frozenset[str]) -> str | None:
+    value = call.params.get(name)
+    if value is None:
+        return None
+    if value not in allowed:
+        raise ApiError(
+            "invalid_arguments",
+            response_metadata={
+                "messages": [
+                    f"[ERROR] must be one of {', '.join(sorted(allowed))} [json-pointer:/{name}]"
+                ]
+            },
+        )
+    return str(value)
 
 
 def _ts_param(value: Any, error: str, default: float) -> float:
@@ -308,6 +355,13 @@ class SlackEmulator:
         self.triggers: dict[str, Trigger] = {}
         #: view id -> every modal opened with views.open.
         self.views: dict[str, View] = {}
+        #: response_url -> the record of every response_url handed out with a
+        #: block_actions payload (its POSTs in ``.posts``).
+        self.response_urls: dict[str, ResponseUrl] = {}
+        #: How long a response_url takes POSTs and how many it accepts (Slack: 30
+        #: minutes, 5 times); lower them in a test to see expiry.
+        self.response_url_seconds: float = RESPONSE_URL_SECONDS
+        self.response_url_uses: int = RESPONSE_URL_USES
 
         self.socket_connections: list[SocketConnection] = []
         self._sockets: dict[int, web.WebSocketResponse] = {}
@@ -367,6 +421,7 @@ class SlackEmulator:
         api.router.add_post("/upload/v1/{file_id}", self._upload_handler)
         api.router.add_get("/link/", self._ws_handler)
         api.router.add_get("/files-pri/{tail:.*}", self._file_handler)
+        api.router.add_route("*", "/actions/{team}/{key}/{secret}", self._response_url_handler)
         api.on_shutdown.append(self._close_sockets)
         self._api_runner = web.AppRunner(api, access_log=None, shutdown_timeout=1.0)
         await self._api_runner.setup()
@@ -996,6 +1051,348 @@ class SlackEmulator:
         """Modals open now (of `user`), oldest first."""
         return [v for v in self.views.values() if v.open and user in (None, v.user)]
 
+    # ------------------------------------------------------------------ buttons
+
+    def _clickable(
+        self, channel: str, ts: str, user: str
+    ) -> tuple[Message | Ephemeral, list[dict[str, Any]], bool]:
+        """The message `user` sees at (channel, ts), the blocks shown on it, and
+        whether it is ephemeral. Raises KeyError if the user sees no such message."""
+        msg = self.message(channel, ts)
+        if msg is not None and not msg.deleted:
+            shown = list(msg.blocks or [])
+            for chunk in msg.stream_chunks:
+                if chunk.get("type") == "blocks" and isinstance(chunk.get("blocks"), list):
+                    shown.extend(chunk["blocks"])
+            return msg, shown, False
+        for eph in reversed(self.ephemerals):
+            if eph.channel == channel and eph.message_ts == ts and not eph.deleted:
+                if eph.user != user:
+                    raise KeyError(f"the ephemeral message {ts} is shown to {eph.user}, not {user}")
+                return eph, list(eph.blocks or []), True
+        raise KeyError(f"no message {ts} in {channel}")
+
+    @staticmethod
+    def _generated_block_id(ts: str, index: int) -> str:
+        # Slack fills in a block_id for blocks posted without one.
+        return hashlib.sha1(f"{ts}:{index}".encode(), usedforsecurity=False).hexdigest()[:5]
+
+    def _find_element(
+        self, blocks: list[dict[str, Any]], ts: str, action_id: str
+    ) -> tuple[dict[str, Any], str]:
+        """The interactive element with `action_id` among `blocks` and its block_id."""
+        for i, block in enumerate(blocks):
+            candidates: list[Any] = []
+            if block.get("type") in ("actions", "context_actions"):
+                candidates.extend(block.get("elements") or [])
+            if block.get("type") == "section" and block.get("accessory"):
+                candidates.append(block["accessory"])
+            for element in candidates:
+                if isinstance(element, dict) and element.get("action_id") == action_id:
+                    return element, str(block.get("block_id") or self._generated_block_id(ts, i))
+        found = [
+            e.get("action_id")
+            for b in blocks
+            for e in [*(b.get("elements") or []), b.get("accessory")]
+            if isinstance(e, dict) and e.get("action_id")
+        ]
+        raise LookupError(
+            f"the message {ts} has no button with action_id {action_id!r} "
+            f"(its action_ids: {found or 'none'})"
+        )
+
+    def _message_for_payload(self, msg: Message, blocks: list[dict[str, Any]]) -> dict[str, Any]:
+        out = msg.to_api()
+        if msg.blocks is not None or blocks:
+            out["blocks"] = [
+                {**b, "block_id": b.get("block_id") or self._generated_block_id(msg.ts, i)}
+                for i, b in enumerate(blocks)
+            ]
+        return out
+
+    def _issue_response_url(
+        self, channel: str, ts: str, user: str, thread_ts: str | None, is_ephemeral: bool
+    ) -> str:
+        key = "".join(secrets.choice(string.digits) for _ in range(13))
+        url = f"{self.base_url}/actions/{self.team_id}/{key}/{secrets.token_urlsafe(18)}"
+        self.response_urls[url] = ResponseUrl(
+            id=key,
+            url=url,
+            channel=channel,
+            message_ts=ts,
+            user=user,
+            thread_ts=thread_ts,
+            is_ephemeral=is_ephemeral,
+            issued_at=time.monotonic(),
+        )
+        return url
+
+    async def click(
+        self,
+        channel: str,
+        ts: str,
+        action_id: str,
+        *,
+        user: str = DEFAULT_USER_ID,
+        value: str | None = None,
+        url: str | None = None,
+        signing_secret: str | None = None,
+        timeout_seconds: float = 10.0,
+    ) -> InteractiveDelivery:
+        """`user` clicks the element `action_id` on the message `ts` in `channel`: a
+        ``block_actions`` payload over Socket Mode (an ``interactive`` envelope), or,
+        with `url`, as a signed form POST (``payload=<json>``), as Slack sends it.
+
+        The element is looked up in the message's blocks as the user sees them now
+        (a posted or updated message, a streamed one's ``blocks`` chunks and final
+        ``blocks``, or an ephemeral message shown to `user`): a ``button`` in an
+        ``actions`` block or a section's ``accessory``, an ``icon_button`` or a
+        ``feedback_buttons`` in a ``context_actions`` block. For ``feedback_buttons``
+        `value` picks the pressed button (its ``positive_button``/``negative_button``
+        value; see :meth:`click_feedback`); for other elements a given `value` must
+        equal the element's. Raises KeyError (no such message), LookupError (no such
+        element on it: the test fails loudly) or ValueError (wrong `value`).
+
+        The payload (``payload`` of the returned delivery; also in
+        :attr:`interactive_deliveries`) carries ``user``, ``api_app_id``, ``token``,
+        ``container`` (``type: message``, ``message_ts``, ``channel_id``,
+        ``is_ephemeral``, ``thread_ts`` when in a thread), ``trigger_id`` (usable with
+        views.open for 3 s), ``team``, ``enterprise``, ``is_enterprise_install``,
+        ``channel``, ``message`` (not for an ephemeral message), ``state``,
+        ``response_url`` (see :attr:`response_urls`) and one ``actions`` entry:
+        ``action_id``, ``block_id``, ``text``, ``value``, ``type``, ``action_ts``
+        (``style`` too for a styled button).
+        """
+        target, blocks, is_ephemeral = self._clickable(channel, ts, user)
+        element, block_id = self._find_element(blocks, ts, action_id)
+        kind = str(element.get("type"))
+        action: dict[str, Any] = {"action_id": action_id, "block_id": block_id}
+        if kind == "feedback_buttons":
+            pressed = None
+            for side in ("positive_button", "negative_button"):
+                button = element.get(side) or {}
+                if value is None and side == "positive_button":
+                    continue
+                if button.get("value") == value:
+                    pressed = button
+                    break
+            if pressed is None:
+                raise ValueError(
+                    f"feedback_buttons {action_id!r} has no button with value {value!r}"
+                )
+            action.update(text=pressed.get("text"), value=pressed.get("value"))
+        else:
+            if value is not None and element.get("value") != value:
+                raise ValueError(
+                    f"{kind} {action_id!r} has value {element.get('value')!r}, not {value!r}"
+                )
+            if "text" in element:
+                action["text"] = element["text"]
+            if "value" in element:
+                action["value"] = element["value"]
+            if "style" in element:
+                action["style"] = element["style"]
+        action["type"] = kind
+        action["action_ts"] = new_ts()
+        thread_ts = target.thread_ts
+        info = self.channels.get(channel, {})
+        payload = block_actions_payload(
+            channel=channel,
+            message_ts=ts,
+            action=action,
+            trigger_id=self.issue_trigger(user),
+            response_url=self._issue_response_url(channel, ts, user, thread_ts, is_ephemeral),
+            message=(
+                None if isinstance(target, Ephemeral) else self._message_for_payload(target, blocks)
+            ),
+            thread_ts=thread_ts,
+            is_ephemeral=is_ephemeral,
+            user=user,
+            team_id=self.team_id,
+            channel_name=info.get("name"),
+        )
+        return await self.deliver_interactive(
+            payload, url=url, signing_secret=signing_secret, timeout_seconds=timeout_seconds
+        )
+
+    async def click_feedback(
+        self,
+        channel: str,
+        ts: str,
+        *,
+        positive: bool,
+        action_id: str | None = None,
+        user: str = DEFAULT_USER_ID,
+        url: str | None = None,
+        signing_secret: str | None = None,
+        timeout_seconds: float = 10.0,
+    ) -> InteractiveDelivery:
+        """`user` presses 👍 (`positive`) or 👎 of the ``feedback_buttons`` element on
+        the message `ts` (the one with `action_id`, or the message's only one).
+
+        The payload's ``actions[0]`` is ``{"action_id", "block_id", "text", "value",
+        "type": "feedback_buttons", "action_ts"}``, ``text``/``value`` those of the
+        pressed ``positive_button``/``negative_button`` (bolt-js's
+        ``FeedbackButtonsAction``: ``value: string``, ``text: PlainTextElement``).
+        Raises LookupError when the message has no such element.
+        """
+        _, blocks, _ = self._clickable(channel, ts, user)
+        elements = [
+            e
+            for b in blocks
+            if b.get("type") == "context_actions"
+            for e in b.get("elements") or []
+            if isinstance(e, dict)
+            and e.get("type") == "feedback_buttons"
+            and action_id in (None, e.get("action_id"))
+        ]
+        if len(elements) != 1 or not elements[0].get("action_id"):
+            raise LookupError(
+                f"the message {ts} has {len(elements)} feedback_buttons elements"
+                + (f" with action_id {action_id!r}" if action_id else "")
+                + " (need exactly one, with an action_id)"
+            )
+        element = elements[0]
+        side = "positive_button" if positive else "negative_button"
+        return await self.click(
+            channel,
+            ts,
+            str(element["action_id"]),
+            user=user,
+            value=str((element.get(side) or {}).get("value")),
+            url=url,
+            signing_secret=signing_secret,
+            timeout_seconds=timeout_seconds,
+        )
+
+    # ------------------------------------------------------------------ response_url
+
+    async def _response_url_handler(self, request: web.Request) -> web.Response:
+        """A POST to a response_url, answered as Slack's hooks.slack.com answers:
+        ``200 ok`` (text/html) when taken, else a 4xx with the error as the body."""
+        record = self.response_urls.get(str(request.url.with_query(None)).rstrip("/"))
+        if record is None:
+            record = next(
+                (r for r in self.response_urls.values() if urlsplit(r.url).path == request.path),
+                None,
+            )
+        now = time.monotonic()
+        if record is None:
+            return web.Response(status=404, text="no_service", content_type="text/html")
+
+        def answer(
+            status: int, text: str, effect: str, body: dict[str, Any] | None
+        ) -> web.Response:
+            record.posts.append(ResponseUrlPost(body, status, text, effect, now))
+            return web.Response(status=status, text=text, content_type="text/html")
+
+        if request.method != "POST":
+            return answer(405, "invalid_method", "invalid_method", None)
+        if now - record.issued_at > self.response_url_seconds:
+            return answer(404, "expired_url", "expired_url", None)
+        if record.uses >= self.response_url_uses:
+            return answer(404, "used_url", "used_url", None)
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return answer(400, "invalid_payload", "invalid_payload", None)
+        try:
+            effect = self._apply_response(record, body, now)
+        except ApiError as err:
+            return answer(400, err.error, err.error, body)
+        return answer(200, "ok", effect, body)
+
+    def _apply_response(self, record: ResponseUrl, body: dict[str, Any], now: float) -> str:
+        """What a response_url body does, as Slack's "Handling user interaction"
+        guide describes it: ``delete_original: true`` deletes the message the button
+        was on; ``replace_original: true`` replaces its text/blocks; otherwise a new
+        message: ``response_type: "in_channel"`` for everyone, else (the default)
+        an ephemeral one for the clicking user, in ``thread_ts`` if given (else the
+        clicked message's thread)."""
+        blocks = body.get("blocks")
+        if blocks is not None:
+            _validate_blocks(blocks)
+        text = body.get("text")
+        if text is not None and not isinstance(text, str):
+            raise ApiError("invalid_payload")
+        if text is not None and len(text) > MAX_TEXT:
+            raise ApiError("msg_too_long")
+        original: Message | Ephemeral | None
+        if record.is_ephemeral:
+            original = next(
+                (
+                    e
+                    for e in self.ephemerals
+                    if e.channel == record.channel and e.message_ts == record.message_ts
+                ),
+                None,
+            )
+        else:
+            original = self.message(record.channel, record.message_ts)
+        if _bool_param(body.get("delete_original")):
+            if original is None or original.deleted:
+                raise ApiError("message_not_found")
+            original.deleted = True
+            return "deleted"
+        if not text and not blocks and not body.get("attachments"):
+            raise ApiError("no_text")
+        if _bool_param(body.get("replace_original")):
+            if original is None or original.deleted:
+                raise ApiError("message_not_found")
+            original.text = text or ""
+            original.blocks = blocks or None
+            original.edits.append(Edit("response_url", now, original.text, original.blocks))
+            return "replaced"
+        thread_ts = body.get("thread_ts") or record.thread_ts
+        if body.get("response_type") == "in_channel":
+            msg = self._bot_message(
+                record.channel,
+                new_ts(),
+                text=text or "",
+                blocks=blocks or None,
+                thread_ts=str(thread_ts) if thread_ts else None,
+                attachments=body.get("attachments"),
+            )
+            msg.edits.append(Edit("response_url", now, msg.text, msg.blocks))
+            self._store(msg)
+            return "in_channel"
+        eph = Ephemeral(
+            channel=record.channel,
+            user=record.user,
+            text=text or "",
+            blocks=blocks or None,
+            thread_ts=str(thread_ts) if thread_ts else None,
+            message_ts=new_ts(),
+            time=now,
+            source="response_url",
+        )
+        eph.edits.append(Edit("response_url", now, eph.text, eph.blocks))
+        self.ephemerals.append(eph)
+        return "ephemeral"
+
+    def ephemerals_for(
+        self, user: str, channel: str | None = None, thread_ts: str | None = None
+    ) -> list[Ephemeral]:
+        """Ephemeral messages shown to `user` (in `channel`, in thread `thread_ts`),
+        oldest first, deleted ones left out: chat.postEphemeral and response_url
+        ones alike (``Ephemeral.source`` tells them apart)."""
+        return [
+            e
+            for e in self.ephemerals
+            if e.user == user
+            and not e.deleted
+            and channel in (None, e.channel)
+            and thread_ts in (None, e.thread_ts)
+        ]
+
+    def ephemeral_texts(
+        self, user: str, channel: str | None = None, thread_ts: str | None = None
+    ) -> list[str]:
+        """The text of each ephemeral message `user` sees now (see :meth:`ephemerals_for`)."""
+        return [e.text for e in self.ephemerals_for(user, channel, thread_ts)]
+
     async def deliver_interactive(
         self,
         payload: dict[str, Any],
@@ -1557,24 +1954,76 @@ class SlackEmulator:
         return {"channel": msg.channel, "ts": msg.ts}
 
     async def _chat_post_ephemeral(self, call: Call) -> dict[str, Any]:
+        """chat.postEphemeral: recorded in :attr:`ephemerals` for (channel, user,
+        thread_ts); blocks held to :mod:`.blocks`."""
         channel = self._resolve_channel(str(self._req(call, "channel")))
         user = str(self._req(call, "user"))
+        self._check_member(channel)
         text, blocks = self._message_content(call)
         ts = new_ts()
-        self.ephemerals.append(
-            Ephemeral(
-                channel=channel,
-                user=user,
-                text=text,
-                blocks=blocks,
-                thread_ts=call.params.get("thread_ts"),
-                message_ts=ts,
-                time=call.time,
-            )
+        thread_ts = call.params.get("thread_ts") or None
+        eph = Ephemeral(
+            channel=channel,
+            user=user,
+            text=text,
+            blocks=blocks,
+            thread_ts=str(thread_ts) if thread_ts else None,
+            message_ts=ts,
+            time=call.time,
         )
+        eph.edits.append(Edit(call.method, call.time, text, blocks))
+        self.ephemerals.append(eph)
         return {"message_ts": ts}
 
+    def _stream_chunks(self, msg: Message, call: Call) -> str:
+        """Validate and record the call's ``markdown_text`` and ``chunks`` on `msg`
+        (tasks and plan title updated); returns the markdown added."""
+        markdown = _markdown_param(call)
+        raw = call.params.get("chunks")
+        chunks = _validate_chunks(raw) if raw is not None else []
+        received: list[dict[str, Any]] = []
+        if markdown:
+            received.append({"type": "markdown_text", "text": markdown})
+        received.extend(chunks)
+        for chunk in received:
+            msg.stream_chunks.append(chunk)
+            if chunk["type"] == "task_update":
+                self._apply_task(msg, chunk)
+            elif chunk["type"] == "plan_update":
+                msg.plan_title = str(chunk["title"])
+        added = chunks_text(received)
+        msg.text += added
+        return added
+
+    @staticmethod
+    def _apply_task(msg: Message, chunk: dict[str, Any]) -> None:
+        task_id = str(chunk["id"])
+        task = msg.tasks.get(task_id)
+        if task is None:
+            task = msg.tasks[task_id] = Task(
+                id=task_id, title=str(chunk["title"]), status=str(chunk["status"])
+            )
+        task.title = str(chunk["title"])
+        task.status = str(chunk["status"])
+        for name in ("details", "output"):
+            if chunk.get(name) is not None:
+                setattr(task, name, str(chunk[name]))
+        if chunk.get("sources") is not None:
+            task.sources = [dict(s) for s in chunk["sources"]]
+        if not task.statuses or task.statuses[-1] != task.status:
+            task.statuses.append(task.status)
+        task.updates.append(chunk)
+
     async def _chat_start_stream(self, call: Call) -> dict[str, Any]:
+        """chat.startStream: a bot reply in `thread_ts` that later calls append to.
+
+        In a channel (not a DM) ``recipient_team_id`` and ``recipient_user_id`` are
+        required (``missing_recipient_team_id`` / ``missing_recipient_user_id``).
+        ``markdown_text`` and ``chunks`` are validated (``invalid_chunks``,
+        ``msg_too_long`` over 12,000 characters) and recorded in
+        :attr:`Message.stream_chunks` / :attr:`Message.tasks`;
+        ``task_display_mode`` must be ``timeline`` or ``plan``.
+        """
         channel = self._resolve_channel(str(self._req(call, "channel")))
         thread_ts = str(self._req(call, "thread_ts"))
         team = call.params.get("recipient_team_id")
@@ -1584,20 +2033,19 @@ class SlackEmulator:
                 raise ApiError("missing_recipient_team_id")
             if not user:
                 raise ApiError("missing_recipient_user_id")
-        chunks = call.params.get("chunks")
-        text = str(call.params.get("markdown_text") or "") + _chunks_text(chunks)
+        mode = _enum_param(call, "task_display_mode", TASK_DISPLAY_MODES)
         msg = self._bot_message(
             channel,
             new_ts(),
-            text=text,
+            text="",
             thread_ts=thread_ts,
             stream_state="streaming",
             recipient_team_id=team,
             recipient_user_id=user,
+            task_display_mode=mode or "timeline",
         )
-        if isinstance(chunks, list):
-            msg.stream_chunks.extend(chunks)
-        msg.edits.append(Edit(call.method, call.time, text, None, appended=text))
+        added = self._stream_chunks(msg, call)
+        msg.edits.append(Edit(call.method, call.time, msg.text, None, appended=added))
         self._store(msg)
         return {"channel": channel, "ts": msg.ts}
 
@@ -1609,31 +2057,31 @@ class SlackEmulator:
             raise ApiError("message_not_in_streaming_state")
         return msg
 
-    def _stream_append(self, msg: Message, call: Call) -> str:
-        chunks = call.params.get("chunks")
-        added = str(call.params.get("markdown_text") or "") + _chunks_text(chunks)
-        if isinstance(chunks, list):
-            msg.stream_chunks.extend(chunks)
-        msg.text += added
-        return added
-
     async def _chat_append_stream(self, call: Call) -> dict[str, Any]:
+        """chat.appendStream: ``markdown_text`` and/or ``chunks`` added to the stream."""
         msg = self._stream_target(call)
         if call.params.get("markdown_text") is None and call.params.get("chunks") is None:
             raise _missing("markdown_text")
-        added = self._stream_append(msg, call)
+        added = self._stream_chunks(msg, call)
         msg.edits.append(Edit(call.method, call.time, msg.text, msg.blocks, appended=added))
         return {"channel": msg.channel, "ts": msg.ts}
 
     async def _chat_stop_stream(self, call: Call) -> dict[str, Any]:
+        """chat.stopStream: last ``markdown_text``/``chunks``, the final ``blocks``
+        (held to :mod:`.blocks`), ``metadata`` and ``session_status`` (``active``,
+        ``processing``, ``suspended``, ``closed``); the message stops streaming."""
         msg = self._stream_target(call)
-        added = self._stream_append(msg, call)
+        session = _enum_param(call, "session_status", SESSION_STATUSES)
         blocks = call.params.get("blocks")
         if blocks is not None:
             _validate_blocks(blocks)
+        added = self._stream_chunks(msg, call)
+        if blocks is not None:
             msg.blocks = blocks
         if call.params.get("metadata") is not None:
             msg.metadata = call.params["metadata"]
+        if session is not None:
+            msg.session_status = session
         msg.stream_state = "stopped"
         msg.edits.append(Edit(call.method, call.time, msg.text, msg.blocks, appended=added))
         return {"channel": msg.channel, "ts": msg.ts, "message": msg.to_api()}
