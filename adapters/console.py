@@ -104,6 +104,7 @@ class ConsoleReplier:
         anchor: str,
         posted: Sequence[str] = (),
         on_posted: OnPosted | None = None,
+        turn_id: int | None = None,
     ) -> ConsoleSink:
         # A terminal cannot edit what it printed: a resumed reply is printed in full.
         return ConsoleSink(self.out, self.output_dir, self.finished)

@@ -78,6 +78,7 @@ class TimingReplier:
         anchor: str,
         posted: Sequence[str] = (),
         on_posted: OnPosted | None = None,
+        turn_id: int | None = None,
     ) -> TimingSink:
         return TimingSink(self.current.get(key.thread), on_posted)
 

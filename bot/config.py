@@ -281,6 +281,24 @@ class CoreSettings(SettingsBase):
         alias="THREADBRIDGE_LEASE_SECONDS",
         description="A thread's lease: a dead process's threads are taken over after this.",
     )
+    admin_users: CsvList = Field(
+        default_factory=list,
+        alias="THREADBRIDGE_ADMIN_USERS",
+        description="User ids (Slack `U...`, Discord numbers; `slack:U...` to name the "
+        "platform) who may stop anyone's reply (comma-separated; empty: only the asker).",
+    )
+    stop_button: bool = Field(
+        True,
+        alias="THREADBRIDGE_STOP_BUTTON",
+        description="A Stop button while a reply is written (Slack: shown to the asker "
+        "only; Discord: on the reply).",
+    )
+    feedback_buttons: bool = Field(
+        True,
+        alias="THREADBRIDGE_FEEDBACK_BUTTONS",
+        description="Thumbs up / down under every finished reply (`threadbridge feedback` "
+        "reports them).",
+    )
     log_format: Literal["text", "json"] = Field(
         "text", alias="THREADBRIDGE_LOG_FORMAT", description="`text` (readable) or `json` lines."
     )

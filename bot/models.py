@@ -240,6 +240,7 @@ class Replier(Protocol):
     `posted` lists what an interrupted earlier attempt at this reply had posted: the
     sink reuses those messages (edits them) instead of posting the reply a second
     time. `on_posted` lets the service record each new message as it is posted.
+    `turn_id` names the turn in the reply's buttons (Stop, feedback); None: no buttons.
     """
 
     async def open_reply(
@@ -249,6 +250,7 @@ class Replier(Protocol):
         anchor: str,
         posted: Sequence[str] = (),
         on_posted: OnPosted | None = None,
+        turn_id: int | None = None,
     ) -> ReplySink: ...
 
 

@@ -29,7 +29,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Protocol
+from typing import Literal, Protocol
 
 from bot.attachments import human_size
 from bot.config import CoreSettings
@@ -56,7 +56,16 @@ from bot.models import (
     ThreadKey,
     UserMessage,
 )
-from bot.store import InboundRow, Store, ThreadRow, TurnRow, TurnStatus, TurnUsage, Work
+from bot.store import (
+    FeedbackValue,
+    InboundRow,
+    Store,
+    ThreadRow,
+    TurnRow,
+    TurnStatus,
+    TurnUsage,
+    Work,
+)
 from bot.tools import ToolContext
 
 logger = logging.getLogger(__name__)
@@ -66,6 +75,28 @@ REPLIER_WAIT_SECONDS = 30.0
 MAX_ATTEMPTS = 2
 GAVE_UP = "Sorry, this answer was interrupted twice. Please send your message again."
 CONTEXT_UNREADABLE = "I couldn't read the earlier messages in this thread."
+STOPPED_MARK = "\n\n_(stopped)_"
+
+# What a Stop or feedback click came to (the adapter words the ephemeral note).
+StopOutcome = Literal["stopped", "finished", "not_allowed", "unknown"]
+FeedbackOutcome = Literal["recorded", "unknown"]
+
+
+def _same_channel(a: ThreadKey, b: ThreadKey) -> bool:
+    """A click belongs to a turn only in the turn's own workspace/guild and channel."""
+    return (a.platform, a.scope, a.channel) == (b.platform, b.scope, b.channel)
+
+
+class _Running:
+    """A turn this process is running, as a Stop click finds it."""
+
+    __slots__ = ("in_engine", "response_id", "stopped", "task")
+
+    def __init__(self, task: asyncio.Task[object] | None) -> None:
+        self.task = task
+        self.in_engine = False  # awaiting the engine's next event (not a sink call)
+        self.stopped = False
+        self.response_id: str | None = None
 
 
 class Service:
@@ -97,6 +128,8 @@ class Service:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._idle = asyncio.Event()
         self._idle.set()
+        self._running: dict[int, _Running] = {}
+        self._admins = frozenset(settings.admin_users)
 
     def register(self, platform: str, replier: Replier) -> None:
         self.repliers[platform] = replier
@@ -115,6 +148,44 @@ class Service:
     def describe_assistant(self) -> list[str]:
         """The assistant's tools, one short line each (for /help)."""
         return self._engine.describe()
+
+    def is_admin(self, platform: str, user_id: str) -> bool:
+        return user_id in self._admins or f"{platform}:{user_id}" in self._admins
+
+    async def stop_turn(self, turn_id: int, *, key: ThreadKey, user_id: str) -> StopOutcome:
+        """A Stop click by `user_id` in the platform thread `key`.
+
+        Only the turn's asker (or an admin) may stop it; a turn of another thread (a
+        forged or stale click) is "unknown". The reply keeps its text so far and ends
+        with "(stopped)"; the thread takes its next message as usual.
+        """
+        control = await self._store.turn_control(turn_id)
+        if control is None or not _same_channel(control.thread.key, key):
+            return "unknown"
+        if user_id not in control.askers and not self.is_admin(key.platform, user_id):
+            return "not_allowed"
+        running = self._running.get(turn_id)
+        if running is None or running.stopped:
+            return "finished"
+        running.stopped = True
+        if running.in_engine and running.task is not None:
+            # Waiting for the model or a function: interrupt that wait. Between events
+            # (a sink call in progress) the loop sees the flag after the call.
+            running.task.cancel()
+        logger.info("turn %s of %s stopped by %s", turn_id, key, user_id)
+        return "stopped"
+
+    async def record_feedback(
+        self, turn_id: int, *, key: ThreadKey, user_id: str, value: FeedbackValue
+    ) -> FeedbackOutcome:
+        """A thumbs up or down on a finished reply (one vote per user, changeable)."""
+        control = await self._store.turn_control(turn_id)
+        if control is None or not _same_channel(control.thread.key, key):
+            return "unknown"
+        if control.status not in ("done", "stopped"):
+            return "unknown"
+        await self._store.record_feedback(turn_id, user_id, value)
+        return "recorded"
 
     # --- intake -------------------------------------------------------------------
 
@@ -282,7 +353,11 @@ class Service:
                 return await self._give_up(replier, thread, turn)
         posted, response_id = tuple(turn.posted), turn.response_id
         sink = await replier.open_reply(
-            key=thread.key, anchor=turn.anchor, posted=posted, on_posted=self._recorder(turn.id)
+            key=thread.key,
+            anchor=turn.anchor,
+            posted=posted,
+            on_posted=self._recorder(turn.id),
+            turn_id=turn.id,
         )
         status: TurnStatus = "failed"
         error: str | None = None
@@ -318,7 +393,9 @@ class Service:
             events = self._engine.turn(
                 thread=thread, messages=messages, context=context, resume_response=response_id
             )
-            async for event in events:
+            running = _Running(asyncio.current_task())
+            self._running[turn.id] = running
+            async for event in self._until_stopped(events, running):
                 if isinstance(event, TextDelta):
                     await sink.text(event.text)
                 elif isinstance(event, Progress):
@@ -330,6 +407,7 @@ class Service:
                 elif isinstance(event, Notice):
                     await sink.notice(event.text)
                 elif isinstance(event, Started):
+                    running.response_id = event.response_id
                     await self._store.turn_started(turn.id, event.response_id)
                 elif isinstance(event, Done):
                     done = event
@@ -337,20 +415,51 @@ class Service:
                 elif isinstance(event, Failed):
                     error = f"{event.message} (ref {event.ref})"
                     ref = event.ref
+            if running.stopped:
+                await self._engine.cancel(running.response_id)
+                await sink.text(STOPPED_MARK)
+                error = None
             refs = await sink.finish(error=error)
             delivered = list(refs.message_ids)
-            status = "done" if error is None else "failed"
+            status = "stopped" if running.stopped else "done" if error is None else "failed"
             failpoint("before_done")
         except Exception as exc:
             logger.exception("turn %s of %s could not be delivered", turn.id, thread.key)
             error = f"delivery failed: {exc.__class__.__name__}"
         finally:
             keeper.cancel()
+            self._running.pop(turn.id, None)
             for row in rows:
                 self._attachments.pop(row.id, None)
         usage = self._usage(thread, rows, done)
         response = done.response_id if done else None
         return await self._finish(turn.id, status, delivered, error, ref, response, usage)
+
+    async def _until_stopped(
+        self, events: AsyncIterator[EngineEvent], running: _Running
+    ) -> AsyncIterator[EngineEvent]:
+        """The engine's events until the turn ends or is stopped. A stop while waiting
+        for the engine cancels that wait (the engine closes the model stream and cancels
+        running functions); the cancellation is absorbed here, the turn goes on to post
+        what it has."""
+        try:
+            while not running.stopped:
+                running.in_engine = True
+                try:
+                    event = await anext(events)
+                except StopAsyncIteration:
+                    return
+                except asyncio.CancelledError:
+                    task = asyncio.current_task()
+                    if not running.stopped or task is None or task.uncancel() > 0:
+                        raise  # a shutdown, not (only) a Stop
+                    return
+                finally:
+                    running.in_engine = False
+                yield event
+        finally:
+            if running.stopped:
+                await events.aclose()  # type: ignore[attr-defined]
 
     async def _finish(
         self,
@@ -542,6 +651,9 @@ class TurnEngine(Protocol):
     def start(self) -> None: ...
 
     def describe(self) -> list[str]: ...
+
+    async def cancel(self, response_id: str | None) -> None:
+        """A stopped turn's response: cancel it where it runs on (background mode)."""
 
 
 class ServiceStopping(Exception):

@@ -77,6 +77,7 @@ class RecordingReplier:
         anchor: str,
         posted: Sequence[str] = (),
         on_posted: OnPosted | None = None,
+        turn_id: int | None = None,
     ) -> RecordingSink:
         """A resumed reply (`posted` given) continues the recorded reply it names."""
         for reply in self.replies:

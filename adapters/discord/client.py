@@ -33,6 +33,7 @@ from adapters.discord.access import Access
 from adapters.discord.anchor import History
 from adapters.discord.commands import SlashCommands
 from adapters.discord.context import ContextOptions, DiscordContextReader
+from adapters.discord.controls import ControlOptions, Controls
 from adapters.discord.download import CdnFetcher
 from adapters.discord.events import (
     AUTO_ARCHIVE_MINUTES,
@@ -136,7 +137,9 @@ class ThreadbridgeClient(discord.Client):
             edit_interval=edit_interval,
             context=self.context_reader,
             upload_limits=self.state.upload_limits,
+            controls=ControlOptions(stop=settings.stop_button, feedback=settings.feedback_buttons),
         )
+        self.controls = Controls(service=service)
         self.threads = Threads(
             service=service, me=lambda: self.user, read_history=settings.discord_read_history
         )
@@ -218,6 +221,15 @@ class ThreadbridgeClient(discord.Client):
             await self.fetcher.close()
             if self.state.stats:
                 logger.info("Discord: %s", dict(self.state.stats))
+
+    async def on_interaction(self, interaction: discord.Interaction[discord.Client]) -> None:
+        """Clicks on the reply buttons (slash commands go to the command tree)."""
+        try:
+            if await self.controls.handle(interaction):
+                self.state.stats["button"] += 1
+        except Exception:
+            self.state.stats["failed"] += 1
+            logger.exception("Discord button click %s could not be handled", interaction.id)
 
     # --- messages -------------------------------------------------------------------
 

@@ -35,6 +35,7 @@ import discord
 
 from adapters.discord.anchor import Anchor
 from adapters.discord.chunks import FENCE, MESSAGE_LIMIT, open_fence_of, split_message
+from adapters.discord.controls import ControlOptions, feedback_view, stop_view
 from bot.attachments import human_size
 from bot.models import Context, OnPosted, OutFile, PostedRefs, Progress, ThreadKey
 
@@ -58,12 +59,15 @@ ARCHIVED_THREAD = 50083
 UNKNOWN_MESSAGE = 10008
 TOO_LARGE = 40005
 
+NO_CONTROLS = ControlOptions(stop=False, feedback=False)
+
 
 @dataclass(slots=True)
 class _Posted:
     id: int
     content: str
     via_webhook: bool
+    controls: str = ""  # the buttons it shows: "", "stop" or "feedback"
 
 
 class DiscordSink:
@@ -79,8 +83,12 @@ class DiscordSink:
         edit_interval: float = EDIT_INTERVAL,
         posted: Sequence[str] = (),
         on_posted: OnPosted | None = None,
+        turn_id: int | None = None,
+        controls: ControlOptions = NO_CONTROLS,
     ) -> None:
         self.client = client
+        self.turn_id = turn_id
+        self.controls = controls
         self.key = key
         self.anchor = anchor
         self.upload_limit = upload_limit
@@ -163,7 +171,7 @@ class DiscordSink:
                 delay = self._next_render - self._loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
-            await self._apply(chunks)
+            await self._apply(chunks, final=True, failed=bool(error))
         for out in fitting:
             await self._post_file(out)
         return self._refs()
@@ -201,7 +209,7 @@ class DiscordSink:
             self._dirty = False
             try:
                 async with self._lock:
-                    await self._apply(self._chunks(final=False))
+                    await self._apply(self._chunks(final=False), final=False)
             except discord.HTTPException as exc:
                 # finish() tries again with the final text; the turn is not lost yet.
                 logger.warning("updating the reply in %s failed: %s", self.key, exc)
@@ -235,16 +243,32 @@ class DiscordSink:
             label = label[: STATUS_LIMIT - 1] + "…"
         return f"{STATUS_PREFIX}{label}…"
 
-    async def _apply(self, chunks: list[str]) -> None:
+    def _controls_for(self, last: bool, *, final: bool, failed: bool) -> str:
+        """The buttons a message of the reply shows: Stop on the last one while the
+        reply is written, thumbs up / down on the last one of a finished reply."""
+        if self.turn_id is None or not last:
+            return ""
+        if not final:
+            return "stop" if self.controls.stop else ""
+        return "feedback" if self.controls.feedback and not failed else ""
+
+    def _view(self, controls: str) -> discord.ui.View | None:
+        if self.turn_id is None or not controls:
+            return None
+        return stop_view(self.turn_id) if controls == "stop" else feedback_view(self.turn_id)
+
+    async def _apply(self, chunks: list[str], *, final: bool, failed: bool = False) -> None:
         """Make the posted messages show `chunks` (post, edit or delete as needed)."""
         changed = False
         for i, content in enumerate(chunks):
+            controls = self._controls_for(i == len(chunks) - 1, final=final, failed=failed)
             if i < len(self._posted):
-                if self._posted[i].content != content:
-                    await self._edit(self._posted[i], content)
+                posted = self._posted[i]
+                if posted.content != content or posted.controls != controls:
+                    await self._edit(posted, content, controls)
                     changed = True
             else:
-                self._posted.append(await self._post(content))
+                self._posted.append(await self._post(content, controls))
                 await self._report()
                 changed = True
         for extra in self._posted[len(chunks) :]:
@@ -257,38 +281,47 @@ class DiscordSink:
 
     # --- Discord calls --------------------------------------------------------------
 
-    async def _post(self, content: str) -> _Posted:
+    async def _post(self, content: str, controls: str = "") -> _Posted:
+        view = self._view(controls)
         if self._webhook is not None:
             try:
-                sent = await self._webhook.send(content, wait=True, allowed_mentions=NO_MENTIONS)
-                return _Posted(sent.id, content, via_webhook=True)
+                if view is None:
+                    sent = await self._webhook.send(
+                        content, wait=True, allowed_mentions=NO_MENTIONS
+                    )
+                else:
+                    sent = await self._webhook.send(
+                        content, wait=True, allowed_mentions=NO_MENTIONS, view=view
+                    )
+                return _Posted(sent.id, content, via_webhook=True, controls=controls)
             except discord.HTTPException as exc:
                 self._token_failed(exc)
-        message = await self._send(content=content)
-        return _Posted(message.id, content, via_webhook=False)
+        message = await self._send(content=content, view=view)
+        return _Posted(message.id, content, via_webhook=False, controls=controls)
 
-    async def _edit(self, posted: _Posted, content: str) -> None:
+    async def _edit(self, posted: _Posted, content: str, controls: str = "") -> None:
+        view = self._view(controls)
         if posted.via_webhook and self._webhook is not None:
             try:
                 await self._webhook.edit_message(
-                    posted.id, content=content, allowed_mentions=NO_MENTIONS
+                    posted.id, content=content, allowed_mentions=NO_MENTIONS, view=view
                 )
-                posted.content = content
+                posted.content, posted.controls = content, controls
                 return
             except discord.HTTPException as exc:
                 self._token_failed(exc)
         message = self._channel.get_partial_message(posted.id)
         try:
             await self._retry_archived(
-                lambda: message.edit(content=content, allowed_mentions=NO_MENTIONS)
+                lambda: message.edit(content=content, allowed_mentions=NO_MENTIONS, view=view)
             )
         except discord.NotFound as exc:
             if exc.code != UNKNOWN_MESSAGE:
                 raise
             # Someone deleted the message: carry on in a new one.
-            replacement = await self._send(content=content)
+            replacement = await self._send(content=content, view=view)
             posted.id, posted.via_webhook = replacement.id, False
-        posted.content = content
+        posted.content, posted.controls = content, controls
 
     async def _delete(self, posted: _Posted) -> None:
         try:
@@ -297,12 +330,18 @@ class DiscordSink:
             logger.debug("could not delete a stale reply message: %s", exc)
 
     async def _send(
-        self, *, content: str | None = None, file: Callable[[], discord.File] | None = None
+        self,
+        *,
+        content: str | None = None,
+        file: Callable[[], discord.File] | None = None,
+        view: discord.ui.View | None = None,
     ) -> discord.Message:
         async def send() -> discord.Message:
-            if file is None:
-                return await self._channel.send(content, allowed_mentions=NO_MENTIONS)
-            return await self._channel.send(content, file=file(), allowed_mentions=NO_MENTIONS)
+            if file is not None:
+                return await self._channel.send(content, file=file(), allowed_mentions=NO_MENTIONS)
+            if view is not None:
+                return await self._channel.send(content, allowed_mentions=NO_MENTIONS, view=view)
+            return await self._channel.send(content, allowed_mentions=NO_MENTIONS)
 
         return await self._retry_archived(send)
 
@@ -403,8 +442,10 @@ class DiscordReplier:
         edit_interval: float = EDIT_INTERVAL,
         ready_timeout: float = 120.0,
         context: DiscordContextReader | None = None,
+        controls: ControlOptions = NO_CONTROLS,
     ) -> None:
         self.client = client
+        self.controls = controls
         self.context = context
         self.ready = ready
         # Learned from interactions (Discord tells the limit there), per guild ("" = DMs).
@@ -426,6 +467,7 @@ class DiscordReplier:
         anchor: str,
         posted: Sequence[str] = (),
         on_posted: OnPosted | None = None,
+        turn_id: int | None = None,
     ) -> DiscordSink:
         # After a restart, interrupted turns resume before the gateway is up.
         async with asyncio.timeout(self.ready_timeout):
@@ -439,6 +481,8 @@ class DiscordReplier:
             edit_interval=self.edit_interval,
             posted=posted,
             on_posted=on_posted,
+            turn_id=turn_id,
+            controls=self.controls,
         )
         await sink.start()
         return sink

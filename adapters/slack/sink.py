@@ -120,6 +120,7 @@ class SlackSink:
         options: SinkOptions,
         posted: Sequence[str] = (),
         on_posted: OnPosted | None = None,
+        turn_id: int | None = None,
     ) -> None:
         self.client = client
         self.channel = key.channel
@@ -491,6 +492,7 @@ class SlackReplier:
         anchor: str,
         posted: Sequence[str] = (),
         on_posted: OnPosted | None = None,
+        turn_id: int | None = None,
     ) -> SlackSink:
         sink = SlackSink(
             client=self.client,

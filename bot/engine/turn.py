@@ -69,6 +69,7 @@ logger = logging.getLogger(__name__)
 LOCKED_BACKOFF = (0.2, 0.4, 0.8, 1.6, 3.2, 5.0)
 REPLAYED_TYPES = frozenset({"message", "function_call", "function_call_output"})
 NOT_RUN = "Not run: this turn reached its limit of tool calls."
+STOPPED_CALL = "Not finished: the user stopped this answer."
 # Container files the code wrote this long before the turn began still count as its own.
 GENERATED_SLACK_SECONDS = 60
 
@@ -211,51 +212,64 @@ class Engine:
         pending_input: list[Item] = list(new_items)
         response_id: str | None = None
         images = 0
-        for round_number in range(self.settings.tool_rounds + 1):
-            result = Round(announce=not self.stateless, images=images)
-            if resume_response is not None and not self.stateless:
-                resumed = Round(announce=False, images=images)
-                async for event in self._resume(state, resume_response, resumed):
+        current: Round | None = None  # the round whose calls have no outputs yet
+        try:
+            for round_number in range(self.settings.tool_rounds + 1):
+                result = Round(announce=not self.stateless, images=images)
+                current = result
+                if resume_response is not None and not self.stateless:
+                    resumed = Round(announce=False, images=images)
+                    async for event in self._resume(state, resume_response, resumed):
+                        yield event
+                    resume_response = None
+                    if resumed.finished:
+                        result = current = resumed
+                if not result.finished:
+                    request_input = history + transcript if self.stateless else pending_input
+                    async for event in self._respond(state, request_input, result):
+                        yield event
+                images = result.images
+                usage = usage + result.usage
+                response_id = result.response_id or response_id
+                transcript.extend(result.output_items)
+                async for event in self._deliver_files(state, result):
                     yield event
-                resume_response = None
-                if resumed.finished:
-                    result = resumed
-            if not result.finished:
-                request_input = history + transcript if self.stateless else pending_input
-                async for event in self._respond(state, request_input, result):
-                    yield event
-            images = result.images
-            usage = usage + result.usage
-            response_id = result.response_id or response_id
-            transcript.extend(result.output_items)
-            async for event in self._deliver_files(state, result):
-                yield event
-            if result.cited_names:
-                names = ", ".join(dict.fromkeys(result.cited_names))
-                yield TextDelta(f"\n\nSources: {names}")
-            if not result.calls:
-                break
-            if round_number == self.settings.tool_rounds:
-                # Every call needs its output in the history, or the next request is
-                # rejected ("No tool output found for function call").
-                skipped: list[Item] = [
-                    {"type": "function_call_output", "call_id": call.call_id, "output": NOT_RUN}
-                    for call in result.calls
-                ]
-                transcript.extend(skipped)
-                if not self.stateless and state.conversation_id is not None:
-                    await self.client.conversations.items.create(
-                        state.conversation_id, items=cast("list[ResponseInputItemParam]", skipped)
-                    )
-                yield Notice("Stopped after too many tool calls in one turn.")
-                break
-            for call in result.calls:
-                yield Progress(call.call_id, "function", f"Calling {call.name}")
-            outputs = await self.assistant.functions.run(result.calls, context)
-            for call in result.calls:
-                yield Progress(call.call_id, "function", f"Calling {call.name}", done=True)
-            transcript.extend(outputs)
-            pending_input = outputs
+                if result.cited_names:
+                    names = ", ".join(dict.fromkeys(result.cited_names))
+                    yield TextDelta(f"\n\nSources: {names}")
+                if not result.calls:
+                    break
+                if round_number == self.settings.tool_rounds:
+                    # Every call needs its output in the history, or the next request is
+                    # rejected ("No tool output found for function call").
+                    skipped: list[Item] = [
+                        {"type": "function_call_output", "call_id": call.call_id, "output": NOT_RUN}
+                        for call in result.calls
+                    ]
+                    transcript.extend(skipped)
+                    if not self.stateless and state.conversation_id is not None:
+                        await self.client.conversations.items.create(
+                            state.conversation_id,
+                            items=cast("list[ResponseInputItemParam]", skipped),
+                        )
+                    yield Notice("Stopped after too many tool calls in one turn.")
+                    break
+                for call in result.calls:
+                    yield Progress(call.call_id, "function", f"Calling {call.name}")
+                outputs = await self.assistant.functions.run(result.calls, context)
+                for call in result.calls:
+                    yield Progress(call.call_id, "function", f"Calling {call.name}", done=True)
+                transcript.extend(outputs)
+                pending_input = outputs
+                current = None
+        except (asyncio.CancelledError, GeneratorExit):
+            # Stopped by the user: the calls of a finished response still need outputs,
+            # or the thread's next request is refused ("No tool output found").
+            if current is not None and current.finished and current.calls:
+                await asyncio.shield(self._record_stopped(state, transcript, current))
+            if self.stateless:
+                await asyncio.shield(self.store.append_history(thread.id, _portable(transcript)))
+            raise
 
         if self.stateless:
             await self.store.append_history(thread.id, _portable(transcript))
@@ -373,6 +387,36 @@ class Engine:
                     ) from None
                 for out in map_event(event, result):
                     yield out
+
+    async def cancel(self, response_id: str | None) -> None:
+        """A stopped turn: a background response runs on without its stream, so it is
+        cancelled (a streamed one ended when its stream was closed)."""
+        if response_id is None or self.stateless or not self.settings.background_responses:
+            return
+        try:
+            await self.client.responses.cancel(response_id)
+        except openai.APIError as exc:
+            logger.info("could not cancel response %s: %s", response_id, exc.message)
+
+    async def _record_stopped(
+        self, state: _TurnState, transcript: list[Item], result: Round
+    ) -> None:
+        """Outputs for the calls a stopped turn did not run (or did not finish)."""
+        answered = {i.get("call_id") for i in transcript if i.get("type") == "function_call_output"}
+        outputs: list[Item] = [
+            {"type": "function_call_output", "call_id": call.call_id, "output": STOPPED_CALL}
+            for call in result.calls
+            if call.call_id not in answered
+        ]
+        transcript.extend(outputs)
+        if self.stateless or state.conversation_id is None or not outputs:
+            return
+        try:
+            await self.client.conversations.items.create(
+                state.conversation_id, items=cast("list[ResponseInputItemParam]", outputs)
+            )
+        except openai.APIError as exc:
+            logger.warning("could not record the stopped calls' outputs: %s", exc.message)
 
     async def _abandon(self, result: Round) -> None:
         """Give up a stalled response so it does not hold the conversation: a background

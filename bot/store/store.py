@@ -40,7 +40,8 @@ logger = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
 # A turn in one of these was left unfinished if no live process holds its thread.
 #: queued -> running -> posting -> done | failed
-TurnStatus = Literal["queued", "running", "posting", "done", "failed"]
+TurnStatus = Literal["queued", "running", "posting", "done", "failed", "stopped"]
+FeedbackValue = Literal["up", "down"]
 OPEN_STATUSES: tuple[TurnStatus, ...] = ("queued", "running", "posting")
 assert set(OPEN_STATUSES) < set(get_args(TurnStatus))
 
@@ -100,6 +101,30 @@ class TurnRow:
     anchor: str
     posted: list[str]
     ref: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TurnControl:
+    """A turn as a button on its reply sees it (`Store.turn_control`)."""
+
+    turn_id: int
+    thread: ThreadRow
+    status: TurnStatus
+    posted: list[str]
+    askers: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackRow:
+    """One user's vote on one reply (`Store.feedback_rows`)."""
+
+    turn_id: int
+    user_id: str
+    value: FeedbackValue
+    at: float
+    model: str
+    thread: ThreadRow
+    posted: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -699,6 +724,86 @@ class Store:
             return False
 
         return await self.run(finish)
+
+    async def turn_control(self, turn: int) -> TurnControl | None:
+        """What a Stop or feedback click needs to know of a turn: its thread, status and
+        who asked (the authors of the messages it answers); None for an unknown turn."""
+        ts, th, ib = t.turns, t.threads, t.inbound
+
+        def read(conn: Connection) -> TurnControl | None:
+            row = conn.execute(
+                sa.select(ts.c.status, ts.c.posted, th)
+                .join(th, th.c.id == ts.c.thread_id)
+                .where(ts.c.id == turn)
+            ).first()
+            if row is None:
+                return None
+            askers = conn.execute(
+                sa.select(ib.c.user_id).where(ib.c.turn_id == turn, ib.c.ambient.is_(False))
+            ).scalars()
+            return TurnControl(
+                turn_id=turn,
+                thread=_thread(row),
+                status=row.status,
+                posted=list(row.posted or []),
+                askers=frozenset(askers),
+            )
+
+        return await self.run(read)
+
+    async def record_feedback(self, turn: int, user_id: str, value: FeedbackValue) -> None:
+        """The user's vote on the turn's reply; a second vote replaces the first."""
+        fb = t.feedback
+
+        def vote(conn: Connection) -> None:
+            now = time.time()
+            updated = conn.execute(
+                fb.update()
+                .where(fb.c.turn_id == turn, fb.c.user_id == user_id)
+                .values(value=value, created_at=now)
+            )
+            if updated.rowcount == 0:
+                conn.execute(
+                    fb.insert().values(turn_id=turn, user_id=user_id, value=value, created_at=now)
+                )
+
+        await self.run(vote)
+
+    async def feedback_rows(self, *, since: float = 0.0) -> list[FeedbackRow]:
+        """Every vote since `since`, with the turn's model, thread and posted messages."""
+        fb, ts, th, us = t.feedback, t.turns, t.threads, t.usage
+        model = sa.select(us.c.model).where(us.c.turn_id == fb.c.turn_id).limit(1).scalar_subquery()
+        query = (
+            sa.select(
+                fb.c.turn_id,
+                fb.c.user_id,
+                fb.c.value,
+                fb.c.created_at.label("voted_at"),
+                model.label("model"),
+                ts.c.posted,
+                th,
+            )
+            .join(ts, ts.c.id == fb.c.turn_id)
+            .join(th, th.c.id == ts.c.thread_id)
+            .where(fb.c.created_at >= since)
+            .order_by(fb.c.created_at)
+        )
+
+        def read(conn: Connection) -> list[FeedbackRow]:
+            return [
+                FeedbackRow(
+                    turn_id=r.turn_id,
+                    user_id=r.user_id,
+                    value=r.value,
+                    at=r.voted_at,
+                    model=r.model or "",
+                    thread=_thread(r),
+                    posted=list(r.posted or []),
+                )
+                for r in conn.execute(query)
+            ]
+
+        return await self.run(read)
 
     async def _update_turn(self, turn: int, **values: Any) -> None:
         params = {"turn": turn, **values, "updated_at": time.time()}

@@ -140,3 +140,15 @@ conversation_pool = sa.Table(
     sa.Column("conversation_id", sa.String(128), nullable=False, unique=True),
     sa.Column("created_at", sa.Float, nullable=False),
 )
+
+# Thumbs up / down on a reply: one vote per user per turn ("up" or "down"), changeable.
+feedback = sa.Table(
+    "feedback",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("turn_id", Id, sa.ForeignKey("turns.id"), nullable=False),
+    sa.Column("user_id", sa.String(64), nullable=False),
+    sa.Column("value", sa.String(8), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("turn_id", "user_id"),
+)

@@ -35,6 +35,7 @@ class SignallingReplier(RecordingReplier):
         anchor: str,
         posted: Sequence[str] = (),
         on_posted: OnPosted | None = None,
+        turn_id: int | None = None,
     ) -> RecordingSink:
         sink = await super().open_reply(key=key, anchor=anchor, posted=posted, on_posted=on_posted)
         return SignallingSink(sink, self.first_text)

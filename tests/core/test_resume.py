@@ -41,6 +41,7 @@ class StallingReplier:
         anchor: str,
         posted: Sequence[str] = (),
         on_posted: OnPosted | None = None,
+        turn_id: int | None = None,
     ) -> StallingSink:
         sink = await self.inner.open_reply(
             key=key, anchor=anchor, posted=posted, on_posted=on_posted
