@@ -41,6 +41,7 @@ from bot.models import Inbound
 from bot.service import Service, ServiceStopping
 
 from .context import ContextOptions, SlackContextReader
+from .controls import Controls
 from .download import ConnectorFactory, FileFetcher
 from .errors import FAILURES
 from .events import PLATFORM, Incoming, assistant_thread, parse_message, permitted
@@ -113,6 +114,8 @@ class SlackOptions:
                 streaming=settings.slack_streaming,
                 allow_user_mentions=settings.slack_allow_user_mentions,
                 max_file_bytes=settings.max_file_bytes,
+                stop_button=settings.stop_button,
+                feedback_buttons=settings.feedback_buttons,
             ),
             context=ContextOptions(
                 enabled=settings.slack_read_history,
@@ -211,6 +214,8 @@ class SlackBridge:
             refusal=REFUSAL,
         )
         self.ask.register(self.app)
+        self.controls = Controls(service=self.service)
+        self.controls.register(self.app)
 
     @property
     def bot_events(self) -> tuple[str, ...]:

@@ -50,6 +50,7 @@ from bot.attachments import human_size
 from bot.models import Context, OnPosted, OutFile, PostedRefs, Progress, ThreadKey
 
 from .context import SlackContextReader
+from .controls import STOP_PROMPT, feedback_blocks, stop_blocks
 from .errors import FAILURES, error_code
 from .events import Anchor
 from .text import (
@@ -81,6 +82,8 @@ class SinkOptions:
     max_file_bytes: int = 20 * 1024 * 1024
     page_limit: int = PAGE_LIMIT
     flush_interval: float = FLUSH_INTERVAL
+    stop_button: bool = False
+    feedback_buttons: bool = False
 
 
 @dataclass
@@ -125,6 +128,9 @@ class SlackSink:
         self.client = client
         self.channel = key.channel
         self.anchor = anchor
+        self.turn_id = turn_id
+        # Blocks the last streamed page gets when it stops (the feedback buttons).
+        self._final_blocks: list[dict[str, Any]] | None = None
         self.thread_ts = anchor.thread_ts or None
         self.options = options
         # Streams must be thread replies.
@@ -166,6 +172,16 @@ class SlackSink:
                     title=inert(self.anchor.title),
                 )
         await self._set_status(THINKING)
+        if self.options.stop_button and self.turn_id is not None and self.anchor.user:
+            # Streaming messages take no buttons: the asker gets Stop to themself.
+            with contextlib.suppress(*FAILURES):
+                await self.client.chat_postEphemeral(
+                    channel=self.channel,
+                    user=self.anchor.user,
+                    thread_ts=self.thread_ts,
+                    text=STOP_PROMPT,
+                    blocks=stop_blocks(self.turn_id),
+                )
 
     async def progress(self, step: Progress) -> None:
         if step.done:
@@ -222,6 +238,8 @@ class SlackSink:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
         self._raise_failure()
+        if not error and self.options.feedback_buttons and self.turn_id is not None:
+            self._final_blocks = feedback_blocks(self.turn_id)
         await self._sync(final=True)
         await self._drop_unused_pages()
         if error:
@@ -315,13 +333,18 @@ class SlackSink:
             await self._refs.add(page.ts)
             page.sent = upto
             if final:
-                await self.client.chat_stopStream(channel=self.channel, ts=page.ts)
+                await self.client.chat_stopStream(
+                    channel=self.channel, ts=page.ts, blocks=self._final_blocks
+                )
                 page.open_stream = False
             return
         if final:
             self._called = True
             await self.client.chat_stopStream(
-                channel=self.channel, ts=page.ts, markdown_text=text if chunk else None
+                channel=self.channel,
+                ts=page.ts,
+                markdown_text=text if chunk else None,
+                blocks=self._final_blocks,
             )
             page.open_stream = False
         elif chunk:
@@ -501,6 +524,7 @@ class SlackReplier:
             options=self.options,
             posted=posted,
             on_posted=on_posted,
+            turn_id=turn_id,
         )
         await sink.start()
         return sink
