@@ -246,6 +246,17 @@ async def cmd_usage(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_feedback(settings: Settings, args: argparse.Namespace) -> int:
+    import time
+
+    from bot.feedback import report
+
+    async with core(settings) as c:
+        rows = await c.store.feedback_rows(since=time.time() - args.days * 86400)
+    print(report(rows))
+    return 0
+
+
 async def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
     """Validate settings (already done by loading them) and call every configured service."""
     results: list[CheckResult] = [CheckResult("settings", True, "all settings are valid")]
@@ -323,6 +334,12 @@ def build_parser() -> argparse.ArgumentParser:
     usage.add_argument("--by", choices=["user", "thread"], default="user")
     usage.set_defaults(handler=cmd_usage)
 
+    feedback = sub.add_parser(
+        "feedback", help="thumbs up/down per model and day, and the replies voted down"
+    )
+    feedback.add_argument("--days", type=float, default=30, help="period (default 30 days)")
+    feedback.set_defaults(handler=cmd_feedback)
+
     check = sub.add_parser("check", help="check settings and call every configured service")
     check.set_defaults(handler=cmd_check)
 
@@ -332,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-QUIET_COMMANDS = (cmd_console, cmd_check, cmd_usage, cmd_knowledge)
+QUIET_COMMANDS = (cmd_console, cmd_check, cmd_usage, cmd_knowledge, cmd_feedback)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

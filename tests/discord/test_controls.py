@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from bot.models import ThreadKey
+from tests.core.test_config import run_cli
 from tests.discord.conftest import Bot, MakeBot
 from tests.emulators.openai import Reply
 
@@ -100,7 +102,9 @@ async def test_an_admin_can_stop_anyone(make_bot: MakeBot, openai_emulator: Any)
     assert replies(bot, thread_id)[-1]["content"].endswith("_(stopped)_")
 
 
-async def test_feedback_is_one_vote_per_user_and_changeable(bot: Bot, openai_emulator: Any) -> None:
+async def test_feedback_is_one_vote_per_user_and_changeable(
+    bot: Bot, openai_emulator: Any, tmp_path: Path
+) -> None:
     bob = bot.emu.add_user("bob")
     bot.emu.add_member(bot.emu.guild_id, bob)
     await bot.emu.send_message(bot.emu.channel_id, f"<@{bot.id}> hello", author=bot.emu.alice)
@@ -120,6 +124,19 @@ async def test_feedback_is_one_vote_per_user_and_changeable(bot: Bot, openai_emu
         [(bot.emu.alice["id"], "down"), (bob["id"], "up")]
     )
     assert {r.posted[0] for r in rows} == {str(reply["id"])}
+
+    # `threadbridge feedback` reports the votes per model and day, and links the reply
+    # voted down.
+    code, out, err = await run_cli(
+        "feedback",
+        env={"OPENAI_API_KEY": "sk-x", "DATABASE_URL": bot.core.settings.database_url},
+        cwd=tmp_path,
+    )
+    assert code == 0, err
+    model = bot.core.settings.openai_model
+    assert any(line.split()[1:] == [model, "1", "1"] for line in out.splitlines()), out
+    link = f"https://discord.com/channels/{bot.emu.guild_id}/{thread_id}/{reply['id']}"
+    assert "Voted down (1):" in out and link in out
 
 
 async def test_buttons_posted_before_a_restart_still_work(
