@@ -3,6 +3,7 @@ engine event, and what the store keeps. The scenario tier is test_service.py."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,9 @@ from bot.models import (
     Notice,
     OutFile,
     Progress,
+    Started,
     TextDelta,
+    ThreadKey,
     Usage,
     UserMessage,
 )
@@ -32,6 +35,8 @@ class ScriptedEngine:
     def __init__(self, events: Sequence[EngineEvent]) -> None:
         self.events = list(events)
         self.asked: list[list[str]] = []
+        self.cancelled: list[str | None] = []
+        self.hold: asyncio.Event | None = None  # set: the turn waits here after its events
 
     async def turn(
         self,
@@ -44,9 +49,14 @@ class ScriptedEngine:
         self.asked.append([m.text for m in messages])
         for event in self.events:
             yield event
+        if self.hold is not None:
+            await self.hold.wait()
 
     def start(self) -> None:
         return None
+
+    async def cancel(self, response_id: str | None) -> None:
+        self.cancelled.append(response_id)
 
     def describe(self) -> list[str]:
         return ["scripted"]
@@ -116,6 +126,45 @@ async def test_a_failed_engine_turn_is_a_short_error_and_a_failed_turn(tmp_path:
         assert thread is not None
         [turn] = await store.turns_of(thread.id)
         assert turn.status == "failed" and turn.ref == "abc123"
+    finally:
+        await service.stop(budget=1)
+        await store.close()
+
+
+async def test_stop_checks_the_channel_and_the_user_then_interrupts_the_wait(
+    tmp_path: Path,
+) -> None:
+    engine = ScriptedEngine([Started("resp_1"), TextDelta("Half an ans")])
+    engine.hold = asyncio.Event()  # the model goes quiet after these
+    service, replier, store = await make_service(tmp_path, engine)
+    try:
+        await service.submit(inbound("hi"))
+        for _ in range(100):
+            if replier.replies and replier.replies[0].text:
+                break
+            await asyncio.sleep(0.01)
+        thread = await store.find_thread(key())
+        assert thread is not None
+        [turn] = await store.turns_of(thread.id)
+        elsewhere = ThreadKey("test", "T1", "other-channel", "x")
+        assert await service.stop_turn(turn.id, key=elsewhere, user_id="U1") == "unknown"
+        assert await service.stop_turn(turn.id + 99, key=key(), user_id="U1") == "unknown"
+        assert await service.stop_turn(turn.id, key=key(), user_id="U-other") == "not_allowed"
+        assert await service.stop_turn(turn.id, key=key(), user_id="U1") == "stopped"
+        await service.drain()
+        [reply] = replier.replies
+        assert reply.text == "Half an ans\n\n_(stopped)_" and reply.error is None
+        assert engine.cancelled == ["resp_1"]
+        assert [t.status for t in await store.turns_of(thread.id)] == ["stopped"]
+        # Late: the turn is over.
+        assert await service.stop_turn(turn.id, key=key(), user_id="U1") == "finished"
+        # Feedback only on this channel's finished turns.
+        assert await service.record_feedback(turn.id, key=elsewhere, user_id="U1", value="up") == (
+            "unknown"
+        )
+        assert await service.record_feedback(turn.id, key=key(), user_id="U1", value="up") == (
+            "recorded"
+        )
     finally:
         await service.stop(budget=1)
         await store.close()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 from bot.models import ThreadKey
+from bot.tools import ToolRegistry
 from tests.core.test_config import run_cli
 from tests.discord.conftest import Bot, MakeBot
 from tests.emulators.openai import Reply
@@ -164,3 +166,52 @@ async def test_no_buttons_when_turned_off(make_bot: MakeBot) -> None:
     await bot.settle()
     (reply,) = replies(bot, str(bot.only_thread()["id"]))
     assert bot.emu.buttons(reply["id"]) == []
+
+
+async def test_stop_while_a_function_runs_cancels_it_and_the_thread_goes_on(
+    make_bot: MakeBot, openai_emulator: Any
+) -> None:
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def slow_lookup(query: str) -> str:
+        """Look something up slowly.
+
+        Args:
+            query: What to look up.
+        """
+        started.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return "42"
+
+    bot = await make_bot(edit_interval=0.05, tools=ToolRegistry.from_functions([slow_lookup]))
+    openai_emulator.script(Reply(function_calls=[("slow_lookup", {"query": "answer"})]))
+    await bot.emu.send_message(bot.emu.channel_id, f"<@{bot.id}> look it up", author=bot.emu.alice)
+    await bot.handled()
+    await asyncio.wait_for(started.wait(), 5)
+    thread_id = str(bot.only_thread()["id"])
+
+    def stop_button() -> tuple[str, str] | None:
+        for m in bot.bot_messages(thread_id):
+            for b in bot.emu.buttons(m["id"]):
+                if b["custom_id"].startswith("tb:stop:"):
+                    return str(m["id"]), str(b["custom_id"])
+        return None
+
+    message_id, stop_id = await bot.emu.wait_until(stop_button)
+    click = await bot.emu.click(message_id, stop_id, user=bot.emu.alice)
+    assert await notes(bot, click) == ["Stopped."]
+    await bot.core.service.drain()
+    assert cancelled.is_set()
+    assert replies(bot, thread_id)[-1]["content"].endswith("_(stopped)_")
+
+    # The call got an output in the conversation, so the next request is accepted
+    # (the emulator refuses a call without one, as OpenAI does).
+    await bot.emu.send_message(thread_id, "never mind, say hi", author=bot.emu.alice)
+    await bot.settle(count=2)
+    assert replies(bot, thread_id)[-1]["content"] == "echo: [alice] never mind, say hi"
+    last = openai_emulator.responses_requests()[-1].body
+    assert last["conversation"] == openai_emulator.responses_requests()[0].body["conversation"]
