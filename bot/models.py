@@ -146,12 +146,18 @@ StepKind = Literal["code", "file_search", "function", "image", "web_search", "mc
 
 @dataclass(frozen=True, slots=True)
 class Progress:
-    """A run step: a tool call started or finished. `label` is for humans."""
+    """A run step: a tool call started or finished. `label` is for humans; `detail`
+    says more where known (the function and its arguments, the search query, the MCP
+    tool); `failed` marks a finished step that went wrong; `sources` are the URLs a
+    web search read."""
 
     step_id: str
     kind: StepKind
     label: str
     done: bool = False
+    detail: str = ""
+    failed: bool = False
+    sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

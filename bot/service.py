@@ -21,13 +21,14 @@ short message in the thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Literal, Protocol
 
@@ -390,31 +391,36 @@ class Service:
             context = ToolContext(
                 thread=thread.key, user_id=rows[-1].user_id, user_name=rows[-1].user_name
             )
-            events = self._engine.turn(
-                thread=thread, messages=messages, context=context, resume_response=response_id
-            )
             running = _Running(asyncio.current_task())
             self._running[turn.id] = running
-            async for event in self._until_stopped(events, running):
-                if isinstance(event, TextDelta):
-                    await sink.text(event.text)
-                elif isinstance(event, Progress):
-                    await sink.progress(event)
-                elif isinstance(event, FileReady):
-                    # Posted before the next event is asked for: the engine then records
-                    # it as delivered.
-                    await sink.file(event.file)
-                elif isinstance(event, Notice):
-                    await sink.notice(event.text)
-                elif isinstance(event, Started):
-                    running.response_id = event.response_id
-                    await self._store.turn_started(turn.id, event.response_id)
-                elif isinstance(event, Done):
-                    done = event
-                    failpoint("after_model_answered")
-                elif isinstance(event, Failed):
-                    error = f"{event.message} (ref {event.ref})"
-                    ref = event.ref
+            events = self._engine.turn(
+                thread=thread,
+                messages=messages,
+                context=context,
+                resume_response=response_id,
+                stopped=lambda: running.stopped,
+            )
+            async with contextlib.aclosing(self._until_stopped(events, running)) as stream:
+                async for event in stream:
+                    if isinstance(event, TextDelta):
+                        await sink.text(event.text)
+                    elif isinstance(event, Progress):
+                        await sink.progress(event)
+                    elif isinstance(event, FileReady):
+                        # Posted before the next event is asked for: the engine then records
+                        # it as delivered.
+                        await sink.file(event.file)
+                    elif isinstance(event, Notice):
+                        await sink.notice(event.text)
+                    elif isinstance(event, Started):
+                        running.response_id = event.response_id
+                        await self._store.turn_started(turn.id, event.response_id)
+                    elif isinstance(event, Done):
+                        done = event
+                        failpoint("after_model_answered")
+                    elif isinstance(event, Failed):
+                        error = f"{event.message} (ref {event.ref})"
+                        ref = event.ref
             if running.stopped:
                 await self._engine.cancel(running.response_id)
                 await sink.text(STOPPED_MARK)
@@ -436,8 +442,8 @@ class Service:
         return await self._finish(turn.id, status, delivered, error, ref, response, usage)
 
     async def _until_stopped(
-        self, events: AsyncIterator[EngineEvent], running: _Running
-    ) -> AsyncIterator[EngineEvent]:
+        self, events: AsyncGenerator[EngineEvent, None], running: _Running
+    ) -> AsyncGenerator[EngineEvent, None]:
         """The engine's events until the turn ends or is stopped. A stop while waiting
         for the engine cancels that wait (the engine closes the model stream and cancels
         running functions); the cancellation is absorbed here, the turn goes on to post
@@ -458,8 +464,9 @@ class Service:
                     running.in_engine = False
                 yield event
         finally:
-            if running.stopped:
-                await events.aclose()  # type: ignore[attr-defined]
+            # Closed here, not when collected: a cancelled turn's model stream must end
+            # now (a conversation stays locked while its response runs).
+            await events.aclose()
 
     async def _finish(
         self,
@@ -646,7 +653,8 @@ class TurnEngine(Protocol):
         messages: Sequence[UserMessage],
         context: ToolContext,
         resume_response: str | None = None,
-    ) -> AsyncIterator[EngineEvent]: ...
+        stopped: Callable[[], bool] = ...,
+    ) -> AsyncGenerator[EngineEvent, None]: ...
 
     def start(self) -> None: ...
 

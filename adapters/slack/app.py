@@ -116,6 +116,7 @@ class SlackOptions:
                 max_file_bytes=settings.max_file_bytes,
                 stop_button=settings.stop_button,
                 feedback_buttons=settings.feedback_buttons,
+                task_display=settings.slack_task_display,
             ),
             context=ContextOptions(
                 enabled=settings.slack_read_history,

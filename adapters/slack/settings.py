@@ -73,6 +73,13 @@ class SlackSettings(SettingsBase):
         description="Slack: let model output mention (ping) users with `<@U...>`; "
         "@channel/@here/@everyone and user groups are never allowed.",
     )
+    slack_task_display: Literal["timeline", "plan", "status"] = Field(
+        "timeline",
+        alias="THREADBRIDGE_SLACK_TASK_DISPLAY",
+        description="Slack: how a streamed reply shows the assistant's steps (code, "
+        "searches, function calls): task cards in the `timeline`, one `plan`, or only "
+        "the thread `status` line.",
+    )
     slack_streaming: bool = Field(
         True,
         alias="THREADBRIDGE_SLACK_STREAMING",

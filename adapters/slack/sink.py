@@ -67,6 +67,10 @@ from .text import (
 
 logger = logging.getLogger(__name__)
 
+TASK_TITLE_LIMIT = 120
+TASK_DETAIL_LIMIT = 500
+TASK_SOURCES = 10
+
 FLUSH_INTERVAL = 1.0
 THINKING = "is thinking…"
 WORKING = "is working…"
@@ -84,6 +88,9 @@ class SinkOptions:
     flush_interval: float = FLUSH_INTERVAL
     stop_button: bool = False
     feedback_buttons: bool = False
+    # Progress steps as task cards in a streamed reply ("timeline" or "plan"), or only
+    # the thread status ("status").
+    task_display: str = "status"
 
 
 @dataclass
@@ -135,6 +142,7 @@ class SlackSink:
         self.options = options
         # Streams must be thread replies.
         self._streaming = options.streaming and self.thread_ts is not None
+        self._tasks = self._streaming and options.task_display in ("timeline", "plan")
         # Resuming: earlier pages are rewritten in place; notes and files stay as they are.
         self._reuse = [ref for ref in posted if ":" not in ref]
         self._refs = _Refs(ids=[ref for ref in posted if ":" in ref], on_posted=on_posted)
@@ -184,9 +192,58 @@ class SlackSink:
                 )
 
     async def progress(self, step: Progress) -> None:
+        if self._tasks:
+            await self._task_update(step)
         if step.done:
             return
         await self._set_status(WORKING, step.label)
+
+    async def _task_update(self, step: Progress) -> None:
+        """The step as a task card of the streamed reply (`task_update` chunk): in
+        progress, then complete or error. A stream that cannot take it leaves the
+        status line alone to show the steps."""
+        status = "error" if step.failed else "complete" if step.done else "in_progress"
+        chunk: dict[str, Any] = {
+            "type": "task_update",
+            "id": step.step_id[:64] or "step",
+            "title": inert(step.label)[:TASK_TITLE_LIMIT],
+            "status": status,
+        }
+        if step.detail:
+            chunk["details"] = safe_markdown(
+                step.detail[:TASK_DETAIL_LIMIT], allow_user_mentions=False
+            )
+        if step.sources:
+            chunk["sources"] = [
+                {"type": "url", "url": url, "text": inert(url)[:TASK_TITLE_LIMIT]}
+                for url in step.sources[:TASK_SOURCES]
+                if url.startswith(("https://", "http://"))
+            ]
+        async with self._lock:
+            page = self._page
+            try:
+                if page.ts is None and page.stream:
+                    clears = self._clears_status()
+                    response = await self.client.chat_startStream(
+                        channel=self.channel,
+                        thread_ts=self.thread_ts or "",
+                        chunks=[chunk],
+                        task_display_mode=self.options.task_display,
+                        recipient_team_id=self.anchor.team or None,
+                        recipient_user_id=self.anchor.user or None,
+                    )
+                    self._posted(clears)
+                    page.ts = str(response["ts"])
+                    page.open_stream = True
+                    self._posted_anything = True
+                    await self._refs.add(page.ts)
+                elif page.ts is not None and page.open_stream:
+                    await self.client.chat_appendStream(
+                        channel=self.channel, ts=page.ts, chunks=[chunk]
+                    )
+            except FAILURES as exc:
+                logger.info("task cards off for this reply (%s)", error_code(exc))
+                self._tasks = False
 
     async def text(self, delta: str) -> None:
         if not delta:
@@ -323,6 +380,7 @@ class SlackSink:
                 channel=self.channel,
                 thread_ts=self.thread_ts or "",
                 markdown_text=text,
+                task_display_mode=self.options.task_display if self._tasks else None,
                 recipient_team_id=self.anchor.team or None,
                 recipient_user_id=self.anchor.user or None,
             )

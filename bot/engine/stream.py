@@ -36,6 +36,7 @@ from openai.types.responses import (
     ResponseTextDeltaEvent,
     ResponseUsage,
 )
+from openai.types.responses.response_function_web_search import ActionSearch
 from openai.types.responses.response_output_item import ImageGenerationCall, McpCall
 from openai.types.responses.response_output_text import (
     AnnotationContainerFileCitation,
@@ -141,20 +142,43 @@ def step_of(item: ResponseOutputItem, *, done: bool) -> Progress | None:
     """The progress step a hosted tool's output item shows; None for other items (a
     function call is announced by the turn, which runs it)."""
     kind: StepKind
+    detail = ""
+    sources: tuple[str, ...] = ()
     match item:
-        case ResponseCodeInterpreterToolCall():
+        case ResponseCodeInterpreterToolCall(code=code):
             kind, label = "code", "Running code"
-        case ResponseFileSearchToolCall():
+            detail = _first_line(code or "")
+        case ResponseFileSearchToolCall(queries=queries):
             kind, label = "file_search", "Searching the knowledge base"
+            detail = "; ".join(queries or ())
         case ImageGenerationCall():
             kind, label = "image", "Generating an image"
+        case ResponseFunctionWebSearch(action=ActionSearch() as action):
+            kind, label = "web_search", "Searching the web"
+            detail = action.query or "; ".join(action.queries or ())
+            sources = tuple(s.url for s in action.sources or ())
         case ResponseFunctionWebSearch():
             kind, label = "web_search", "Searching the web"
         case McpCall():
             kind, label = "mcp", f"Using {item.server_label}: {item.name}"
+            detail = _first_line(item.arguments or "")
         case _:
             return None
-    return Progress(item.id or item.type, kind, label, done=done)
+    failed = done and getattr(item, "status", None) in ("failed", "incomplete")
+    return Progress(
+        item.id or item.type,
+        kind,
+        label,
+        done=done,
+        detail=detail,
+        failed=failed,
+        sources=sources,
+    )
+
+
+def _first_line(text: str, limit: int = 120) -> str:
+    line = text.strip().split("\n", 1)[0]
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def item_done(item: ResponseOutputItem, result: Round) -> list[EngineEvent]:

@@ -18,7 +18,7 @@ import base64
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -62,7 +62,7 @@ from bot.models import (
     UserMessage,
 )
 from bot.store import Store, ThreadRow
-from bot.tools import ToolContext
+from bot.tools import FunctionCall, ToolContext
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +74,12 @@ STOPPED_CALL = "Not finished: the user stopped this answer."
 GENERATED_SLACK_SECONDS = 60
 
 Item = dict[str, Any]
+
+
+def _call_detail(call: FunctionCall) -> str:
+    """`name(arguments)`, short, for a progress step."""
+    text = f"{call.name}({call.arguments})"
+    return text if len(text) <= 160 else text[:159] + "…"
 
 
 def new_ref() -> str:
@@ -146,7 +152,8 @@ class Engine:
         messages: Sequence[UserMessage],
         context: ToolContext,
         resume_response: str | None = None,
-    ) -> AsyncIterator[EngineEvent]:
+        stopped: Callable[[], bool] = lambda: False,
+    ) -> AsyncGenerator[EngineEvent, None]:
         """Answer `messages` in `thread`, yielding events; never raises for API errors.
 
         With `resume_response`, the turn continues from that response of an interrupted
@@ -158,7 +165,7 @@ class Engine:
         """
         ref = new_ref()
         try:
-            async for event in self._turn(thread, messages, context, resume_response):
+            async for event in self._turn(thread, messages, context, resume_response, stopped):
                 yield event
         except Exception as exc:
             logger.error(
@@ -177,6 +184,7 @@ class Engine:
         messages: Sequence[UserMessage],
         context: ToolContext,
         resume_response: str | None,
+        stopped: Callable[[], bool],
     ) -> AsyncIterator[EngineEvent]:
         state = _TurnState(
             thread=thread,
@@ -255,16 +263,29 @@ class Engine:
                     yield Notice("Stopped after too many tool calls in one turn.")
                     break
                 for call in result.calls:
-                    yield Progress(call.call_id, "function", f"Calling {call.name}")
+                    yield Progress(
+                        call.call_id, "function", f"Calling {call.name}", detail=_call_detail(call)
+                    )
                 outputs = await self.assistant.functions.run(result.calls, context)
-                for call in result.calls:
-                    yield Progress(call.call_id, "function", f"Calling {call.name}", done=True)
+                for call, output in zip(result.calls, outputs, strict=True):
+                    failed = str(output.get("output", "")).startswith("Error:")
+                    yield Progress(
+                        call.call_id,
+                        "function",
+                        f"Calling {call.name}",
+                        done=True,
+                        detail=_call_detail(call),
+                        failed=failed,
+                    )
                 transcript.extend(outputs)
                 pending_input = outputs
                 current = None
         except (asyncio.CancelledError, GeneratorExit):
             # Stopped by the user: the calls of a finished response still need outputs,
-            # or the thread's next request is refused ("No tool output found").
+            # or the thread's next request is refused ("No tool output found"). A
+            # process shutting down leaves them to the turn's resume instead.
+            if not stopped():
+                raise
             if current is not None and current.finished and current.calls:
                 await asyncio.shield(self._record_stopped(state, transcript, current))
             if self.stateless:

@@ -45,6 +45,7 @@ class ScriptedEngine:
         messages: Sequence[UserMessage],
         context: ToolContext,
         resume_response: str | None = None,
+        stopped: Any = None,
     ) -> AsyncIterator[EngineEvent]:
         self.asked.append([m.text for m in messages])
         for event in self.events:

@@ -167,10 +167,18 @@ def test_hosted_tool_items_are_steps() -> None:
     mcp = McpCall(id="mcp_1", type="mcp_call", server_label="docs", name="lookup", arguments="{}")
     result = Round()
     assert map_event(added(search), result) == [
-        Progress("fs_1", "file_search", "Searching the knowledge base")
+        Progress("fs_1", "file_search", "Searching the knowledge base", detail="q")
     ]
-    assert map_event(added(mcp), result) == [Progress("mcp_1", "mcp", "Using docs: lookup")]
-    assert map_event(done(CODE), result) == [Progress("ci_1", "code", "Running code", done=True)]
+    assert map_event(added(mcp), result) == [
+        Progress("mcp_1", "mcp", "Using docs: lookup", detail="{}")
+    ]
+    assert map_event(done(CODE), result) == [
+        Progress("ci_1", "code", "Running code", done=True, detail="1")
+    ]
+    failed = CODE.model_copy(update={"status": "failed", "code": "x = 1\ny = 2"})
+    assert map_event(done(failed), result) == [
+        Progress("ci_1", "code", "Running code", done=True, detail="x = 1", failed=True)
+    ]
     assert result.ran_code
 
 
@@ -270,7 +278,7 @@ def test_a_finished_response_read_back_gives_its_text_and_items() -> None:
     )
     result = Round(announce=False)
     assert map_response(finished, result) == [
-        Progress("ci_1", "code", "Running code", done=True),
+        Progress("ci_1", "code", "Running code", done=True, detail="1"),
         TextDelta("Four."),
         Notice("The reply was cut short (content filter)."),
     ]

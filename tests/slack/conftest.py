@@ -102,7 +102,7 @@ async def slack_bot(
 ) -> AsyncIterator[SlackBotFactory]:
     bots: list[SlackBot] = []
 
-    async def make(mode: Mode = "socket", **overrides: Any) -> SlackBot:
+    async def make(mode: Mode = "socket", tools: Any = None, **overrides: Any) -> SlackBot:
         values: dict[str, Any] = {
             "SLACK_BOT_TOKEN": slack_emulator.bot_token,
             "SLACK_APP_TOKEN": slack_emulator.app_token,
@@ -110,7 +110,7 @@ async def slack_bot(
             "SLACK_API_URL": slack_emulator.api_url,
         }
         values.update(overrides)
-        core = await make_core(**values)
+        core = await make_core(tools, **values)
 
         # Look-alike hosts resolve too, so a download that wandered there would show
         # up in `resolver.lookups` (and reach the emulator) instead of failing quietly.

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from bot.tools import ToolRegistry
 from tests.emulators.openai import Reply
 from tests.emulators.slack import BOT_USER_ID, app_mention_event
 
@@ -145,3 +146,58 @@ async def test_a_forged_button_value_changes_nothing(slack_bot: Any) -> None:
         await bot.emulator.click_feedback("C0001", reply.ts, positive=True, user="U0EVIL")
     await bot.settle()
     assert await bot.store.feedback_rows() == []
+
+
+@pytest.mark.parametrize("display", ["timeline", "plan"])
+async def test_steps_are_task_cards_in_the_stream(
+    slack_bot: Any, openai_emulator: Any, display: str
+) -> None:
+    async def lookup(query: str) -> str:
+        """Look something up.
+
+        Args:
+            query: What to look up.
+        """
+        return "42"
+
+    bot = await slack_bot(
+        tools=ToolRegistry.from_functions([lookup]),
+        THREADBRIDGE_CODE_INTERPRETER="true",
+        THREADBRIDGE_SLACK_TASK_DISPLAY=display,
+    )
+    openai_emulator.script(
+        Reply(
+            text="Let me compute. ",
+            code="print(6 * 7)",
+            function_calls=[("lookup", {"query": "answer"})],
+        ),
+        Reply(text="It is 42."),
+    )
+    event = app_mention_event(channel="C0001", text=f"<@{BOT_USER_ID}> compute")
+    await bot.send(event)
+    await bot.settle()
+    (reply,) = bot.emulator.bot_messages("C0001", event["ts"])
+    assert reply.task_display_mode == display
+    tasks = list(reply.tasks.values())
+    assert [t.title for t in tasks] == ["Running code", "Calling lookup"]
+    assert all(reply.task_statuses(t.id) == ["in_progress", "complete"] for t in tasks)
+    assert tasks[0].details == "print(6 * 7)"
+    assert tasks[1].details == 'lookup({"query": "answer"})'
+    assert "It is 42." in reply.text
+    # The status line still shows the step too.
+    assert any(
+        c.params.get("loading_messages") == ["Running code"]
+        for c in bot.emulator.calls_to("assistant.threads.setStatus")
+    )
+
+
+async def test_task_cards_off_leaves_the_status_line(slack_bot: Any, openai_emulator: Any) -> None:
+    bot = await slack_bot(
+        THREADBRIDGE_CODE_INTERPRETER="true", THREADBRIDGE_SLACK_TASK_DISPLAY="status"
+    )
+    openai_emulator.script(Reply(text="done computing", code="print(1)"))
+    event = app_mention_event(channel="C0001", text=f"<@{BOT_USER_ID}> compute")
+    await bot.send(event)
+    await bot.settle()
+    (reply,) = bot.emulator.bot_messages("C0001", event["ts"])
+    assert reply.tasks == {} and reply.chunks_of("task_update") == []
