@@ -26,17 +26,40 @@ class McpServer:
     label: str
     url: str
     allowed_tools: tuple[str, ...] = ()
+    # OpenAI's values: "always", "never", or {"always": {"tool_names": [...]}, "never":
+    # {...}}. None: the allowed tools run without asking.
+    require_approval: str | dict[str, Any] | None = None
 
     def tool(self) -> dict[str, Any]:
-        # Only the listed tools are offered, and only they run without approval: a chat
-        # has nobody to approve anything else.
+        # Only the listed tools are offered. Calls that need approval are asked in the
+        # thread (Approve / Deny buttons for the asker).
+        approval: str | dict[str, Any] = self.require_approval or {
+            "never": {"tool_names": list(self.allowed_tools)}
+        }
         return {
             "type": "mcp",
             "server_label": self.label,
             "server_url": self.url,
             "allowed_tools": list(self.allowed_tools),
-            "require_approval": {"never": {"tool_names": list(self.allowed_tools)}},
+            "require_approval": approval,
         }
+
+
+def _require_approval(label: str, value: Any) -> str | dict[str, Any] | None:
+    """`require_approval` of a server entry, checked as OpenAI's mcp tool takes it."""
+    if value is None or value in ("always", "never"):
+        return value  # type: ignore[no-any-return]
+    problem = (
+        f'THREADBRIDGE_MCP_SERVERS: server {label!r}: require_approval is "always", '
+        '"never" or {"always": {"tool_names": [...]}, "never": {"tool_names": [...]}}'
+    )
+    if not isinstance(value, dict) or not value or set(value) - {"always", "never"}:
+        raise AssistantConfigError(problem)
+    for part in value.values():
+        names = part.get("tool_names") if isinstance(part, dict) else None
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise AssistantConfigError(problem)
+    return value
 
 
 def parse_mcp_servers(raw: str | None) -> tuple[McpServer, ...]:
@@ -49,9 +72,14 @@ def parse_mcp_servers(raw: str | None) -> tuple[McpServer, ...]:
                 label=str(entry["label"]),
                 url=str(entry["url"]),
                 allowed_tools=tuple(str(name) for name in entry.get("allowed_tools", [])),
+                require_approval=_require_approval(
+                    str(entry["label"]), entry.get("require_approval")
+                ),
             )
             for entry in data
         )
+    except AssistantConfigError:
+        raise
     except (ValueError, TypeError, KeyError) as exc:
         raise AssistantConfigError(
             "THREADBRIDGE_MCP_SERVERS: expected a JSON list like "

@@ -299,6 +299,13 @@ class CoreSettings(SettingsBase):
         description="Thumbs up / down under every finished reply (`threadbridge feedback` "
         "reports them).",
     )
+    approval_timeout: float = Field(
+        600.0,
+        gt=0,
+        alias="THREADBRIDGE_APPROVAL_TIMEOUT",
+        description="Seconds a tool call that needs approval waits for Approve or Deny; "
+        "no decision by then counts as Deny.",
+    )
     log_format: Literal["text", "json"] = Field(
         "text", alias="THREADBRIDGE_LOG_FORMAT", description="`text` (readable) or `json` lines."
     )

@@ -240,6 +240,41 @@ class ReplySink(Protocol):
     async def finish(self, *, error: str | None = None) -> PostedRefs: ...
 
 
+ApprovalKind = Literal["function", "mcp"]
+ApprovalOutcome = Literal["approved", "denied", "expired"]
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRequest:
+    """A tool call that waits for a person's decision (`approval_id` names it in the
+    buttons); `arguments` is the call's JSON, as the model wrote it."""
+
+    approval_id: int
+    kind: ApprovalKind
+    name: str
+    arguments: str
+    timeout: float
+
+
+# (kind, call id, tool name, arguments JSON) -> the decision; how the engine asks.
+Approver = Callable[[ApprovalKind, str, str, str], Awaitable[ApprovalOutcome]]
+
+
+@runtime_checkable
+class ApprovalSink(Protocol):
+    """A reply sink that can ask for approvals (Approve / Deny buttons).
+
+    `ask` posts the question and returns the platform id of the message it posted (so
+    a later process can update it); `decided` updates that message with the outcome.
+    """
+
+    async def ask(self, request: ApprovalRequest) -> str | None: ...
+
+    async def decided(
+        self, request: ApprovalRequest, outcome: ApprovalOutcome, *, ref: str | None, by: str
+    ) -> None: ...
+
+
 class Replier(Protocol):
     """What an adapter gives the service: a way to reach a thread from stored data.
 

@@ -36,6 +36,11 @@ from bot.attachments import human_size
 from bot.config import CoreSettings
 from bot.faults import failpoint
 from bot.models import (
+    ApprovalKind,
+    ApprovalOutcome,
+    ApprovalRequest,
+    ApprovalSink,
+    Approver,
     Attachment,
     AttachmentError,
     Context,
@@ -81,6 +86,9 @@ STOPPED_MARK = "\n\n_(stopped)_"
 # What a Stop or feedback click came to (the adapter words the ephemeral note).
 StopOutcome = Literal["stopped", "finished", "not_allowed", "unknown"]
 FeedbackOutcome = Literal["recorded", "unknown"]
+DecisionOutcome = Literal["approved", "denied", "decided", "not_allowed", "unknown"]
+NO_APPROVAL_HERE = "A tool call needed approval, which cannot be asked for here: it was denied."
+APPROVAL_POLL_SECONDS = 5.0
 
 
 def _same_channel(a: ThreadKey, b: ThreadKey) -> bool:
@@ -130,6 +138,7 @@ class Service:
         self._idle = asyncio.Event()
         self._idle.set()
         self._running: dict[int, _Running] = {}
+        self._decisions: dict[int, asyncio.Event] = {}  # approval id -> decided here
         self._admins = frozenset(settings.admin_users)
 
     def register(self, platform: str, replier: Replier) -> None:
@@ -175,6 +184,81 @@ class Service:
             running.task.cancel()
         logger.info("turn %s of %s stopped by %s", turn_id, key, user_id)
         return "stopped"
+
+    async def decide_approval(
+        self, approval_id: int, *, key: ThreadKey, user_id: str, approve: bool
+    ) -> DecisionOutcome:
+        """An Approve or Deny click. Only the turn's asker (or an admin) decides, once;
+        a click on a decided, expired or unknown approval changes nothing."""
+        row = await self._store.approval(approval_id)
+        control = None if row is None else await self._store.turn_control(row.turn_id)
+        if row is None or control is None or not _same_channel(control.thread.key, key):
+            return "unknown"
+        if user_id not in control.askers and not self.is_admin(key.platform, user_id):
+            return "not_allowed"
+        finished = control.status not in ("queued", "running", "posting")
+        if row.status != "pending" or row.expires_at <= time.time() or finished:
+            return "decided"
+        status: DecisionOutcome = "approved" if approve else "denied"
+        if not await self._store.decide_approval(approval_id, status, user_id=user_id):
+            return "decided"
+        waiter = self._decisions.get(approval_id)
+        if waiter is not None:
+            waiter.set()
+        logger.info("approval %s (%s) %s by %s", approval_id, row.name, status, user_id)
+        return status
+
+    def _approver(self, turn: TurnRow, sink: ReplySink) -> Approver:
+        """How this turn's tool calls get a person's decision: stored, asked in the
+        thread (buttons), awaited until decided or the timeout (= Deny). A resumed turn
+        finds the approval it asked before, decided or still open."""
+
+        async def approve(
+            kind: ApprovalKind, call_id: str, name: str, arguments: str
+        ) -> ApprovalOutcome:
+            timeout = self.settings.approval_timeout
+            row = await self._store.open_approval(
+                turn.id,
+                call_id=call_id,
+                kind=kind,
+                name=name,
+                arguments=arguments,
+                expires_at=time.time() + timeout,
+            )
+            request = ApprovalRequest(row.id, kind, name, arguments, timeout)
+            if not isinstance(sink, ApprovalSink):
+                await self._store.decide_approval(row.id, "denied", user_id=None)
+                await sink.notice(NO_APPROVAL_HERE)
+                return "denied"
+            if row.status == "pending" and row.message_ref is None:
+                ref = await sink.ask(request)
+                await self._store.set_approval_message(row.id, ref)
+            waiter = self._decisions.setdefault(row.id, asyncio.Event())
+            try:
+                while row.status == "pending":
+                    left = row.expires_at - time.time()
+                    if left <= 0:
+                        await self._store.decide_approval(row.id, "expired", user_id=None)
+                    else:
+                        # Decided here: woken at once; by another process: seen by polling.
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(waiter.wait(), min(left, APPROVAL_POLL_SECONDS))
+                    fresh = await self._store.approval(row.id)
+                    assert fresh is not None
+                    row = fresh
+            finally:
+                self._decisions.pop(row.id, None)
+            outcome: ApprovalOutcome = (
+                "approved"
+                if row.status == "approved"
+                else "expired"
+                if row.status == "expired"
+                else "denied"
+            )
+            await sink.decided(request, outcome, ref=row.message_ref, by=row.decided_by or "")
+            return outcome
+
+        return approve
 
     async def record_feedback(
         self, turn_id: int, *, key: ThreadKey, user_id: str, value: FeedbackValue
@@ -399,6 +483,7 @@ class Service:
                 context=context,
                 resume_response=response_id,
                 stopped=lambda: running.stopped,
+                approve=self._approver(turn, sink),
             )
             async with contextlib.aclosing(self._until_stopped(events, running)) as stream:
                 async for event in stream:
@@ -654,6 +739,7 @@ class TurnEngine(Protocol):
         context: ToolContext,
         resume_response: str | None = None,
         stopped: Callable[[], bool] = ...,
+        approve: Approver | None = None,
     ) -> AsyncGenerator[EngineEvent, None]: ...
 
     def start(self) -> None: ...

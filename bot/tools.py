@@ -20,7 +20,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, get_type_hints
+from typing import Any, TypeVar, get_type_hints
 
 import pydantic
 
@@ -98,12 +98,25 @@ def _strict(schema: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+APPROVAL_ATTRIBUTE = "__threadbridge_requires_approval__"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def requires_approval(func: F) -> F:
+    """Mark a function tool as needing a person's approval before each call: the turn
+    pauses and the asker (or an admin) gets Approve / Deny buttons naming the call."""
+    setattr(func, APPROVAL_ATTRIBUTE, True)
+    return func
+
+
 class FunctionTool:
     """One Python function, its schema and its validator."""
 
     def __init__(self, func: Callable[..., Any], *, name: str | None = None) -> None:
         self.func = func
         self.name = name or func.__name__
+        self.requires_approval = bool(getattr(func, APPROVAL_ATTRIBUTE, False))
         summary, arg_docs = _docstring_parts(func.__doc__)
         self.description = summary or self.name.replace("_", " ")
         hints = get_type_hints(func, include_extras=True)
@@ -197,6 +210,11 @@ class ToolRegistry:
 
     def __bool__(self) -> bool:
         return bool(self._tools)
+
+    def requires_approval(self, name: str) -> bool:
+        """Whether calls of `name` wait for a person's approval (`@requires_approval`)."""
+        tool = self._tools.get(name)
+        return tool is not None and tool.requires_approval
 
     def __iter__(self) -> Iterator[FunctionTool]:
         return iter(self._tools.values())

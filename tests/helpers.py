@@ -9,7 +9,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.models import Inbound, OnPosted, OutFile, PostedRefs, Progress, ThreadKey
+from bot.models import (
+    ApprovalOutcome,
+    ApprovalRequest,
+    Inbound,
+    OnPosted,
+    OutFile,
+    PostedRefs,
+    Progress,
+    ThreadKey,
+)
 
 _ids = itertools.count(1)
 REPO = Path(__file__).resolve().parent.parent
@@ -34,6 +43,8 @@ class RecordedReply:
     finished: bool = False
     posted_id: str = ""
     resumed: int = 0
+    asked: list[ApprovalRequest] = field(default_factory=list)
+    decided: list[tuple[int, str, str]] = field(default_factory=list)  # (id, outcome, by)
 
 
 class RecordingSink:
@@ -57,6 +68,15 @@ class RecordingSink:
 
     async def notice(self, text: str) -> None:
         self.reply.notices.append(text)
+
+    async def ask(self, request: ApprovalRequest) -> str | None:
+        self.reply.asked.append(request)
+        return f"ask-{request.approval_id}"
+
+    async def decided(
+        self, request: ApprovalRequest, outcome: ApprovalOutcome, *, ref: str | None, by: str
+    ) -> None:
+        self.reply.decided.append((request.approval_id, outcome, by))
 
     async def finish(self, *, error: str | None = None) -> PostedRefs:
         self.reply.error = error

@@ -10,6 +10,7 @@ without keeping a listener per message.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Mapping
@@ -18,20 +19,32 @@ from dataclasses import dataclass
 import discord
 
 from adapters.discord.events import conversation_key
-from bot.service import FeedbackOutcome, Service, StopOutcome
+from bot.models import ApprovalOutcome, ApprovalRequest
+from bot.service import DecisionOutcome, FeedbackOutcome, Service, StopOutcome
 from bot.store import FeedbackValue
 
 logger = logging.getLogger(__name__)
 
 STOP_ID = "tb:stop:{turn}"
 VOTE_ID = "tb:fb:{value}:{turn}"
-CUSTOM_ID = re.compile(r"tb:(?:(?P<stop>stop)|fb:(?P<value>up|down)):(?P<turn>[0-9]{1,18})")
+DECIDE_ID = "tb:ap:{choice}:{approval}"
+CUSTOM_ID = re.compile(
+    r"tb:(?:(?P<stop>stop)|fb:(?P<value>up|down)|ap:(?P<choice>yes|no)):(?P<turn>[0-9]{1,18})"
+)
+ARGUMENTS_SHOWN = 600
 
 STOP_NOTES: dict[StopOutcome, str] = {
     "stopped": "Stopped.",
     "finished": "This answer is already finished.",
     "not_allowed": "Only the person who asked (or an admin) can stop this answer.",
     "unknown": "This button does not belong to an answer I know.",
+}
+DECISION_NOTES: dict[DecisionOutcome, str] = {
+    "approved": "Approved.",
+    "denied": "Denied.",
+    "decided": "This was decided already.",
+    "not_allowed": "Only the person who asked (or an admin) can decide this.",
+    "unknown": "This button does not belong to a request I know.",
 }
 VOTE_NOTES: dict[FeedbackOutcome, str] = {
     "recorded": "Thanks for the feedback.",
@@ -78,6 +91,53 @@ def feedback_view(turn: int) -> discord.ui.View:
     )
 
 
+def _shown_arguments(arguments: str) -> str:
+    try:
+        text = json.dumps(json.loads(arguments), indent=2, ensure_ascii=False)
+    except ValueError:
+        text = arguments
+    if len(text) > ARGUMENTS_SHOWN:
+        text = text[: ARGUMENTS_SHOWN - 1] + "…"
+    return text.replace("```", "`\u200b``")
+
+
+def approval_content(request: ApprovalRequest) -> str:
+    what = "MCP tool" if request.kind == "mcp" else "function"
+    minutes = max(1, round(request.timeout / 60))
+    name = discord.utils.escape_markdown(request.name)
+    return (
+        f"The assistant wants to run the {what} **{name}** with:\n"
+        f"```json\n{_shown_arguments(request.arguments)}\n```\n"
+        f"Only the person who asked can decide. No decision in {minutes} min counts as Deny."
+    )
+
+
+def approval_view(request: ApprovalRequest) -> discord.ui.View:
+    approval = request.approval_id
+    return _view(
+        discord.ui.Button(
+            label="Approve",
+            style=discord.ButtonStyle.success,
+            custom_id=DECIDE_ID.format(choice="yes", approval=approval),
+        ),
+        discord.ui.Button(
+            label="Deny",
+            style=discord.ButtonStyle.danger,
+            custom_id=DECIDE_ID.format(choice="no", approval=approval),
+        ),
+    )
+
+
+def decided_content(request: ApprovalRequest, outcome: ApprovalOutcome, by: str) -> str:
+    name = discord.utils.escape_markdown(request.name)
+    if outcome == "approved":
+        return f"✅ **{name}** was approved by <@{by}>."
+    if outcome == "denied":
+        return f"⛔ **{name}** was denied" + (f" by <@{by}>." if by else ".")
+    minutes = max(1, round(request.timeout / 60))
+    return f"⌛ **{name}**: no decision in {minutes} min, so it was denied."
+
+
 class Controls:
     """Answers clicks on the reply buttons."""
 
@@ -99,6 +159,11 @@ class Controls:
             return await self._note(interaction, STOP_NOTES["unknown"])
         key = conversation_key(guild_id=interaction.guild_id, channel_id=interaction.channel_id)
         turn, user = int(match["turn"]), str(interaction.user.id)
+        if match["choice"]:
+            decision = await self.service.decide_approval(
+                turn, key=key, user_id=user, approve=match["choice"] == "yes"
+            )
+            return await self._note(interaction, DECISION_NOTES[decision])
         if match["stop"]:
             outcome = await self.service.stop_turn(turn, key=key, user_id=user)
             logger.info("Stop on turn %s by %s: %s", turn, user, outcome)
@@ -115,4 +180,12 @@ class Controls:
         return True
 
 
-__all__ = ["ControlOptions", "Controls", "feedback_view", "stop_view"]
+__all__ = [
+    "ControlOptions",
+    "Controls",
+    "approval_content",
+    "approval_view",
+    "decided_content",
+    "feedback_view",
+    "stop_view",
+]

@@ -35,9 +35,25 @@ import discord
 
 from adapters.discord.anchor import Anchor
 from adapters.discord.chunks import FENCE, MESSAGE_LIMIT, open_fence_of, split_message
-from adapters.discord.controls import ControlOptions, feedback_view, stop_view
+from adapters.discord.controls import (
+    ControlOptions,
+    approval_content,
+    approval_view,
+    decided_content,
+    feedback_view,
+    stop_view,
+)
 from bot.attachments import human_size
-from bot.models import Context, OnPosted, OutFile, PostedRefs, Progress, ThreadKey
+from bot.models import (
+    ApprovalOutcome,
+    ApprovalRequest,
+    Context,
+    OnPosted,
+    OutFile,
+    PostedRefs,
+    Progress,
+    ThreadKey,
+)
 
 if TYPE_CHECKING:
     from adapters.discord.context import DiscordContextReader
@@ -110,7 +126,9 @@ class DiscordSink:
             for ref in posted
             if ref.isdigit()
         ]
-        self._file_messages: list[str] = [ref for ref in posted if ref.startswith("file:")]
+        self._file_messages: list[str] = [
+            ref for ref in posted if ref.startswith(("file:", "approval:"))
+        ]
         self._on_posted = on_posted
         self._lock = asyncio.Lock()
         self._loop = asyncio.get_running_loop()
@@ -143,6 +161,30 @@ class DiscordSink:
 
     async def file(self, file: OutFile) -> None:
         self._files.append(file)
+
+    # --- ApprovalSink -------------------------------------------------------------------
+
+    async def ask(self, request: ApprovalRequest) -> str | None:
+        """Approve / Deny buttons in the thread; the message's id names it later."""
+        message = await self._send(content=approval_content(request), view=approval_view(request))
+        self._file_messages.append(f"approval:{message.id}")
+        await self._report()
+        return str(message.id)
+
+    async def decided(
+        self, request: ApprovalRequest, outcome: ApprovalOutcome, *, ref: str | None, by: str
+    ) -> None:
+        if ref is None or not ref.isdigit():
+            return
+        message = self._channel.get_partial_message(int(ref))
+        try:
+            await message.edit(
+                content=decided_content(request, outcome, by),
+                view=None,
+                allowed_mentions=NO_MENTIONS,
+            )
+        except discord.HTTPException as exc:
+            logger.info("could not update the approval message: %s", exc)
 
     async def notice(self, text: str) -> None:
         self._add_line(NOTICE_PREFIX + text)

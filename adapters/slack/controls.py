@@ -14,6 +14,7 @@ this channel's, is decided by the service from the store.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from typing import Any
@@ -21,15 +22,19 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 from adapters.slack.events import PLATFORM
-from bot.models import ThreadKey
-from bot.service import FeedbackOutcome, Service, StopOutcome
+from adapters.slack.text import escape
+from bot.models import ApprovalOutcome, ApprovalRequest, ThreadKey
+from bot.service import DecisionOutcome, FeedbackOutcome, Service, StopOutcome
 from bot.store import FeedbackValue
 
 logger = logging.getLogger(__name__)
 
 STOP_ACTION = "tb_stop"
 FEEDBACK_ACTION = "tb_feedback"
-ACTIONS = (STOP_ACTION, FEEDBACK_ACTION)
+APPROVE_ACTION = "tb_approve"
+DENY_ACTION = "tb_deny"
+ACTIONS = (STOP_ACTION, FEEDBACK_ACTION, APPROVE_ACTION, DENY_ACTION)
+ARGUMENTS_SHOWN = 600
 TURN = re.compile(r"[0-9]{1,18}")
 VOTE = re.compile(r"(up|down):([0-9]{1,18})")
 
@@ -43,7 +48,72 @@ VOTE_NOTES: dict[FeedbackOutcome, str] = {
     "recorded": "Thanks for the feedback.",
     "unknown": "This button does not belong to an answer I know.",
 }
+DECISION_NOTES: dict[DecisionOutcome, str] = {
+    "approved": "Approved.",
+    "denied": "Denied.",
+    "decided": "This was decided already.",
+    "not_allowed": "Only the person who asked (or an admin) can decide this.",
+    "unknown": "This button does not belong to a request I know.",
+}
 STOP_PROMPT = "Writing an answer for you…"
+
+
+def _shown_arguments(arguments: str) -> str:
+    """The call's arguments for a code block: pretty JSON, cut short, escaped."""
+    try:
+        text = json.dumps(json.loads(arguments), indent=2, ensure_ascii=False)
+    except ValueError:
+        text = arguments
+    if len(text) > ARGUMENTS_SHOWN:
+        text = text[: ARGUMENTS_SHOWN - 1] + "…"
+    return escape(text.replace("```", "`\u200b``"))
+
+
+def approval_text(request: ApprovalRequest) -> str:
+    what = "MCP tool" if request.kind == "mcp" else "function"
+    minutes = max(1, round(request.timeout / 60))
+    return (
+        f"The assistant wants to run the {what} *{escape(request.name)}* with:\n"
+        f"```{_shown_arguments(request.arguments)}```\n"
+        f"Only the person who asked can decide. No decision in {minutes} min counts as Deny."
+    )
+
+
+def approval_blocks(request: ApprovalRequest) -> list[dict[str, Any]]:
+    """The question with Approve / Deny buttons (values: the approval's id only)."""
+    value = str(request.approval_id)
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": approval_text(request)}},
+        {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": APPROVE_ACTION,
+                    "text": {"type": "plain_text", "text": "Approve"},
+                    "style": "primary",
+                    "value": value,
+                },
+                {
+                    "type": "button",
+                    "action_id": DENY_ACTION,
+                    "text": {"type": "plain_text", "text": "Deny"},
+                    "style": "danger",
+                    "value": value,
+                },
+            ],
+        },
+    ]
+
+
+def decided_text(request: ApprovalRequest, outcome: ApprovalOutcome, by: str) -> str:
+    name = escape(request.name)
+    if outcome == "approved":
+        return f":white_check_mark: *{name}* was approved by <@{by}>."
+    if outcome == "denied":
+        return f":no_entry: *{name}* was denied" + (f" by <@{by}>." if by else ".")
+    minutes = max(1, round(request.timeout / 60))
+    return f":hourglass: *{name}*: no decision in {minutes} min, so it was denied."
 
 
 def stop_blocks(turn: int) -> list[dict[str, Any]]:
@@ -113,6 +183,22 @@ class Controls:
     def register(self, app: AsyncApp) -> None:
         app.action(STOP_ACTION)(self.on_stop)
         app.action(FEEDBACK_ACTION)(self.on_feedback)
+        app.action(APPROVE_ACTION)(self.on_decision)
+        app.action(DENY_ACTION)(self.on_decision)
+
+    async def on_decision(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        where, value = _where(body), _value(body)
+        actions = body.get("actions") or [{}]
+        approve = actions[0].get("action_id") == APPROVE_ACTION
+        outcome: DecisionOutcome = "unknown"
+        if where is not None and TURN.fullmatch(value):
+            key, user = where
+            outcome = await self.service.decide_approval(
+                int(value), key=key, user_id=user, approve=approve
+            )
+        # The question message itself is updated by the waiting turn.
+        await self._respond(respond, DECISION_NOTES[outcome], replace=False)
 
     async def on_stop(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
@@ -144,4 +230,11 @@ class Controls:
             logger.info("could not answer a button click: %s", exc)
 
 
-__all__ = ["ACTIONS", "Controls", "feedback_blocks", "stop_blocks"]
+__all__ = [
+    "ACTIONS",
+    "Controls",
+    "approval_blocks",
+    "decided_text",
+    "feedback_blocks",
+    "stop_blocks",
+]

@@ -47,10 +47,26 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.attachments import human_size
-from bot.models import Context, OnPosted, OutFile, PostedRefs, Progress, ThreadKey
+from bot.models import (
+    ApprovalOutcome,
+    ApprovalRequest,
+    Context,
+    OnPosted,
+    OutFile,
+    PostedRefs,
+    Progress,
+    ThreadKey,
+)
 
 from .context import SlackContextReader
-from .controls import STOP_PROMPT, feedback_blocks, stop_blocks
+from .controls import (
+    STOP_PROMPT,
+    approval_blocks,
+    approval_text,
+    decided_text,
+    feedback_blocks,
+    stop_blocks,
+)
 from .errors import FAILURES, error_code
 from .events import Anchor
 from .text import (
@@ -283,6 +299,39 @@ class SlackSink:
         for uploaded in response.get("files") or [response.get("file") or {}]:
             if isinstance(uploaded, dict) and uploaded.get("id"):
                 await self._refs.add(f"file:{uploaded['id']}")
+
+    # --- ApprovalSink -------------------------------------------------------------------
+
+    async def ask(self, request: ApprovalRequest) -> str | None:
+        """Approve / Deny buttons in the thread; the message's ts names it later."""
+        kwargs: dict[str, Any] = {
+            "channel": self.channel,
+            "text": approval_text(request),
+            "blocks": approval_blocks(request),
+        }
+        if self.thread_ts:
+            kwargs["thread_ts"] = self.thread_ts
+        response = await self.client.chat_postMessage(**kwargs)
+        ts = str(response["ts"])
+        await self._refs.add(f"approval:{ts}")
+        return ts
+
+    async def decided(
+        self, request: ApprovalRequest, outcome: ApprovalOutcome, *, ref: str | None, by: str
+    ) -> None:
+        """The question becomes its outcome; the buttons go."""
+        if ref is None:
+            return
+        text = decided_text(request, outcome, by)
+        try:
+            await self.client.chat_update(
+                channel=self.channel,
+                ts=ref,
+                text=text,
+                blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
+            )
+        except FAILURES as exc:
+            logger.info("could not update the approval message: %s", error_code(exc))
 
     async def notice(self, text: str) -> None:
         await self._post_extra(f":information_source: {self._plain(text)}")

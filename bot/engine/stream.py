@@ -37,7 +37,11 @@ from openai.types.responses import (
     ResponseUsage,
 )
 from openai.types.responses.response_function_web_search import ActionSearch
-from openai.types.responses.response_output_item import ImageGenerationCall, McpCall
+from openai.types.responses.response_output_item import (
+    ImageGenerationCall,
+    McpApprovalRequest,
+    McpCall,
+)
 from openai.types.responses.response_output_text import (
     AnnotationContainerFileCitation,
     AnnotationFileCitation,
@@ -83,6 +87,8 @@ class Round:
     cited_names: list[str] = field(default_factory=list)
     ran_code: bool = False
     finished: bool = False
+    # MCP calls the API holds for a person's decision (mcp_approval_request items).
+    approvals: list[McpApprovalRequest] = field(default_factory=list)
 
 
 def map_event(event: ResponseStreamEvent, result: Round) -> list[EngineEvent]:
@@ -202,6 +208,8 @@ def item_done(item: ResponseOutputItem, result: Round) -> list[EngineEvent]:
                             _annotation(note, result)
         case ResponseCodeInterpreterToolCall():
             result.ran_code = True
+        case McpApprovalRequest():
+            result.approvals.append(item)
         case ImageGenerationCall(result=str(image)) if image:
             result.images += 1
             events.append(

@@ -48,6 +48,9 @@ from bot.engine.pool import ConversationPool
 from bot.engine.resources import Resources
 from bot.engine.stream import Round, map_event, map_response
 from bot.models import (
+    ApprovalKind,
+    ApprovalOutcome,
+    Approver,
     CheckResult,
     Done,
     EngineEvent,
@@ -70,6 +73,11 @@ LOCKED_BACKOFF = (0.2, 0.4, 0.8, 1.6, 3.2, 5.0)
 REPLAYED_TYPES = frozenset({"message", "function_call", "function_call_output"})
 NOT_RUN = "Not run: this turn reached its limit of tool calls."
 STOPPED_CALL = "Not finished: the user stopped this answer."
+NOT_APPROVED: dict[ApprovalOutcome, str] = {
+    "denied": "Not run: denied by the user.",
+    "expired": "Not run: denied by the user (no decision in time).",
+    "approved": "",
+}
 # Container files the code wrote this long before the turn began still count as its own.
 GENERATED_SLACK_SECONDS = 60
 
@@ -153,11 +161,16 @@ class Engine:
         context: ToolContext,
         resume_response: str | None = None,
         stopped: Callable[[], bool] = lambda: False,
+        approve: Approver | None = None,
     ) -> AsyncGenerator[EngineEvent, None]:
         """Answer `messages` in `thread`, yielding events; never raises for API errors.
 
         With `resume_response`, the turn continues from that response of an interrupted
         attempt (see the module docstring); `messages` are sent only if it is lost.
+
+        Function tools marked `@requires_approval`, and MCP calls the API holds for
+        approval, wait for `approve` (the service asks the asker); without it they are
+        denied.
 
         A `FileReady` with a `source_id` is recorded as delivered in the thread when the
         caller asks for the next event, that is once it has posted the file: a turn
@@ -165,7 +178,9 @@ class Engine:
         """
         ref = new_ref()
         try:
-            async for event in self._turn(thread, messages, context, resume_response, stopped):
+            async for event in self._turn(
+                thread, messages, context, resume_response, stopped, approve
+            ):
                 yield event
         except Exception as exc:
             logger.error(
@@ -185,6 +200,7 @@ class Engine:
         context: ToolContext,
         resume_response: str | None,
         stopped: Callable[[], bool],
+        approve: Approver | None,
     ) -> AsyncIterator[EngineEvent]:
         state = _TurnState(
             thread=thread,
@@ -245,9 +261,9 @@ class Engine:
                 if result.cited_names:
                     names = ", ".join(dict.fromkeys(result.cited_names))
                     yield TextDelta(f"\n\nSources: {names}")
-                if not result.calls:
+                if not result.calls and not result.approvals:
                     break
-                if round_number == self.settings.tool_rounds:
+                if round_number == self.settings.tool_rounds and result.calls:
                     # Every call needs its output in the history, or the next request is
                     # rejected ("No tool output found for function call").
                     skipped: list[Item] = [
@@ -262,23 +278,17 @@ class Engine:
                         )
                     yield Notice("Stopped after too many tool calls in one turn.")
                     break
-                for call in result.calls:
-                    yield Progress(
-                        call.call_id, "function", f"Calling {call.name}", detail=_call_detail(call)
-                    )
-                outputs = await self.assistant.functions.run(result.calls, context)
-                for call, output in zip(result.calls, outputs, strict=True):
-                    failed = str(output.get("output", "")).startswith("Error:")
-                    yield Progress(
-                        call.call_id,
-                        "function",
-                        f"Calling {call.name}",
-                        done=True,
-                        detail=_call_detail(call),
-                        failed=failed,
-                    )
-                transcript.extend(outputs)
-                pending_input = outputs
+                if round_number == self.settings.tool_rounds:
+                    break  # MCP approvals left unanswered: the API does not insist
+                next_input: list[Item] = []
+                if result.approvals:
+                    async for event in self._answer_mcp_approvals(result, approve, next_input):
+                        yield event
+                if result.calls:
+                    async for event in self._run_calls(result, context, approve, next_input):
+                        yield event
+                transcript.extend(next_input)
+                pending_input = next_input
                 current = None
         except (asyncio.CancelledError, GeneratorExit):
             # Stopped by the user: the calls of a finished response still need outputs,
@@ -408,6 +418,95 @@ class Engine:
                     ) from None
                 for out in map_event(event, result):
                     yield out
+
+    async def _run_calls(
+        self,
+        result: Round,
+        context: ToolContext,
+        approve: Approver | None,
+        outputs: list[Item],
+    ) -> AsyncIterator[EngineEvent]:
+        """Run a round's function calls (concurrently), those that need approval once
+        it is given; append one output per call to `outputs`."""
+        calls, functions = result.calls, self.assistant.functions
+        for call in calls:
+            yield Progress(
+                call.call_id, "function", f"Calling {call.name}", detail=_call_detail(call)
+            )
+        asking = [c for c in calls if functions.requires_approval(c.name)]
+        decisions: dict[str, ApprovalOutcome] = {}
+        if asking:
+            for call in asking:
+                yield Progress(
+                    f"{call.call_id}:approval", "function", f"Waiting for approval: {call.name}"
+                )
+            decided = await asyncio.gather(
+                *(self._decide(approve, "function", c.call_id, c.name, c.arguments) for c in asking)
+            )
+            decisions = {c.call_id: d for c, d in zip(asking, decided, strict=True)}
+            for call in asking:
+                yield Progress(
+                    f"{call.call_id}:approval",
+                    "function",
+                    f"Waiting for approval: {call.name}",
+                    done=True,
+                    failed=decisions[call.call_id] != "approved",
+                )
+        allowed = [c for c in calls if decisions.get(c.call_id, "approved") == "approved"]
+        ran = {o["call_id"]: o for o in await functions.run(allowed, context)} if allowed else {}
+        for call in calls:
+            output = ran.get(call.call_id) or {
+                "type": "function_call_output",
+                "call_id": call.call_id,
+                "output": NOT_APPROVED[decisions[call.call_id]],
+            }
+            outputs.append(output)
+            failed = call.call_id not in ran or str(output["output"]).startswith("Error:")
+            yield Progress(
+                call.call_id,
+                "function",
+                f"Calling {call.name}",
+                done=True,
+                detail=_call_detail(call),
+                failed=failed,
+            )
+
+    async def _answer_mcp_approvals(
+        self, result: Round, approve: Approver | None, answers: list[Item]
+    ) -> AsyncIterator[EngineEvent]:
+        """Ask about the MCP calls the API held, and answer each (approve true/false)."""
+        requests = result.approvals
+        for req in requests:
+            yield Progress(req.id, "mcp", f"Waiting for approval: {req.server_label}: {req.name}")
+        decided = await asyncio.gather(
+            *(
+                self._decide(approve, "mcp", r.id, f"{r.server_label}: {r.name}", r.arguments)
+                for r in requests
+            )
+        )
+        for req, decision in zip(requests, decided, strict=True):
+            answers.append(
+                {
+                    "type": "mcp_approval_response",
+                    "approval_request_id": req.id,
+                    "approve": decision == "approved",
+                }
+            )
+            yield Progress(
+                req.id,
+                "mcp",
+                f"Waiting for approval: {req.server_label}: {req.name}",
+                done=True,
+                failed=decision != "approved",
+            )
+
+    @staticmethod
+    async def _decide(
+        approve: Approver | None, kind: ApprovalKind, call_id: str, name: str, arguments: str
+    ) -> ApprovalOutcome:
+        if approve is None:
+            return "denied"  # nobody to ask
+        return await approve(kind, call_id, name, arguments)
 
     async def cancel(self, response_id: str | None) -> None:
         """A stopped turn: a background response runs on without its stream, so it is

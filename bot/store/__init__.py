@@ -1,6 +1,7 @@
 """Persistence: the only package that talks to the database."""
 
 from bot.store.store import (
+    ApprovalRow,
     FeedbackRow,
     FeedbackValue,
     InboundRow,
@@ -14,6 +15,7 @@ from bot.store.store import (
 )
 
 __all__ = [
+    "ApprovalRow",
     "FeedbackRow",
     "FeedbackValue",
     "InboundRow",

@@ -128,6 +128,37 @@ class FeedbackRow:
 
 
 @dataclass(frozen=True, slots=True)
+class ApprovalRow:
+    """A tool call waiting for (or given) a person's decision."""
+
+    id: int
+    turn_id: int
+    call_id: str
+    kind: str
+    name: str
+    arguments: str
+    status: str  # pending, approved, denied, expired
+    message_ref: str | None
+    decided_by: str | None
+    expires_at: float
+
+
+def _approval(row: sa.Row[Any]) -> ApprovalRow:
+    return ApprovalRow(
+        id=row.id,
+        turn_id=row.turn_id,
+        call_id=row.call_id,
+        kind=row.kind,
+        name=row.name,
+        arguments=row.arguments,
+        status=row.status,
+        message_ref=row.message_ref,
+        decided_by=row.decided_by,
+        expires_at=row.expires_at,
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Work:
     """What a worker finds when it takes a thread (`Store.take_work`).
 
@@ -804,6 +835,65 @@ class Store:
             ]
 
         return await self.run(read)
+
+    async def open_approval(
+        self,
+        turn: int,
+        *,
+        call_id: str,
+        kind: str,
+        name: str,
+        arguments: str,
+        expires_at: float,
+    ) -> ApprovalRow:
+        """The approval of `call_id` in `turn`: a new pending one, or the one asked
+        before (a resumed turn asks again for the same call)."""
+        ap = t.approvals
+        where = (ap.c.turn_id == turn) & (ap.c.call_id == call_id)
+
+        def open_(conn: Connection) -> ApprovalRow:
+            row = conn.execute(sa.select(ap).where(where)).first()
+            if row is None:
+                conn.execute(
+                    ap.insert().values(
+                        turn_id=turn,
+                        call_id=call_id,
+                        kind=kind,
+                        name=name,
+                        arguments=arguments,
+                        status="pending",
+                        created_at=time.time(),
+                        expires_at=expires_at,
+                    )
+                )
+                row = conn.execute(sa.select(ap).where(where)).one()
+            return _approval(row)
+
+        return await self.run(open_)
+
+    async def approval(self, approval_id: int) -> ApprovalRow | None:
+        query = sa.select(t.approvals).where(t.approvals.c.id == approval_id)
+
+        def read(conn: Connection) -> ApprovalRow | None:
+            row = conn.execute(query).first()
+            return None if row is None else _approval(row)
+
+        return await self.run(read)
+
+    async def set_approval_message(self, approval_id: int, ref: str | None) -> None:
+        ap = t.approvals
+        query = ap.update().where(ap.c.id == approval_id).values(message_ref=ref)
+        await self.run(lambda conn: conn.execute(query))
+
+    async def decide_approval(self, approval_id: int, status: str, *, user_id: str | None) -> bool:
+        """Decide a pending approval; False if it was decided already (first one wins)."""
+        ap = t.approvals
+        query = (
+            ap.update()
+            .where(ap.c.id == approval_id, ap.c.status == "pending")
+            .values(status=status, decided_by=user_id, decided_at=time.time())
+        )
+        return await self.run(lambda conn: conn.execute(query).rowcount == 1)
 
     async def _update_turn(self, turn: int, **values: Any) -> None:
         params = {"turn": turn, **values, "updated_at": time.time()}

@@ -152,3 +152,23 @@ feedback = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.UniqueConstraint("turn_id", "user_id"),
 )
+
+# Tool calls waiting for a person's approval ("pending", then "approved", "denied" or
+# "expired"); `message_ref` is the platform message with the buttons.
+approvals = sa.Table(
+    "approvals",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("turn_id", Id, sa.ForeignKey("turns.id"), nullable=False),
+    sa.Column("call_id", sa.String(128), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("arguments", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("message_ref", sa.String(128)),
+    sa.Column("decided_by", sa.String(64)),
+    sa.Column("decided_at", sa.Float),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("turn_id", "call_id"),
+)

@@ -37,6 +37,8 @@ class ScriptedEngine:
         self.asked: list[list[str]] = []
         self.cancelled: list[str | None] = []
         self.hold: asyncio.Event | None = None  # set: the turn waits here after its events
+        self.ask: tuple[str, str, str] | None = None  # (call id, name, arguments) to approve
+        self.decisions: list[str] = []
 
     async def turn(
         self,
@@ -46,10 +48,13 @@ class ScriptedEngine:
         context: ToolContext,
         resume_response: str | None = None,
         stopped: Any = None,
+        approve: Any = None,
     ) -> AsyncIterator[EngineEvent]:
         self.asked.append([m.text for m in messages])
         for event in self.events:
             yield event
+        if self.ask is not None and approve is not None:
+            self.decisions.append(await approve("function", *self.ask))
         if self.hold is not None:
             await self.hold.wait()
 
@@ -166,6 +171,42 @@ async def test_stop_checks_the_channel_and_the_user_then_interrupts_the_wait(
         assert await service.record_feedback(turn.id, key=key(), user_id="U1", value="up") == (
             "recorded"
         )
+    finally:
+        await service.stop(budget=1)
+        await store.close()
+
+
+async def test_an_approval_is_decided_once_by_the_asker_in_its_channel(tmp_path: Path) -> None:
+    engine = ScriptedEngine([TextDelta("Let me check.")])
+    engine.ask = ("call_1", "delete_file", '{"name": "a"}')
+    service, replier, store = await make_service(tmp_path, engine)
+    try:
+        await service.submit(inbound("hi"))
+        for _ in range(200):
+            if replier.replies and replier.replies[0].asked:
+                break
+            await asyncio.sleep(0.01)
+        [reply] = replier.replies
+        [request] = reply.asked
+        assert (request.kind, request.name, request.arguments) == (
+            "function",
+            "delete_file",
+            '{"name": "a"}',
+        )
+        elsewhere = ThreadKey("test", "T1", "other-channel", "x")
+        decide = service.decide_approval
+        approval = request.approval_id
+        assert await decide(approval, key=elsewhere, user_id="U1", approve=True) == "unknown"
+        assert await decide(approval + 7, key=key(), user_id="U1", approve=True) == "unknown"
+        assert await decide(approval, key=key(), user_id="U2", approve=True) == "not_allowed"
+        assert await decide(approval, key=key(), user_id="U1", approve=False) == "denied"
+        # A second click (or a replayed payload) changes nothing.
+        assert await decide(approval, key=key(), user_id="U1", approve=True) == "decided"
+        await service.drain()
+        assert engine.decisions == ["denied"]
+        assert reply.decided == [(approval, "denied", "U1")]
+        row = await store.approval(approval)
+        assert row is not None and (row.status, row.decided_by) == ("denied", "U1")
     finally:
         await service.stop(budget=1)
         await store.close()
