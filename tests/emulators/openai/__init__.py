@@ -16,9 +16,17 @@ in ``emu.spec_violations`` and on its ``Recorded.violations``. ``emu.spec_valida
 llama.cpp's llama-server instead (llama.py): no Conversations/files/containers/vector
 stores, its input rules, its error bodies. Validation is off there unless asked for.
 
+Remote MCP (mcp.py): ``Reply(mcp_calls=[("docs", "search", {"q": "x"})], mcp_output=...)``
+calls the request's ``{"type": "mcp", "server_label": "docs", ...}`` tool; by its
+``require_approval`` (default "always") the output holds an ``mcp_approval_request`` or an
+``mcp_call``; an ``mcp_approval_response`` input answers. ``emu.mcp_approval_requests``,
+``emu.mcp_approvals`` (id -> approve), ``emu.mcp_calls_run`` (``McpCallRun``),
+``emu.mcp_calls_ignored``; ``emu.mcp_server_tools`` sets what a server lists.
+
 Fixtures: ``tests.emulators.openai.plugin.openai_emulator`` and ``llama_like_emulator``.
 """
 
+from .mcp import McpCallRun
 from .model import ModelFn, ModelRequest, Reply, default_model
 from .server import (
     CONVERSATION_LOCKED_MESSAGE,
@@ -41,6 +49,7 @@ __all__ = [
     "ContainerFile",
     "ContainerState",
     "ConvState",
+    "McpCallRun",
     "ModelFn",
     "ModelRequest",
     "OpenAIEmulator",

@@ -68,6 +68,21 @@ class Reply:
     # (name, arguments) -> function_call output items (several = parallel calls).
     function_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
+    # Remote MCP tool calls (mcp.py): (server_label, tool name, arguments). Each needs an
+    # mcp tool with that server_label in the request that allows the tool (else it is not
+    # made; see OpenAIEmulator.mcp_calls_ignored). By the tool's require_approval it becomes
+    # an mcp_approval_request item (after the text; the response completes without
+    # running it, and without default text) or an mcp_call item that runs at once (before
+    # the text). A request answering an approval request runs the approved call with
+    # *its* Reply's mcp_output / mcp_error, before that Reply's own calls and text.
+    mcp_calls: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    # Output of every MCP call run in this response (mcp_call.output).
+    mcp_output: str = "mcp ok"
+    # If set, every MCP call run in this response fails instead: status "failed", output
+    # null, error {"type": "mcp_tool_execution_error", "content": [{"type": "text",
+    # "text": mcp_error}]}, event response.mcp_call.failed.
+    mcp_error: str | None = None
+
     # Code interpreter: needs a code_interpreter tool in the request (else ignored).
     code: str | None = None
     code_logs: str = ""
@@ -133,6 +148,10 @@ class ModelRequest:
         """function_call_output items of this request's input, in order."""
         return [i for i in self.input_items if i.get("type") == "function_call_output"]
 
+    def mcp_approval_responses(self) -> list[JSON]:
+        """mcp_approval_response items of this request's input, in order."""
+        return [i for i in self.input_items if i.get("type") == "mcp_approval_response"]
+
     def last_user_text(self) -> str:
         """Text of the last user message (input first, then history)."""
         for items in (self.input_items, self.history):
@@ -191,9 +210,16 @@ def function_output_text(item: JSON) -> str:
 
 
 def default_model(req: ModelRequest) -> Reply:
+    """The echo model: "echo: <last user text>", "tool results: <outputs>" after function
+    outputs, and after MCP approval answers no text of its own (the emulator then writes
+    "mcp results: <outputs>" for approved calls, or "mcp call denied: <names>")."""
     outputs = req.function_call_outputs()
     if outputs:
         return Reply(text="tool results: " + "; ".join(function_output_text(o) for o in outputs))
+    if req.mcp_approval_responses() and not any(
+        i.get("type") == "message" and i.get("role") == "user" for i in req.input_items
+    ):
+        return Reply()
     return Reply(text="echo: " + req.last_user_text())
 
 
@@ -244,6 +270,11 @@ def normalize_input(raw: Any) -> list[JSON]:
         elif itype == "function_call_output":
             item.setdefault("id", new_id("fco"))
             item.setdefault("status", "completed")
+            items.append(item)
+        elif itype == "mcp_approval_response":
+            if not item.get("id"):
+                item["id"] = new_id("mcpa")
+            item.setdefault("reason", None)
             items.append(item)
         else:
             if itype:

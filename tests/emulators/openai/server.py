@@ -7,6 +7,10 @@ Every request is checked against OpenAI's official OpenAPI definition (``spec.py
 ``tests/spec/openai/``): one the definition rejects is answered 400 the way the API words
 it and kept in ``spec_violations``. ``compat="llama.cpp"`` makes it answer like
 llama.cpp's ``llama-server`` instead (``llama.py``).
+
+Remote MCP tools (``mcp.py``): ``mcp_list_tools``, ``mcp_approval_request`` and ``mcp_call``
+items with their ``response.mcp_*`` events; answers (``mcp_approval_response``) are checked
+against the context and recorded in ``mcp_approvals``, calls made in ``mcp_calls_run``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 
 from . import llama
+from . import mcp as mcp_rules
+from .mcp import McpCallRun
 from .model import (
     JSON,
     ModelFn,
@@ -43,6 +49,7 @@ __all__ = [
     "ContainerState",
     "ConvState",
     "FileBatchState",
+    "McpCallRun",
     "OpenAIEmulator",
     "Recorded",
     "SpecViolation",
@@ -477,6 +484,21 @@ class OpenAIEmulator:
         self.vector_stores: dict[str, VectorStoreState] = {}
         # Exceptions raised inside the emulator while generating (bugs; should stay empty).
         self.errors: list[BaseException] = []
+        # Remote MCP (mcp.py). The tools each MCP server lists, by server_label: names or
+        # MCPListToolsTool dicts ({"name", "input_schema", "description", "annotations"},
+        # annotations {"read_only": bool} for read_only filters). A label not here lists
+        # the names its tool's allowed_tools and the Reply's mcp_calls give, and then
+        # any name may be called.
+        self.mcp_server_tools: dict[str, list[JSON | str]] = {}
+        # Every mcp_approval_request item emitted, by id ("mcpr_...").
+        self.mcp_approval_requests: dict[str, JSON] = {}
+        # Approval requests answered by an mcp_approval_response that a response acted
+        # on: id -> approve.
+        self.mcp_approvals: dict[str, bool] = {}
+        # Every MCP tool call made (each mcp_call item emitted), in order.
+        self.mcp_calls_run: list[McpCallRun] = []
+        # Scripted mcp_calls not made: (server_label, name, reason).
+        self.mcp_calls_ignored: list[tuple[str, str, str]] = []
         self._script: deque[Reply] = deque()
         self._runs: dict[str, _Run] = {}
         self._contexts: dict[str, list[JSON]] = {}
@@ -860,6 +882,48 @@ class OpenAIEmulator:
                     param="input",
                 )
 
+    def _check_mcp_approvals(
+        self, history: list[JSON], input_items: list[JSON], tools: list[JSON]
+    ) -> None:
+        """Each mcp_approval_response answers a known, unanswered approval request.
+
+        The request may be in the conversation, the previous_response_id chain, or passed
+        back earlier in this input (stateless callers replay the output items).
+        """
+        requests = mcp_rules.approval_requests(history)
+        answered = mcp_rules.answered_ids(history)
+        servers = mcp_rules.mcp_tools(tools)
+        for item in input_items:
+            itype = item.get("type")
+            if itype == "mcp_approval_request":
+                requests[str(item.get("id"))] = item
+            elif itype == "mcp_call" and item.get("approval_request_id"):
+                answered.add(str(item["approval_request_id"]))
+            elif itype == "mcp_approval_response":
+                rid = str(item.get("approval_request_id"))
+                request = requests.get(rid)
+                if request is None:
+                    raise ApiError(
+                        400,
+                        f"No MCP approval request found with id '{rid}'.",
+                        param="input",
+                    )
+                if rid in answered:
+                    raise ApiError(
+                        400,
+                        f"MCP approval request '{rid}' has already been answered.",
+                        param="input",
+                    )
+                label = str(request.get("server_label"))
+                if item.get("approve") and label not in servers:
+                    raise ApiError(
+                        400,
+                        f"MCP approval request '{rid}' is for server '{label}', which is "
+                        "not among the request's tools.",
+                        param="tools",
+                    )
+                answered.add(rid)
+
     def _check_tools(self, tools: list[JSON]) -> None:
         for i, tool in enumerate(tools):
             if tool.get("type") == "code_interpreter":
@@ -888,6 +952,15 @@ class OpenAIEmulator:
                                 f"File with id '{fid}' not found.",
                                 param=f"tools[{i}].container.file_ids",
                             )
+            elif tool.get("type") == "mcp":
+                # The definition leaves all three optional; a server is needed to connect.
+                if not any(tool.get(k) for k in ("server_url", "connector_id", "tunnel_id")):
+                    raise ApiError(
+                        400,
+                        f"Missing required parameter: 'tools[{i}].server_url'.",
+                        code="missing_required_parameter",
+                        param=f"tools[{i}].server_url",
+                    )
             elif tool.get("type") == "file_search":
                 for vid in tool.get("vector_store_ids") or []:
                     if vid not in self.vector_stores:
@@ -925,7 +998,10 @@ class OpenAIEmulator:
             "temperature": body.get("temperature", 1.0),
             "text": body.get("text") or {"format": {"type": "text"}, "verbosity": "medium"},
             "tool_choice": body.get("tool_choice") or "auto",
-            "tools": copy.deepcopy(body.get("tools") or []),
+            "tools": [
+                mcp_rules.public_tool(t) if isinstance(t, dict) and t.get("type") == "mcp" else t
+                for t in copy.deepcopy(body.get("tools") or [])
+            ],
             "top_logprobs": body.get("top_logprobs") or 0,
             "top_p": body.get("top_p", 1.0),
             "truncation": body.get("truncation") or "disabled",
@@ -1000,6 +1076,7 @@ class OpenAIEmulator:
         self._check_tools(tools)
         if self.compat is None:  # llama-server does not pair calls with outputs
             self._check_tool_outputs(history, input_items)
+            self._check_mcp_approvals(history, input_items, tools)
 
         if conv is not None and conv.active_response is not None:
             self.overlaps.append(conv.id)
@@ -1154,6 +1231,9 @@ class OpenAIEmulator:
         include = set(req.body.get("include") or [])
         out_words = 0
 
+        mcp_results, mcp_denied, mcp_pending = await self._mcp_items(run, delay, chunk)
+        out_words += sum(len(args.split()) for _, _, args in mcp_pending)
+
         if reply.web_search is not None:
             await self._web_search_item(run, reply.web_search)
 
@@ -1177,9 +1257,14 @@ class OpenAIEmulator:
         stop_early = (
             reply.fail is not None or reply.stream_error is not None or reply.incomplete is not None
         )
-        if text is not None or not reply.function_calls or stop_early:
+        if text is not None or stop_early or not (reply.function_calls or mcp_pending):
             if text is None:
-                text = default_model(req).text or ""
+                if mcp_results:
+                    text = "mcp results: " + "; ".join(mcp_results)
+                elif mcp_denied:
+                    text = "mcp call denied: " + ", ".join(mcp_denied)
+                else:
+                    text = default_model(req).text or ""
             if reply.cite_files:
                 annotations.extend(_container_citations(text, created))
             out_words += len(text.split())
@@ -1188,6 +1273,8 @@ class OpenAIEmulator:
                 return
 
         if reply.incomplete is None:
+            for label, name, arguments in mcp_pending:
+                self._mcp_approval_request_item(run, label, name, arguments)
             for name, args in reply.function_calls:
                 arguments = json.dumps(args)
                 out_words += len(arguments.split())
@@ -1226,6 +1313,176 @@ class OpenAIEmulator:
 
     def _item_event(self, run: _Run, type_: str, item: JSON, index: int, **fields: Any) -> None:
         self._emit(run, type_, output_index=index, item_id=item["id"], **fields)
+
+    def _mcp_server_tools(self, label: str, tool: JSON, reply: Reply) -> list[JSON]:
+        configured = self.mcp_server_tools.get(label)
+        if configured is not None:
+            return [mcp_rules.server_tool(t) for t in configured]
+        names: list[str] = []
+        rule = tool.get("allowed_tools")
+        if isinstance(rule, list):
+            names.extend(str(n) for n in rule)
+        elif isinstance(rule, dict) and isinstance(rule.get("tool_names"), list):
+            names.extend(str(n) for n in rule["tool_names"])
+        names.extend(name for lbl, name, _ in reply.mcp_calls if lbl == label)
+        return [mcp_rules.server_tool(n) for n in dict.fromkeys(names)]
+
+    async def _mcp_items(
+        self, run: _Run, delay: float, chunk: int
+    ) -> tuple[list[str], list[str], list[tuple[str, str, str]]]:
+        """The MCP part of an output, before the other tools and the text.
+
+        Emits mcp_list_tools for servers not listed in the context, runs the calls this
+        input approves, runs the scripted calls needing no approval. Returns the outputs
+        of the calls run (for the default text), the names of denied calls, and the
+        scripted calls waiting for approval (server_label, name, arguments JSON).
+        """
+        reply, req = run.reply, run.req
+        servers = mcp_rules.mcp_tools(req.tools)
+        listed = mcp_rules.listed_labels(req.context)
+        tool_lists: dict[str, list[JSON]] = {}
+        for label, tool in servers.items():
+            tool_lists[label] = self._mcp_server_tools(label, tool, reply)
+            if label not in listed:  # the API imports only the allowed tools
+                imported = [
+                    t
+                    for t in tool_lists[label]
+                    if mcp_rules.allowed(tool, t["name"], t.get("annotations"))
+                ]
+                await self._mcp_list_tools_item(run, label, imported)
+
+        results: list[str] = []
+        denied: list[str] = []
+
+        async def call(label: str, name: str, arguments: str, approval: str | None) -> None:
+            await self._mcp_call_item(run, servers[label], name, arguments, approval, delay, chunk)
+            results.append(reply.mcp_output if reply.mcp_error is None else reply.mcp_error)
+
+        requests = mcp_rules.approval_requests(req.context)
+        for answer in req.mcp_approval_responses():
+            rid = str(answer.get("approval_request_id"))
+            request = requests[rid]  # checked in _check_mcp_approvals
+            approve = bool(answer.get("approve"))
+            self.mcp_approvals[rid] = approve
+            if approve:
+                label = str(request.get("server_label"))
+                await call(label, str(request["name"]), str(request["arguments"]), rid)
+            else:
+                denied.append(str(request.get("name")))
+
+        pending: list[tuple[str, str, str]] = []
+        for label, name, args in reply.mcp_calls:
+            target = servers.get(label)
+            if target is None:
+                self.mcp_calls_ignored.append(
+                    (label, name, "no mcp tool with this server_label in the request")
+                )
+                continue
+            listed_tool = next((t for t in tool_lists[label] if t["name"] == name), None)
+            if listed_tool is None:
+                self.mcp_calls_ignored.append((label, name, "not a tool of this server"))
+                continue
+            annotations = listed_tool.get("annotations")
+            if not mcp_rules.allowed(target, name, annotations):
+                self.mcp_calls_ignored.append((label, name, "not in allowed_tools"))
+                continue
+            arguments = json.dumps(args)
+            if mcp_rules.needs_approval(target, name, annotations):
+                pending.append((label, name, arguments))
+            else:
+                await call(label, name, arguments, None)
+        return results, denied, pending
+
+    async def _mcp_list_tools_item(self, run: _Run, label: str, tools: list[JSON]) -> None:
+        item: JSON = {
+            "id": new_id("mcpl"),
+            "type": "mcp_list_tools",
+            "server_label": label,
+            "tools": [],
+        }
+        i = self._add_item(run, item)
+        self._item_event(run, "response.mcp_list_tools.in_progress", item, i)
+        await asyncio.sleep(0)
+        item["tools"] = _snap(tools)
+        self._item_event(run, "response.mcp_list_tools.completed", item, i)
+        self._emit(run, "response.output_item.done", output_index=i, item=_snap(item))
+
+    async def _mcp_call_item(
+        self,
+        run: _Run,
+        tool: JSON,
+        name: str,
+        arguments: str,
+        approval_request_id: str | None,
+        delay: float,
+        chunk: int,
+    ) -> None:
+        """One MCP call the API makes. A call the model just wrote streams its arguments
+        (response.mcp_call_arguments.delta/.done); an approved one has them already."""
+        reply = run.reply
+        item: JSON = {
+            "id": new_id("mcp"),
+            "type": "mcp_call",
+            "status": "in_progress",
+            "server_label": str(tool.get("server_label")),
+            "name": name,
+            "arguments": arguments if approval_request_id else "",
+            "output": None,
+            "error": None,
+            "approval_request_id": approval_request_id,
+        }
+        i = self._add_item(run, item)
+        self._item_event(run, "response.mcp_call.in_progress", item, i)
+        if approval_request_id is None:
+            for n, pos in enumerate(range(0, len(arguments), chunk)):
+                await asyncio.sleep(delay if n and delay else 0)
+                piece = arguments[pos : pos + chunk]
+                item["arguments"] += piece
+                self._item_event(run, "response.mcp_call_arguments.delta", item, i, delta=piece)
+            self._item_event(run, "response.mcp_call_arguments.done", item, i, arguments=arguments)
+        await asyncio.sleep(0)
+        if reply.mcp_error is not None:
+            item["status"] = "failed"
+            item["error"] = {
+                "type": "mcp_tool_execution_error",
+                "content": [{"type": "text", "text": reply.mcp_error}],
+            }
+            self._item_event(run, "response.mcp_call.failed", item, i)
+        else:
+            item["status"] = "completed"
+            item["output"] = reply.mcp_output
+            self._item_event(run, "response.mcp_call.completed", item, i)
+        self._emit(run, "response.output_item.done", output_index=i, item=_snap(item))
+        try:
+            parsed = json.loads(arguments)
+        except ValueError:
+            parsed = {}
+        headers = tool.get("headers")
+        self.mcp_calls_run.append(
+            McpCallRun(
+                server_label=item["server_label"],
+                name=name,
+                arguments=parsed if isinstance(parsed, dict) else {},
+                response_id=run.id,
+                item_id=item["id"],
+                approval_request_id=approval_request_id,
+                output=item["output"],
+                error=reply.mcp_error,
+                headers=dict(headers) if isinstance(headers, dict) else {},
+            )
+        )
+
+    def _mcp_approval_request_item(self, run: _Run, label: str, name: str, arguments: str) -> None:
+        item: JSON = {
+            "id": new_id("mcpr"),
+            "type": "mcp_approval_request",
+            "server_label": label,
+            "name": name,
+            "arguments": arguments,
+        }
+        i = self._add_item(run, item)
+        self._emit(run, "response.output_item.done", output_index=i, item=_snap(item))
+        self.mcp_approval_requests[item["id"]] = _snap(item)
 
     async def _web_search_item(self, run: _Run, query: str) -> None:
         item: JSON = {

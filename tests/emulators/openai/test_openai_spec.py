@@ -250,7 +250,9 @@ async def test_every_kind_of_call_the_bot_makes_passes(
         if line.startswith("data: ") and '"response.output_item.done"' in line
     ]
     outputs = [
-        {"type": "function_call_output", "call_id": c["call_id"], "output": "42"} for c in calls
+        {"type": "function_call_output", "call_id": c["call_id"], "output": "42"}
+        for c in calls
+        if c["type"] == "function_call"
     ]
     stream = await client.responses.create(
         model="gpt-4.1",
@@ -274,15 +276,25 @@ async def test_every_kind_of_call_the_bot_makes_passes(
         conv.id, items=[{"type": "message", "role": "user", "content": "hi"}]
     )
 
-    # an MCP approval answer
+    # an MCP call that waits for approval, and the answer
+    ask = {**mcp, "require_approval": "always"}
+    openai_emulator.script(Reply(mcp_calls=[("docs", "search", {"q": "x"})]))
+    asked = await client.responses.create(
+        model="gpt-4.1", conversation=conv.id, input="find x", extra_body={"tools": [ask]}
+    )
+    request_id = next(o.id for o in asked.output if o.type == "mcp_approval_request")
     await client.responses.create(
         model="gpt-4.1",
         conversation=conv.id,
         extra_body={
             "input": [
-                {"type": "mcp_approval_response", "approval_request_id": "mcpr_1", "approve": True}
+                {
+                    "type": "mcp_approval_response",
+                    "approval_request_id": request_id,
+                    "approve": True,
+                }
             ],
-            "tools": [mcp],
+            "tools": [ask],
         },
     )
 
