@@ -181,3 +181,61 @@ def test_readme_section_documents_every_scope_and_setting() -> None:
         assert f"| `{scope}` | {purpose} |" in section
     for name, _default, _description in settings_table(SlackSettings):
         assert f"`{name}`" in section, name
+
+
+def test_every_registered_action_is_a_known_one() -> None:
+    """The block actions the adapter registers are exactly ACTIONS (the buttons it
+    posts); Slack delivers them because interactivity is on (checked above)."""
+    import ast
+
+    from adapters.slack import controls
+    from adapters.slack.controls import ACTIONS
+
+    registered: set[str] = set()
+    root = MANIFEST.parent / "adapters" / "slack"
+    for path in root.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "action"
+                and node.args
+            ):
+                arg = node.args[0]
+                if isinstance(arg, ast.Name):  # a module constant of controls.py
+                    registered.add(getattr(controls, arg.id))
+                elif isinstance(arg, ast.Constant):
+                    registered.add(str(arg.value))
+    assert registered == set(ACTIONS)
+
+
+@pytest.mark.parametrize("mode", ["socket", "http"])
+async def test_every_action_is_handled_and_acked(slack_bot: Any, mode: str) -> None:
+    """A click on each of the app's buttons is acknowledged at once, even one naming a
+    turn or approval that does not exist (it only gets an ephemeral note)."""
+    from adapters.slack.controls import ACTIONS
+    from tests.emulators.slack import BOT_USER_ID, app_mention_event
+
+    bot = await slack_bot(mode)
+    event = app_mention_event(channel="C0001", text=f"<@{BOT_USER_ID}> hello")
+    await bot.send(event)
+    await bot.settle()
+    (reply,) = bot.emulator.bot_messages("C0001", event["ts"])
+    kwargs: dict[str, Any] = {"url": bot.url} if mode == "http" else {}
+    feedback = await bot.emulator.click_feedback(
+        "C0001", reply.ts, positive=True, user="U0USER", **kwargs
+    )
+    assert feedback.acked
+    base = feedback.payload
+    for action in ACTIONS:
+        payload = {
+            **base,
+            "actions": [
+                {**base["actions"][0], "action_id": action, "type": "button", "value": "999999"}
+            ],
+        }
+        delivery = await bot.emulator.deliver_interactive(payload, **kwargs)
+        assert delivery.acked, action
+    # An action the app does not handle is not acknowledged (Bolt: 404 / no ack).
+    stray = {**base, "actions": [{**base["actions"][0], "action_id": "tb_nope"}]}
+    assert not (await bot.emulator.deliver_interactive(stray, timeout_seconds=1, **kwargs)).acked
