@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import pydantic
+import pytest
 
 from bot.models import Attachment, AttachmentError, Inbound
 from bot.tools import ToolContext, ToolRegistry
@@ -409,3 +410,33 @@ async def test_function_calls_share_a_bounded_number_of_slots(
     await core.service.drain()
     assert max(peak) == 2
     assert core.replier.replies[0].text.count("done") == 6
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["sometimes", {"always": ["search_docs"]}, {"maybe": {"tool_names": ["x"]}}, {}],
+)
+def test_a_bad_require_approval_names_the_server(value: object) -> None:
+    from bot.assistant import AssistantConfigError, parse_mcp_servers
+
+    raw = json.dumps(
+        [
+            {
+                "label": "docs",
+                "url": "https://x.example",
+                "allowed_tools": ["a"],
+                "require_approval": value,
+            }
+        ]
+    )
+    with pytest.raises(AssistantConfigError, match="server 'docs': require_approval"):
+        parse_mcp_servers(raw)
+
+
+def test_require_approval_values_are_passed_as_openai_takes_them() -> None:
+    from bot.assistant import parse_mcp_servers
+
+    for value in ("always", "never", {"always": {"tool_names": ["a"]}}):
+        entry = {"label": "d", "url": "https://x.example", "allowed_tools": ["a"]}
+        (server,) = parse_mcp_servers(json.dumps([{**entry, "require_approval": value}]))
+        assert server.tool()["require_approval"] == value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from bot.tools import ToolRegistry, requires_approval
@@ -128,3 +129,67 @@ async def test_buttons_still_work_after_a_restart(make_bot: MakeBot, openai_emul
     # It was asked once: the resumed turn found the question it had posted.
     asked = [m for m in second.bot_messages(thread_id) if "wants to run" in m["content"]]
     assert asked == [] and second.emu.message(message_id)["content"].startswith("✅")
+
+
+MCP = json.dumps(
+    [
+        {
+            "label": "docs",
+            "url": "https://mcp.example.com/sse",
+            "allowed_tools": ["search"],
+            "require_approval": "always",
+        }
+    ]
+)
+
+
+async def mcp_question(bot: Bot, openai_emulator: Any) -> tuple[str, dict[str, str]]:
+    openai_emulator.script(
+        Reply(mcp_calls=[("docs", "search", {"q": "pricing"})]),
+        Reply(text="Found it.", mcp_output="pricing: 10 EUR"),
+    )
+    await bot.emu.send_message(bot.emu.channel_id, f"<@{bot.id}> look it up", author=bot.emu.alice)
+    await bot.handled()
+
+    def buttons() -> tuple[str, dict[str, str]] | None:
+        for thread in bot.emu.threads(bot.emu.channel_id):
+            for m in bot.bot_messages(thread["id"]):
+                ids = [b["custom_id"] for b in bot.emu.buttons(m["id"])]
+                if any(i.startswith("tb:ap:") for i in ids):
+                    return str(m["id"]), {i.split(":")[2]: i for i in ids}
+        return None
+
+    return await bot.emu.wait_until(buttons)
+
+
+async def test_an_mcp_call_held_for_approval_runs_once_approved(
+    make_bot: MakeBot, openai_emulator: Any
+) -> None:
+    bot = await make_bot(THREADBRIDGE_MCP_SERVERS=MCP)
+    message_id, buttons = await mcp_question(bot, openai_emulator)
+    assert "MCP tool **docs: search**" in bot.emu.message(message_id)["content"]
+    assert openai_emulator.mcp_calls_run == []
+    click = await bot.emu.click(message_id, buttons["yes"], user=bot.emu.alice)
+    assert await note(bot, click) == ["Approved."]
+    await bot.core.service.drain()
+    (run,) = openai_emulator.mcp_calls_run
+    assert (run.server_label, run.name, run.arguments) == ("docs", "search", {"q": "pricing"})
+    assert list(openai_emulator.mcp_approvals.values()) == [True]
+    thread_id = str(bot.only_thread()["id"])
+    assert bot.bot_messages(thread_id)[-1]["content"] == "Found it."
+    sent = openai_emulator.responses_requests()[0].body["tools"]
+    assert sent[0]["require_approval"] == "always"
+
+
+async def test_a_denied_mcp_call_is_answered_approve_false(
+    make_bot: MakeBot, openai_emulator: Any
+) -> None:
+    bot = await make_bot(THREADBRIDGE_MCP_SERVERS=MCP)
+    message_id, buttons = await mcp_question(bot, openai_emulator)
+    click = await bot.emu.click(message_id, buttons["no"], user=bot.emu.alice)
+    assert await note(bot, click) == ["Denied."]
+    await bot.core.service.drain()
+    assert openai_emulator.mcp_calls_run == []
+    assert list(openai_emulator.mcp_approvals.values()) == [False]
+    last = openai_emulator.responses_requests()[-1].body["input"]
+    assert [i["approve"] for i in last if i["type"] == "mcp_approval_response"] == [False]
