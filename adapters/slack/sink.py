@@ -83,7 +83,6 @@ from .text import (
 
 logger = logging.getLogger(__name__)
 
-FEEDBACK_PROMPT = "Was this answer helpful?"
 TASK_TITLE_LIMIT = 120
 TASK_DETAIL_LIMIT = 500
 TASK_SOURCES = 10
@@ -155,7 +154,6 @@ class SlackSink:
         self.turn_id = turn_id
         # Blocks the last streamed page gets when it stops (the feedback buttons).
         self._final_blocks: list[dict[str, Any]] | None = None
-        self._feedback_shown = False
         self.thread_ts = anchor.thread_ts or None
         self.options = options
         # Streams must be thread replies.
@@ -350,19 +348,6 @@ class SlackSink:
             self._final_blocks = feedback_blocks(self.turn_id)
         await self._sync(final=True)
         await self._drop_unused_pages()
-        if self._final_blocks is not None and not self._feedback_shown and self._any_text:
-            # Posted and edited, not streamed: the buttons come in a small message.
-            async with self._lock:
-                kwargs: dict[str, Any] = {
-                    "channel": self.channel,
-                    "text": FEEDBACK_PROMPT,
-                    "blocks": self._final_blocks,
-                }
-                if self.thread_ts:
-                    kwargs["thread_ts"] = self.thread_ts
-                with contextlib.suppress(*FAILURES):
-                    response = await self.client.chat_postMessage(**kwargs)
-                    await self._refs.add(f"note:{response['ts']}")
         if error:
             await self._post_extra(f":warning: {self._plain(error)}")
         elif not self._any_text and not self._posted_anything:
@@ -459,7 +444,6 @@ class SlackSink:
                     channel=self.channel, ts=page.ts, blocks=self._final_blocks
                 )
                 page.open_stream = False
-                self._feedback_shown = self._final_blocks is not None
             return
         if final:
             self._called = True
@@ -469,7 +453,6 @@ class SlackSink:
                 markdown_text=text if chunk else None,
                 blocks=self._final_blocks,
             )
-            self._feedback_shown = self._final_blocks is not None
             page.open_stream = False
         elif chunk:
             self._called = True
