@@ -223,6 +223,7 @@ class Console:
             user_id=self.user,
             message_id=uuid.uuid4().hex,
             attachments=tuple(self.pending_files),
+            places=("console",),
         )
         self.pending_files = []
         await self.service.submit(inbound)

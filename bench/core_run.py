@@ -98,7 +98,7 @@ async def run_core_scenario(scenario: Scenario) -> dict[str, Any]:
     store = await Store.open(url, connect_args=connect_args)
     engine = Engine(
         client=build_client(settings),
-        assistant=Assistant.from_settings(settings),
+        assistants=Assistant.from_settings(settings),
         store=store,
         settings=settings,
     )

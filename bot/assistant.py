@@ -104,12 +104,27 @@ class Assistant:
 
     model: str
     instructions: str
+    name: str = "default"
     functions: ToolRegistry = field(default_factory=ToolRegistry)
     code_interpreter: bool = False
     image_generation: bool = False
     web_search: bool = False
     file_search: bool = True
     mcp_servers: tuple[McpServer, ...] = ()
+    # Where it answers ("slack:C123", "discord:123", "discord-guild:456", "dm",
+    # "console"); the default answers wherever no other is bound.
+    channels: tuple[str, ...] = ()
+    default: bool = True
+    reasoning_effort: str | None = None
+    daily_tokens: int = 0  # this assistant's tokens per UTC day; 0: no limit
+
+    @property
+    def knowledge_key(self) -> str:
+        """Where its knowledge base's vector store id is kept (the default keeps the key
+        of the single-assistant setup)."""
+        return (
+            KNOWLEDGE_STORE_KEY if self.name == "default" else f"{KNOWLEDGE_STORE_KEY}:{self.name}"
+        )
 
     @classmethod
     def from_settings(

@@ -16,6 +16,7 @@ from pathlib import Path
 from adapters.discord.settings import DiscordAppSettings, DiscordSettings
 from adapters.slack.settings import SlackAppSettings, SlackSettings
 from bot.assistant import Assistant, AssistantConfigError
+from bot.assistants import Assistants, load_assistants, single
 from bot.config import ConfigError, CoreSettings, load_settings, settings_markdown, settings_table
 from bot.engine import Engine, build_client
 from bot.logs import setup_logging
@@ -79,20 +80,32 @@ def _secrets(settings: Settings) -> list[str]:
     return [v.get_secret_value() for v in values]
 
 
-def _tools(settings: Settings) -> ToolRegistry:
+def _tools(settings: Settings, module: str | None = None, *, variable: bool = True) -> ToolRegistry:
+    """The function tools of `module` (default: THREADBRIDGE_TOOLS)."""
     kwargs = {
         "timeout": settings.tool_timeout,
         "output_limit": settings.tool_output_limit,
         "concurrency": settings.max_concurrent_tools,
     }
-    if not settings.tools_module:
+    module = module if not variable else settings.tools_module
+    if not module:
         return ToolRegistry(**kwargs)  # type: ignore[arg-type]
     try:
-        return ToolRegistry.from_module(settings.tools_module, **kwargs)
+        return ToolRegistry.from_module(module, **kwargs)
     except (ImportError, TypeError, SyntaxError) as exc:
-        raise UsageError(
-            f"THREADBRIDGE_TOOLS: cannot load {settings.tools_module!r}: {exc}"
-        ) from None
+        where = "THREADBRIDGE_TOOLS: " if variable else ""
+        raise AssistantConfigError(f"{where}cannot load {module!r}: {exc}") from None
+
+
+def _assistants(settings: Settings) -> Assistants:
+    """THREADBRIDGE_ASSISTANTS_FILE's assistants, or the one the settings define."""
+    if settings.assistants_file is None:
+        return single(Assistant.from_settings(settings, _tools(settings)))
+    return load_assistants(
+        settings.assistants_file,
+        settings=settings,
+        tools_for=lambda module: _tools(settings, module, variable=False),
+    )
 
 
 async def open_store(settings: Settings) -> Store:
@@ -107,14 +120,14 @@ async def open_store(settings: Settings) -> Store:
 async def core(settings: Settings) -> AsyncIterator[Core]:
     """Store, engine and service, closed in reverse order."""
     try:
-        assistant = Assistant.from_settings(settings, _tools(settings))
+        assistants = _assistants(settings)
     except AssistantConfigError as exc:
         raise UsageError(str(exc)) from None
     store = await open_store(settings)
     engine = Engine(
-        client=build_client(settings), assistant=assistant, store=store, settings=settings
+        client=build_client(settings), assistants=assistants, store=store, settings=settings
     )
-    service = Service(store=store, engine=engine, settings=settings)
+    service = Service(store=store, engine=engine, settings=settings, assistants=assistants)
     try:
         yield Core(settings, store, engine, service)
     finally:
@@ -214,7 +227,18 @@ async def cmd_knowledge(settings: Settings, args: argparse.Namespace) -> int:
     from bot.knowledge import KnowledgeBase
 
     async with core(settings) as c:
-        kb = KnowledgeBase(client=c.engine.client, store=c.store)
+        assistants = c.engine.assistants
+        assistant = assistants.get(args.assistant) if args.assistant else assistants.default
+        if assistant is None:
+            names = ", ".join(a.name for a in assistants.all)
+            raise UsageError(f"--assistant: no assistant {args.assistant!r} (there are: {names})")
+        kb = KnowledgeBase(
+            client=c.engine.client,
+            store=c.store,
+            key=assistant.knowledge_key,
+            name=f"threadbridge knowledge base ({assistant.name})",
+            others=tuple(a.knowledge_key for a in assistants.all if a is not assistant),
+        )
         if args.action == "add":
             results = await kb.add([Path(p) for p in args.paths])
             for result in results:
@@ -321,6 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
     console.set_defaults(handler=cmd_console)
 
     knowledge = sub.add_parser("knowledge", help="manage the knowledge base (file search)")
+    knowledge.add_argument(
+        "--assistant", help="whose knowledge base (default: the default assistant's)"
+    )
     kb_sub = knowledge.add_subparsers(dest="action", required=True)
     kb_add = kb_sub.add_parser("add", help="upload files and wait until they are indexed")
     kb_add.add_argument("paths", nargs="+")
@@ -329,9 +356,9 @@ def build_parser() -> argparse.ArgumentParser:
     kb_remove.add_argument("name")
     knowledge.set_defaults(handler=cmd_knowledge)
 
-    usage = sub.add_parser("usage", help="tokens per user or thread")
+    usage = sub.add_parser("usage", help="tokens per user, thread or assistant")
     usage.add_argument("--days", type=float, default=30, help="period (default 30 days)")
-    usage.add_argument("--by", choices=["user", "thread"], default="user")
+    usage.add_argument("--by", choices=["user", "thread", "assistant"], default="user")
     usage.set_defaults(handler=cmd_usage)
 
     feedback = sub.add_parser(
@@ -356,7 +383,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings(Settings)
-    except ConfigError as exc:
+        if settings.assistants_file is not None:
+            _assistants(settings)  # a bad file stops every command here, before any work
+    except (ConfigError, AssistantConfigError) as exc:
         print(f"threadbridge: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     level = settings.log_level

@@ -181,6 +181,13 @@ class CoreSettings(SettingsBase):
     )
 
     # --- Tools (see README "Tools") ----------------------------------------------
+    assistants_file: Path | None = Field(
+        None,
+        alias="THREADBRIDGE_ASSISTANTS_FILE",
+        description="A TOML file of several assistants (name, model, instructions, tools, "
+        "channels they answer in; see README, Several assistants). Unset: the settings here "
+        "define the one assistant.",
+    )
     tools_module: str | None = Field(
         None,
         alias="THREADBRIDGE_TOOLS",

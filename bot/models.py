@@ -68,6 +68,11 @@ class Inbound:
     # Said in the thread but not to the bot: context of the next turn, which it does
     # not start (Slack with THREADBRIDGE_SLACK_REQUIRE_MENTION, say).
     ambient: bool = False
+    # Where the thread starts, most specific first ("discord:THREAD", "discord:PARENT",
+    # "discord-guild:GUILD"; "slack:CHANNEL"; "dm"; "console"): what picks a new
+    # thread's assistant. `assistant`: the one the user asked for, if any.
+    places: tuple[str, ...] = ()
+    assistant: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +200,7 @@ class Done:
     usage: Usage
     model: str
     response_id: str | None = None
+    assistant: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Literal, Protocol
 
+from bot.assistants import Assistants
 from bot.attachments import human_size
 from bot.config import CoreSettings
 from bot.faults import failpoint
@@ -82,6 +83,7 @@ MAX_ATTEMPTS = 2
 GAVE_UP = "Sorry, this answer was interrupted twice. Please send your message again."
 CONTEXT_UNREADABLE = "I couldn't read the earlier messages in this thread."
 STOPPED_MARK = "\n\n_(stopped)_"
+SIGNATURE = "\n\n— _{name}_"
 
 # What a Stop or feedback click came to (the adapter words the ephemeral note).
 StopOutcome = Literal["stopped", "finished", "not_allowed", "unknown"]
@@ -118,9 +120,11 @@ class Service:
         engine: TurnEngine,
         settings: CoreSettings,
         repliers: Mapping[str, Replier] | None = None,
+        assistants: Assistants | None = None,
     ) -> None:
         self._store = store
         self._engine = engine
+        self._assistants = assistants
         self.settings = settings
         self.repliers: dict[str, Replier] = dict(repliers or {})
         self._slots = asyncio.Semaphore(settings.max_concurrent_turns)
@@ -155,9 +159,36 @@ class Service:
         history in the store)."""
         await self._store.reset_thread(key)
 
-    def describe_assistant(self) -> list[str]:
-        """The assistant's tools, one short line each (for /help)."""
-        return self._engine.describe()
+    def describe_assistant(self, name: str | None = None) -> list[str]:
+        """An assistant's tools (the default's), one short line each (for /help)."""
+        return self._engine.describe(name)
+
+    def assistant_names(self) -> list[str]:
+        """Every assistant of the deployment (one name when there is one)."""
+        if self._assistants is None:
+            return ["default"]
+        return [a.name for a in self._assistants.all]
+
+    def assistants_at(self, places: Sequence[str]) -> list[tuple[str, bool]]:
+        """(name, is the one bound here) of the assistants a new thread at `places` may
+        talk to; one entry when the deployment has one assistant."""
+        if self._assistants is None:
+            return [("default", True)]
+        allowed = self._assistants.allowed(places)
+        return [(a.name, i == 0) for i, a in enumerate(allowed)]
+
+    def _signs(self, name: str | None) -> bool:
+        return name is not None and self._assistants is not None and self._assistants.several
+
+    async def assistant_of(self, key: ThreadKey) -> str | None:
+        """The name of the assistant a known thread talks to, when there are several
+        (None: one assistant, or an unknown thread)."""
+        if self._assistants is None or not self._assistants.several:
+            return None
+        thread = await self._store.find_thread(key)
+        if thread is None:
+            return None
+        return (self._assistants.get(thread.assistant) or self._assistants.default).name
 
     def is_admin(self, platform: str, user_id: str) -> bool:
         return user_id in self._admins or f"{platform}:{user_id}" in self._admins
@@ -285,7 +316,10 @@ class Service:
             {"name": a.name, "mime_type": a.mime_type, "size": a.size, "url": a.url}
             for a in inbound.attachments
         ]
-        claimed = await self._store.claim(inbound, meta)
+        assistant = None
+        if self._assistants is not None:
+            assistant = self._assistants.choose(inbound.places, inbound.assistant).name
+        claimed = await self._store.claim(inbound, meta, assistant=assistant)
         if claimed is None:
             logger.debug("duplicate delivery ignored: %s", inbound.key)
             return False
@@ -510,6 +544,9 @@ class Service:
                 await self._engine.cancel(running.response_id)
                 await sink.text(STOPPED_MARK)
                 error = None
+            if error is None and done is not None and self._signs(done.assistant):
+                # Where several assistants answer, each reply says whose it is.
+                await sink.text(SIGNATURE.format(name=done.assistant))
             refs = await sink.finish(error=error)
             delivered = list(refs.message_ids)
             status = "stopped" if running.stopped else "done" if error is None else "failed"
@@ -600,10 +637,21 @@ class Service:
         """A short message if the user or their workspace used up today's tokens."""
         user_limit = self.settings.daily_user_tokens
         scope_limit = self.settings.daily_scope_tokens
-        if not user_limit and not scope_limit:
+        assistant = None
+        if self._assistants is not None:
+            assistant = self._assistants.get(thread.assistant) or self._assistants.default
+        assistant_limit = assistant.daily_tokens if assistant is not None else 0
+        if not user_limit and not scope_limit and not assistant_limit:
             return None
         midnight = time.time() // 86400 * 86400
         platform = thread.key.platform
+        if assistant is not None and assistant_limit:
+            used = await self._store.tokens_used(since=midnight, assistant=assistant.name)
+            if used >= assistant_limit:
+                return (
+                    f"The {assistant.name} assistant has used today's budget. "
+                    "It resets at midnight UTC."
+                )
         if user_limit:
             used = await self._store.tokens_used(since=midnight, platform=platform, user_id=user_id)
             if used >= user_limit:
@@ -623,7 +671,7 @@ class Service:
         if done is None:
             return None
         # A merged turn is charged to the user whose message closed it.
-        return TurnUsage(thread, rows[-1].user_id, done.model, done.usage)
+        return TurnUsage(thread, rows[-1].user_id, done.model, done.usage, done.assistant)
 
     async def _context(
         self,
@@ -744,7 +792,7 @@ class TurnEngine(Protocol):
 
     def start(self) -> None: ...
 
-    def describe(self) -> list[str]: ...
+    def describe(self, name: str | None = None) -> list[str]: ...
 
     async def cancel(self, response_id: str | None) -> None:
         """A stopped turn's response: cancel it where it runs on (background mode)."""

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from bot.assistant import Assistant
+from bot.assistants import load_assistants, single
 from bot.cli import Settings
 from bot.config import load_settings
 from bot.engine import Engine, build_client
@@ -89,12 +90,25 @@ class Core:
 async def build_core(settings: Settings, tools: ToolRegistry | None = None) -> Core:
     url, connect_args = settings.store_url
     store = await Store.open(url, connect_args=connect_args)
-    assistant = Assistant.from_settings(settings, tools)
+    if settings.assistants_file is not None:
+        assistants = load_assistants(
+            settings.assistants_file,
+            settings=settings,
+            tools_for=lambda module: tools if tools is not None else ToolRegistry(),
+        )
+    else:
+        assistants = single(Assistant.from_settings(settings, tools))
     engine = Engine(
-        client=build_client(settings), assistant=assistant, store=store, settings=settings
+        client=build_client(settings), assistants=assistants, store=store, settings=settings
     )
     replier = RecordingReplier()
-    service = Service(store=store, engine=engine, settings=settings, repliers={"test": replier})
+    service = Service(
+        store=store,
+        engine=engine,
+        settings=settings,
+        repliers={"test": replier},
+        assistants=assistants,
+    )
     return Core(settings, store, engine, service, replier)
 
 

@@ -20,6 +20,7 @@ from adapters.discord.events import (
     AUTO_ARCHIVE_MINUTES,
     conversation_key,
     inbound_from_interaction,
+    interaction_places,
     is_thread,
     parent_id,
     prompt_text,
@@ -35,6 +36,9 @@ from bot.service import Service
 logger = logging.getLogger(__name__)
 
 NO_MENTIONS = discord.AllowedMentions.none()
+ASK_DESCRIPTION = "Ask the assistant (in a channel, opens a thread)"
+PROMPT_HELP = "Your question or request"
+FILE_HELP = "A file for the assistant (optional)"
 QUESTION_LIMIT = 2000
 Interaction = discord.Interaction[discord.Client]
 
@@ -64,14 +68,16 @@ class SlashCommands:
     def tree(self, client: discord.Client) -> app_commands.CommandTree[discord.Client]:
         tree: app_commands.CommandTree[discord.Client] = app_commands.CommandTree(client)
 
-        @tree.command(name="ask", description="Ask the assistant (in a channel, opens a thread)")
-        @app_commands.describe(
-            prompt="Your question or request", file="A file for the assistant (optional)"
-        )
-        async def ask(
-            interaction: Interaction, prompt: str, file: discord.Attachment | None = None
-        ) -> None:
-            await self.ask(interaction, prompt=prompt, file=file)
+        if len(self.service.assistant_names()) > 1:
+            self._ask_with_choice(tree)
+        else:
+
+            @tree.command(name="ask", description=ASK_DESCRIPTION)
+            @app_commands.describe(prompt=PROMPT_HELP, file=FILE_HELP)
+            async def ask(
+                interaction: Interaction, prompt: str, file: discord.Attachment | None = None
+            ) -> None:
+                await self.ask(interaction, prompt=prompt, file=file)
 
         @tree.command(name="reset", description="Start a new conversation in this thread")
         async def reset(interaction: Interaction) -> None:
@@ -82,6 +88,32 @@ class SlashCommands:
             await interaction.response.send_message(self.help_text(interaction), ephemeral=True)
 
         return tree
+
+    def _ask_with_choice(self, tree: app_commands.CommandTree[discord.Client]) -> None:
+        """/ask with an `assistant` option, offered from the assistants allowed where it
+        is used (a new thread only; a thread keeps its assistant)."""
+
+        @tree.command(name="ask", description=ASK_DESCRIPTION)
+        @app_commands.describe(
+            prompt=PROMPT_HELP,
+            file=FILE_HELP,
+            assistant="Which assistant answers (a new thread keeps it)",
+        )
+        async def ask(
+            interaction: Interaction,
+            prompt: str,
+            file: discord.Attachment | None = None,
+            assistant: str | None = None,
+        ) -> None:
+            await self.ask(interaction, prompt=prompt, file=file, assistant=assistant)
+
+        @ask.autocomplete("assistant")
+        async def choices(interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
+            names = self.service.assistants_at(interaction_places(interaction))
+            wanted = current.strip().lower()
+            return [
+                app_commands.Choice(name=name, value=name) for name, _ in names if wanted in name
+            ][:25]
 
     def _refusal(self, interaction: Interaction) -> str | None:
         return self.access.refusal(
@@ -96,13 +128,25 @@ class SlashCommands:
         *,
         prompt: str,
         file: discord.Attachment | None,
+        assistant: str | None = None,
     ) -> None:
         """/ask: in a text channel, open a thread from the question; in a thread or DM,
-        continue that conversation (the reply comes as the command's follow-up)."""
+        continue that conversation (the reply comes as the command's follow-up). A
+        chosen `assistant` answers a new thread if it may answer there."""
         refusal = self._refusal(interaction)
         if refusal is not None:
             await interaction.response.send_message(f"Sorry, {refusal}.", ephemeral=True)
             return
+        if assistant is not None:
+            allowed = [n for n, _ in self.service.assistants_at(interaction_places(interaction))]
+            if assistant not in allowed:
+                await interaction.response.send_message(
+                    f"“{discord.utils.escape_markdown(assistant)[:64]}” does not answer here. "
+                    f"Choose one of: {', '.join(allowed)}.",
+                    ephemeral=True,
+                    allowed_mentions=NO_MENTIONS,
+                )
+                return
         channel = interaction.channel
         guild_id = interaction.guild_id
         new_thread = guild_id is not None and isinstance(channel, discord.TextChannel)
@@ -143,6 +187,7 @@ class SlashCommands:
                 follow_up=not new_thread,
                 fetcher=self.fetcher,
                 history=history,
+                assistant=assistant,
             )
             outcome = await self.threads.submit(inbound)
             self.state.stats[outcome] += 1
@@ -199,7 +244,16 @@ class SlashCommands:
             f"• Attach files (up to {human_size(self.settings.max_file_bytes)} each) "
             "to a message or to /ask.",
         ]
-        tools = self.service.describe_assistant()
+        here = self.service.assistants_at(interaction_places(interaction))
+        bound = here[0][0]
+        if len(self.service.assistant_names()) > 1:
+            others = ", ".join(f"**{n}**" for n, _ in here[1:])
+            lines.append(
+                f"Assistant here: **{bound}**"
+                + (f"; also {others} (`/ask assistant:` for a new thread)" if others else "")
+                + "."
+            )
+        tools = self.service.describe_assistant(bound)
         lines.append("Tools: " + ("; ".join(tools) if tools else "none (text answers only)") + ".")
         return "\n".join(lines)
 

@@ -184,6 +184,15 @@ def attachments(
     )
 
 
+def places_of(*, guild_id: int | None, channels: Iterable[int | None]) -> tuple[str, ...]:
+    """Where a thread starts, most specific first (what picks its assistant): the
+    thread, its parent channel, the guild; "dm" in a DM."""
+    if guild_id is None:
+        return ("dm",)
+    found = dict.fromkeys(f"discord:{c}" for c in channels if c)
+    return (*found, f"discord-guild:{guild_id}")
+
+
 def inbound_from_message(
     message: discord.Message,
     *,
@@ -202,6 +211,10 @@ def inbound_from_message(
         message_id=str(message.id),
         anchor=Anchor(channel_id=int(key.thread), history=history).dumps(),
         attachments=attachments(message.attachments, fetcher=fetcher),
+        places=places_of(
+            guild_id=message.guild.id if message.guild is not None else None,
+            channels=(int(key.thread), message.channel.id, parent_id(message.channel)),
+        ),
     )
 
 
@@ -214,6 +227,7 @@ def inbound_from_interaction(
     follow_up: bool,
     fetcher: CdnFetcher,
     history: History | None = None,
+    assistant: str | None = None,
 ) -> Inbound:
     """An /ask. With `follow_up`, the reply is posted as the command's follow-up while
     the interaction token is valid (in the channel the command was used in)."""
@@ -232,6 +246,18 @@ def inbound_from_interaction(
         event_id=str(interaction.id),
         anchor=anchor.dumps(),
         attachments=attachments([file] if file is not None else [], fetcher=fetcher),
+        places=interaction_places(interaction, thread=int(key.thread)),
+        assistant=assistant,
+    )
+
+
+def interaction_places(
+    interaction: discord.Interaction, *, thread: int | None = None
+) -> tuple[str, ...]:
+    """Where an interaction's thread starts (see `places_of`)."""
+    return places_of(
+        guild_id=interaction.guild_id,
+        channels=(thread, interaction.channel_id, parent_id(interaction.channel)),
     )
 
 
@@ -245,9 +271,11 @@ __all__ = [
     "conversation_key",
     "inbound_from_interaction",
     "inbound_from_message",
+    "interaction_places",
     "is_thread",
     "message_text",
     "parent_id",
+    "places_of",
     "prompt_text",
     "role_ids",
     "thread_name",

@@ -334,6 +334,7 @@ class SlackBridge:
             user_name=await self._user_name(incoming),
             attachments=attachments,
             notices=tuple(s.notice for s in skipped),
+            places=("dm",) if incoming.is_dm else (f"slack:{incoming.channel}",),
         )
 
     async def _user_name(self, incoming: Incoming) -> str | None:

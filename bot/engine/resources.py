@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import openai
 from openai import AsyncOpenAI
 
-from bot.assistant import KNOWLEDGE_STORE_KEY, Assistant
+from bot.assistant import Assistant
 from bot.attachments import guess_mime
 from bot.config import CoreSettings
 from bot.engine.errors import TurnFailed
@@ -74,7 +74,7 @@ class Resources:
         self.store = store
         self.settings = settings
         self.stateless = settings.conversation_mode == "stateless"
-        self._knowledge: tuple[float, str | None] = (0.0, None)
+        self._knowledge: dict[str, tuple[float, str | None]] = {}
 
     # --- the API as a whole --------------------------------------------------------
 
@@ -207,23 +207,28 @@ class Resources:
 
     # --- file search -------------------------------------------------------------------
 
-    async def vector_store_ids(self, thread: ThreadRow) -> tuple[str, ...]:
-        """The knowledge base's vector store and the thread's own, where they exist."""
-        if not self.assistant.file_search or self.stateless:
+    async def vector_store_ids(
+        self, thread: ThreadRow, assistant: Assistant | None = None
+    ) -> tuple[str, ...]:
+        """The assistant's knowledge base's vector store and the thread's own, where they
+        exist."""
+        assistant = assistant or self.assistant
+        if not assistant.file_search or self.stateless:
             return ()
         ids = []
-        knowledge = await self.knowledge_store_id()
+        knowledge = await self.knowledge_store_id(assistant)
         if knowledge:
             ids.append(knowledge)
         if thread.vector_store_id:
             ids.append(thread.vector_store_id)
         return tuple(ids)
 
-    async def knowledge_store_id(self) -> str | None:
-        fetched_at, value = self._knowledge
+    async def knowledge_store_id(self, assistant: Assistant | None = None) -> str | None:
+        key = (assistant or self.assistant).knowledge_key
+        fetched_at, value = self._knowledge.get(key, (0.0, None))
         if time.monotonic() - fetched_at > KNOWLEDGE_CACHE_SECONDS:
-            value = await self.store.get_value(KNOWLEDGE_STORE_KEY)
-            self._knowledge = (time.monotonic(), value)
+            value = await self.store.get_value(key)
+            self._knowledge[key] = (time.monotonic(), value)
         return value
 
     async def add_to_thread_search(self, thread: ThreadRow, file_id: str, name: str) -> ThreadRow:

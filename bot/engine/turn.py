@@ -23,15 +23,17 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import openai
-from openai import AsyncOpenAI, AsyncStream, omit
+from openai import AsyncOpenAI, AsyncStream, Omit, omit
 from openai.types.responses import (
     ResponseInputItemParam,
     ResponseInputParam,
     ResponseStreamEvent,
     ToolParam,
 )
+from openai.types.shared_params import Reasoning, ReasoningEffort
 
 from bot.assistant import Assistant
+from bot.assistants import Assistants, single
 from bot.attachments import classify, guess_mime, human_size, is_text
 from bot.config import CoreSettings
 from bot.engine.errors import (
@@ -65,7 +67,7 @@ from bot.models import (
     UserMessage,
 )
 from bot.store import Store, ThreadRow
-from bot.tools import FunctionCall, ToolContext
+from bot.tools import FunctionCall, ToolContext, ToolRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +75,7 @@ LOCKED_BACKOFF = (0.2, 0.4, 0.8, 1.6, 3.2, 5.0)
 REPLAYED_TYPES = frozenset({"message", "function_call", "function_call_output"})
 NOT_RUN = "Not run: this turn reached its limit of tool calls."
 STOPPED_CALL = "Not finished: the user stopped this answer."
+ASSISTANT_GONE = "The assistant “{name}” was removed; “{now}” answers in this thread from now on."
 NOT_APPROVED: dict[ApprovalOutcome, str] = {
     "denied": "Not run: denied by the user.",
     "expired": "Not run: denied by the user (no decision in time).",
@@ -97,6 +100,7 @@ def new_ref() -> str:
 
 @dataclass
 class _TurnState:
+    assistant: Assistant
     thread: ThreadRow
     conversation_id: str | None
     container_id: str | None
@@ -112,12 +116,14 @@ class Engine:
         self,
         *,
         client: AsyncOpenAI,
-        assistant: Assistant,
+        assistants: Assistants | Assistant,
         store: Store,
         settings: CoreSettings,
     ) -> None:
         self.client = client
-        self.assistant = assistant
+        self.assistants = assistants if isinstance(assistants, Assistants) else single(assistants)
+        # The default one: what `check` and `describe` speak of.
+        self.assistant = assistant = self.assistants.default
         self.store = store
         self.settings = settings
         self.stateless = settings.conversation_mode == "stateless"
@@ -136,9 +142,9 @@ class Engine:
         """Background work of a running process: fill the conversation pool."""
         self.pool.fill()
 
-    def describe(self) -> list[str]:
-        """The assistant's tools, one short line each."""
-        return self.assistant.describe()
+    def describe(self, name: str | None = None) -> list[str]:
+        """An assistant's tools (the default's), one short line each."""
+        return (self.assistants.get(name) or self.assistant).describe()
 
     async def close(self) -> None:
         await self.pool.close()
@@ -202,20 +208,28 @@ class Engine:
         stopped: Callable[[], bool],
         approve: Approver | None,
     ) -> AsyncIterator[EngineEvent]:
+        assistant = self.assistants.get(thread.assistant)
+        if assistant is None:
+            assistant = self.assistants.default
+            if thread.assistant is not None:
+                # Removed from the assistants file: the thread moves to the default.
+                yield Notice(ASSISTANT_GONE.format(name=thread.assistant, now=assistant.name))
+            await self.store.update_thread(thread.id, assistant=assistant.name)
         state = _TurnState(
+            assistant=assistant,
             thread=thread,
             conversation_id=thread.conversation_id,
             container_id=thread.container_id,
             vector_store_ids=(),
             started_at=time.time(),
         )
-        if self.assistant.code_interpreter and not self.stateless:
+        if assistant.code_interpreter and not self.stateless:
             state.container_id = await self.resources.ensure_container(thread)
         notices: list[str] = []
         new_items = [await self._user_item(state, message, notices) for message in messages]
         for text in notices:
             yield Notice(text)
-        state.vector_store_ids = await self.resources.vector_store_ids(state.thread)
+        state.vector_store_ids = await self.resources.vector_store_ids(state.thread, assistant)
 
         history: list[Item] = []
         new_thread = False
@@ -285,7 +299,9 @@ class Engine:
                     async for event in self._answer_mcp_approvals(result, approve, next_input):
                         yield event
                 if result.calls:
-                    async for event in self._run_calls(result, context, approve, next_input):
+                    async for event in self._run_calls(
+                        result, assistant.functions, context, approve, next_input
+                    ):
                         yield event
                 transcript.extend(next_input)
                 pending_input = next_input
@@ -306,7 +322,9 @@ class Engine:
             await self.store.append_history(thread.id, _portable(transcript))
         if new_thread:
             self.pool.fill()
-        yield Done(usage=usage, model=self.assistant.model, response_id=response_id)
+        yield Done(
+            usage=usage, model=assistant.model, response_id=response_id, assistant=assistant.name
+        )
 
     # --- one response ---------------------------------------------------------------
 
@@ -339,13 +357,18 @@ class Engine:
         recreated_container = False
         recreated_conversation = False
         while True:
-            tools = self.assistant.tools(
+            assistant = state.assistant
+            reasoning: Reasoning | Omit = omit
+            if assistant.reasoning_effort:
+                reasoning = {"effort": cast("ReasoningEffort", assistant.reasoning_effort)}
+            tools = assistant.tools(
                 container_id=state.container_id, vector_store_ids=state.vector_store_ids
             )
             try:
                 return await self._create_client.responses.create(
-                    model=self.assistant.model,
-                    instructions=self.assistant.instructions,
+                    model=assistant.model,
+                    instructions=assistant.instructions,
+                    reasoning=reasoning,
                     # JSON items built here, by the tool registry and the stored history.
                     input=cast("ResponseInputParam", request_input),
                     tools=cast("list[ToolParam]", tools) if tools else omit,
@@ -422,13 +445,14 @@ class Engine:
     async def _run_calls(
         self,
         result: Round,
+        functions: ToolRegistry,
         context: ToolContext,
         approve: Approver | None,
         outputs: list[Item],
     ) -> AsyncIterator[EngineEvent]:
         """Run a round's function calls (concurrently), those that need approval once
         it is given; append one output per call to `outputs`."""
-        calls, functions = result.calls, self.assistant.functions
+        calls = result.calls
         for call in calls:
             yield Progress(
                 call.call_id, "function", f"Calling {call.name}", detail=_call_detail(call)
@@ -637,7 +661,9 @@ class Engine:
     async def _file_parts(
         self, state: _TurnState, file: InputFile, notices: list[str]
     ) -> list[Item]:
-        kind = classify(file.name, file.mime_type, code_interpreter=self.assistant.code_interpreter)
+        kind = classify(
+            file.name, file.mime_type, code_interpreter=state.assistant.code_interpreter
+        )
         if kind == "unsupported":
             notices.append(f"I can't read {file.name} ({guess_mime(file.name, file.mime_type)}).")
             return []
@@ -656,7 +682,7 @@ class Engine:
                 }
             ]
         file_id = await self.resources.upload(file)
-        if self.assistant.file_search:
+        if state.assistant.file_search:
             state.thread = await self.resources.add_to_thread_search(
                 state.thread, file_id, file.name
             )

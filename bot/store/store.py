@@ -54,6 +54,7 @@ class TurnUsage:
     user_id: str
     model: str
     counts: Usage
+    assistant: str | None = None
 
 
 class _Keep:
@@ -74,6 +75,7 @@ class ThreadRow:
     container_id: str | None
     container_used_at: float | None
     vector_store_id: str | None
+    assistant: str | None = None  # None: the default assistant
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +189,7 @@ def _thread(row: sa.Row[Any]) -> ThreadRow:
         container_id=row.container_id,
         container_used_at=row.container_used_at,
         vector_store_id=row.vector_store_id,
+        assistant=row.assistant,
     )
 
 
@@ -462,15 +465,23 @@ class Store:
 
         return await self.run(read)
 
-    def _ensure_thread(self, conn: Connection, key: ThreadKey, now: float) -> int:
+    def _ensure_thread(
+        self, conn: Connection, key: ThreadKey, now: float, assistant: str | None = None
+    ) -> int:
         row = conn.execute(_CURRENT, _key(key)).first()
         if row is not None:
             return int(row.id)
         # Another process may create the same thread at the same moment: insert-or-ignore,
-        # then read whichever row won.
+        # then read whichever row won (and its assistant).
         conn.execute(
             _NEW_THREAD[self.dialect],
-            {**_key(key), "epoch": 0, "created_at": now, "last_active_at": now},
+            {
+                **_key(key),
+                "epoch": 0,
+                "created_at": now,
+                "last_active_at": now,
+                "assistant": assistant,
+            },
         )
         return int(conn.execute(_CURRENT, _key(key)).one().id)
 
@@ -494,6 +505,7 @@ class Store:
                     channel=key.channel,
                     thread=key.thread,
                     epoch=0 if row is None else row.epoch + 1,
+                    assistant=None if row is None else row.assistant,
                     created_at=now,
                     last_active_at=now,
                 )
@@ -524,13 +536,16 @@ class Store:
         container_id: str | _Keep | None = KEEP,
         container_used_at: float | _Keep | None = KEEP,
         vector_store_id: str | _Keep | None = KEEP,
+        assistant: str | _Keep | None = KEEP,
     ) -> None:
-        """Set the given OpenAI resources of a thread (the others stay as they are)."""
+        """Set the given OpenAI resources (or the assistant) of a thread (the others stay
+        as they are)."""
         given = {
             "conversation_id": conversation_id,
             "container_id": container_id,
             "container_used_at": container_used_at,
             "vector_store_id": vector_store_id,
+            "assistant": assistant,
         }
         values = {k: v for k, v in given.items() if not isinstance(v, _Keep)}
         if not values:
@@ -609,18 +624,23 @@ class Store:
     # --- inbound queue ----------------------------------------------------------
 
     async def claim(
-        self, inbound: Inbound, attachments: list[dict[str, Any]]
+        self,
+        inbound: Inbound,
+        attachments: list[dict[str, Any]],
+        *,
+        assistant: str | None = None,
     ) -> tuple[int, int] | None:
         """Record `inbound` and queue it; (inbound id, thread id), or None if seen before.
 
         The dedup keys and the queue entry are written in one transaction: either the
-        message is queued exactly once or not at all.
+        message is queued exactly once or not at all. A thread created here talks to
+        `assistant`; an existing one keeps its own.
         """
         key = inbound.key
 
         def claim(conn: Connection) -> tuple[int, int]:
             now = time.time()
-            thread_id = self._ensure_thread(conn, key, now)
+            thread_id = self._ensure_thread(conn, key, now, assistant)
             result = conn.execute(
                 _INSERT_INBOUND,
                 {
@@ -741,6 +761,7 @@ class Store:
                         "scope": thread.key.scope,
                         "user_id": usage.user_id,
                         "model": usage.model,
+                        "assistant": usage.assistant,
                         "input_tokens": usage.counts.input_tokens,
                         "output_tokens": usage.counts.output_tokens,
                         "created_at": now,
@@ -934,13 +955,24 @@ class Store:
         return await self.run(lambda conn: [dict(r._mapping) for r in conn.execute(query)])
 
     async def tokens_used(
-        self, *, since: float, platform: str, user_id: str | None = None, scope: str | None = None
+        self,
+        *,
+        since: float,
+        platform: str | None = None,
+        user_id: str | None = None,
+        scope: str | None = None,
+        assistant: str | None = None,
     ) -> int:
-        """Input + output tokens since `since` for one user, or one workspace/guild."""
+        """Input + output tokens since `since` for one user, one workspace/guild, or one
+        assistant (on every platform)."""
         us = t.usage
         query = sa.select(sa.func.sum(us.c.input_tokens + us.c.output_tokens)).where(
-            us.c.created_at >= since, us.c.platform == platform
+            us.c.created_at >= since
         )
+        if platform is not None:
+            query = query.where(us.c.platform == platform)
+        if assistant is not None:
+            query = query.where(us.c.assistant == assistant)
         if user_id is not None:
             query = query.where(us.c.user_id == user_id)
         if scope is not None:
@@ -948,9 +980,14 @@ class Store:
         return await self.run(lambda conn: int(conn.execute(query).scalar() or 0))
 
     async def usage_summary(self, *, since: float, by: str) -> list[tuple[str, str, int, int, int]]:
-        """(platform, key, turns, input tokens, output tokens) grouped by user or thread."""
+        """(platform, key, turns, input tokens, output tokens) grouped by user, thread or
+        assistant ("default" for turns of the default one before it had a name)."""
         us = t.usage
-        column = {"user": us.c.user_id, "thread": us.c.thread_id}[by]
+        column = {
+            "user": us.c.user_id,
+            "thread": us.c.thread_id,
+            "assistant": sa.func.coalesce(us.c.assistant, "default"),
+        }[by]
         query = (
             sa.select(
                 us.c.platform,

@@ -30,6 +30,8 @@ threads = sa.Table(
     sa.Column("container_id", sa.String(128)),
     sa.Column("container_used_at", sa.Float),
     sa.Column("vector_store_id", sa.String(128)),
+    # The assistant the thread talks to (None: the default; see bot/assistants.py).
+    sa.Column("assistant", sa.String(64)),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("last_active_at", sa.Float, nullable=False),
     # Which process runs this thread's turns, until when (see Store.acquire_lease).
@@ -105,6 +107,7 @@ usage = sa.Table(
     sa.Column("scope", sa.String(64), nullable=False),
     sa.Column("user_id", sa.String(64), nullable=False),
     sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("assistant", sa.String(64)),
     sa.Column("input_tokens", sa.Integer, nullable=False),
     sa.Column("output_tokens", sa.Integer, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),

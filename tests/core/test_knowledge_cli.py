@@ -58,7 +58,71 @@ async def test_knowledge_add_list_remove_and_search(openai_emulator: Any, tmp_pa
     code, out, _ = await run_cli("knowledge", "list", env=env, cwd=tmp_path)
     assert "handbook.md" not in out
     with sqlite3.connect(tmp_path / "kb.db") as db:
-        assert db.execute("SELECT value FROM kv").fetchall() == [(store_id,)]
+        stored = db.execute("SELECT value FROM kv WHERE key = 'knowledge.vector_store_id'")
+        assert stored.fetchall() == [(store_id,)]
+
+
+async def test_each_assistant_has_its_knowledge_base_and_a_shared_file_is_uploaded_once(
+    openai_emulator: Any, tmp_path: Path
+) -> None:
+    (tmp_path / "assistants.toml").write_text(
+        """
+[[assistant]]
+name = "staff"
+model = "m-staff"
+instructions = "Internal."
+default = true
+
+[[assistant]]
+name = "customers"
+model = "m-customers"
+instructions = "Public."
+channels = ["console"]
+"""
+    )
+    env = env_for(
+        openai_emulator, tmp_path, THREADBRIDGE_ASSISTANTS_FILE=str(tmp_path / "assistants.toml")
+    )
+    (tmp_path / "product.md").write_text("# Product\nIt costs 10 EUR.")
+    (tmp_path / "salaries.md").write_text("# Salaries\nConfidential.")
+    for who, files in (("staff", ["product.md", "salaries.md"]), ("customers", ["product.md"])):
+        code, out, err = await run_cli(
+            "knowledge", "--assistant", who, "add", *files, env=env, cwd=tmp_path
+        )
+        assert code == 0, (out, err)
+    # product.md went up once and is in both vector stores; salaries.md only in staff's.
+    assert sorted(f.filename for f in openai_emulator.files.values()) == [
+        "product.md",
+        "salaries.md",
+    ]
+    code, out, _ = await run_cli(
+        "knowledge", "--assistant", "customers", "list", env=env, cwd=tmp_path
+    )
+    assert [line.split("\t")[0] for line in out.splitlines()] == ["product.md"]
+    code, out, _ = await run_cli("knowledge", "--assistant", "staff", "list", env=env, cwd=tmp_path)
+    assert sorted(line.split("\t")[0] for line in out.splitlines()) == ["product.md", "salaries.md"]
+
+    # The console is bound to "customers": its requests search its knowledge base only.
+    openai_emulator.script(Reply(text="10 EUR", file_search="price"))
+    code, out, _ = await run_cli("console", env=env, cwd=tmp_path, stdin=b"price?\n")
+    assert code == 0
+    body = openai_emulator.responses_requests()[-1].body
+    assert body["model"] == "m-customers"
+    (search,) = [t for t in body["tools"] if t["type"] == "file_search"]
+    customers_store = search["vector_store_ids"][0]
+    files = openai_emulator.vector_stores[customers_store].files.values()
+    assert [openai_emulator.files[f.file_id].filename for f in files] == ["product.md"]
+
+    # Removing it from one assistant keeps the file for the other.
+    code, out, _ = await run_cli(
+        "knowledge", "--assistant", "customers", "remove", "product.md", env=env, cwd=tmp_path
+    )
+    assert code == 0, out
+    assert "product.md" in [f.filename for f in openai_emulator.files.values()]
+    code, out, err = await run_cli(
+        "knowledge", "--assistant", "nobody", "list", env=env, cwd=tmp_path
+    )
+    assert code == 2 and "no assistant 'nobody' (there are: staff, customers)" in err
 
 
 async def test_console_attaches_files_and_saves_generated_ones(

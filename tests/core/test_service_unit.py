@@ -64,7 +64,7 @@ class ScriptedEngine:
     async def cancel(self, response_id: str | None) -> None:
         self.cancelled.append(response_id)
 
-    def describe(self) -> list[str]:
+    def describe(self, name: str | None = None) -> list[str]:
         return ["scripted"]
 
 
