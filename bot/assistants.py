@@ -31,8 +31,8 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,6 +40,7 @@ import pydantic
 
 from bot.assistant import Assistant, AssistantConfigError, McpServer, parse_mcp_servers
 from bot.config import CoreSettings
+from bot.prices import DEFAULT_PRICES, Price
 from bot.tools import ToolRegistry
 
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
@@ -89,9 +90,11 @@ class _Entry(pydantic.BaseModel):
 
 @dataclass(frozen=True)
 class Assistants:
-    """The deployment's assistants; `default` answers wherever no other is bound."""
+    """The deployment's assistants; `default` answers wherever no other is bound.
+    `prices`: USD per 1M input / output tokens by model (bot/prices.py)."""
 
     all: tuple[Assistant, ...]
+    prices: Mapping[str, Price] = field(default_factory=lambda: dict(DEFAULT_PRICES))
 
     @property
     def default(self) -> Assistant:
@@ -143,7 +146,7 @@ def load_assistants(path: Path, *, settings: CoreSettings, tools_for: ToolsFor) 
         raise AssistantConfigError(f"{path}: cannot read it: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise AssistantConfigError(f"{path}: not valid TOML: {exc}") from None
-    unknown = set(data) - {"assistant"}
+    unknown = set(data) - {"assistant", "prices"}
     if unknown:
         raise AssistantConfigError(f"{path}: unknown table(s): {', '.join(sorted(unknown))}")
     tables = data.get("assistant")
@@ -151,7 +154,26 @@ def load_assistants(path: Path, *, settings: CoreSettings, tools_for: ToolsFor) 
         raise AssistantConfigError(f"{path}: no [[assistant]] tables")
     assistants = [_build(path, i, table, settings, tools_for) for i, table in enumerate(tables)]
     _check_all(path, assistants)
-    return Assistants(tuple(assistants))
+    return Assistants(tuple(assistants), prices=_prices(path, data.get("prices", {})))
+
+
+def _prices(path: Path, table: Any) -> dict[str, Price]:
+    """The defaults with the file's `[prices]` on top."""
+    prices = dict(DEFAULT_PRICES)
+    if not isinstance(table, dict):
+        raise AssistantConfigError(f"{path}: prices: a table of model = {{ input, output }}")
+    for model, entry in table.items():
+        ok = (
+            isinstance(entry, dict)
+            and set(entry) == {"input", "output"}
+            and all(isinstance(v, int | float) and v >= 0 for v in entry.values())
+        )
+        if not ok:
+            raise AssistantConfigError(
+                f"{path}: prices: {model}: give input and output, USD per 1M tokens (>= 0)"
+            )
+        prices[str(model)] = (float(entry["input"]), float(entry["output"]))
+    return prices
 
 
 def _build(

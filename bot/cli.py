@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from adapters.discord.settings import DiscordAppSettings, DiscordSettings
 from adapters.slack.settings import SlackAppSettings, SlackSettings
@@ -261,12 +262,31 @@ async def cmd_knowledge(settings: Settings, args: argparse.Namespace) -> int:
 async def cmd_usage(settings: Settings, args: argparse.Namespace) -> int:
     import time
 
+    from bot.prices import cost
+
     async with core(settings) as c:
         since = time.time() - args.days * 86400
         rows = await c.store.usage_summary(since=since, by=args.by)
-    print(f"{'platform':<9} {args.by:<24} {'turns':>6} {'input':>10} {'output':>10}")
-    for platform, who, turns, tokens_in, tokens_out in rows:
-        print(f"{platform:<9} {who:<24} {turns:>6} {tokens_in:>10} {tokens_out:>10}")
+        prices = c.engine.assistants.prices
+    totals: dict[tuple[str, str], list[Any]] = {}
+    for platform, who, model, turns, tokens_in, tokens_out in rows:
+        entry = totals.setdefault((platform, who), [0, 0, 0, 0.0, False])
+        entry[0] += turns
+        entry[1] += tokens_in
+        entry[2] += tokens_out
+        usd = cost(model, tokens_in, tokens_out, prices)
+        if usd is None:
+            entry[4] = True  # a model without a price: the estimate is a lower bound
+        else:
+            entry[3] += usd
+    print(
+        f"{'platform':<9} {args.by:<24} {'turns':>6} {'input':>10} {'output':>10} {'est. USD':>10}"
+    )
+    for (platform, who), (turns, tokens_in, tokens_out, usd, unknown) in sorted(
+        totals.items(), key=lambda item: -(item[1][1] + item[1][2])
+    ):
+        shown = f"{usd:.4f}" + ("+?" if unknown else "")
+        print(f"{platform:<9} {who:<24} {turns:>6} {tokens_in:>10} {tokens_out:>10} {shown:>10}")
     return 0
 
 

@@ -979,9 +979,12 @@ class Store:
             query = query.where(us.c.scope == scope)
         return await self.run(lambda conn: int(conn.execute(query).scalar() or 0))
 
-    async def usage_summary(self, *, since: float, by: str) -> list[tuple[str, str, int, int, int]]:
-        """(platform, key, turns, input tokens, output tokens) grouped by user, thread or
-        assistant ("default" for turns of the default one before it had a name)."""
+    async def usage_summary(
+        self, *, since: float, by: str
+    ) -> list[tuple[str, str, str, int, int, int]]:
+        """(platform, key, model, turns, input tokens, output tokens) grouped by user,
+        thread or assistant ("default" for turns of the default one before it had a
+        name), and model, the largest first."""
         us = t.usage
         column = {
             "user": us.c.user_id,
@@ -992,16 +995,19 @@ class Store:
             sa.select(
                 us.c.platform,
                 column,
+                us.c.model,
                 sa.func.count(),
                 sa.func.sum(us.c.input_tokens),
                 sa.func.sum(us.c.output_tokens),
             )
             .where(us.c.created_at >= since)
-            .group_by(us.c.platform, column)
+            .group_by(us.c.platform, column, us.c.model)
             .order_by(sa.func.sum(us.c.input_tokens + us.c.output_tokens).desc())
         )
         rows = await self.run(lambda conn: conn.execute(query).all())
-        return [(r[0], str(r[1]), int(r[2]), int(r[3] or 0), int(r[4] or 0)) for r in rows]
+        return [
+            (r[0], str(r[1]), str(r[2]), int(r[3]), int(r[4] or 0), int(r[5] or 0)) for r in rows
+        ]
 
     # --- files and key/value ----------------------------------------------------
 

@@ -28,6 +28,9 @@ channels = ["slack:C2"]
 web_search = true
 reasoning_effort = "high"
 daily_tokens = 50
+
+[prices]
+"model-coder" = { input = 1.5, output = 6 }
 """
 
 
@@ -72,12 +75,20 @@ async def test_each_channel_gets_its_assistant(
         "usage",
         "--by",
         "assistant",
-        env={"OPENAI_API_KEY": "sk-x", "DATABASE_URL": core.settings.database_url},
+        env={
+            "OPENAI_API_KEY": "sk-x",
+            "DATABASE_URL": core.settings.database_url,
+            "THREADBRIDGE_ASSISTANTS_FILE": str(tmp_path / "assistants.toml"),
+        },
         cwd=tmp_path,
     )
     assert code == 0, err
-    shown = {line.split()[1]: line.split()[2] for line in out.splitlines()[1:]}
-    assert shown == {"coder": "1", "support": "2"}
+    lines = {line.split()[1]: line.split() for line in out.splitlines()[1:]}
+    assert {name: cols[2] for name, cols in lines.items()} == {"coder": "1", "support": "2"}
+    # The estimated cost: coder's model has a price in the file; support's has none.
+    _, _, _, tokens_in, tokens_out, usd = lines["coder"]
+    assert usd == f"{(int(tokens_in) * 1.5 + int(tokens_out) * 6) / 1e6:.4f}"
+    assert lines["support"][5] == "0.0000+?"
 
 
 async def test_an_explicit_choice_wins_where_that_assistant_may_answer(
@@ -176,3 +187,12 @@ async def test_a_bad_file_stops_the_start_naming_file_assistant_and_field(
     assert code == 2, err
     assert str(path) in err and named in err, err
     assert "Traceback" not in err
+
+
+def test_prices_of_dated_models_and_overrides() -> None:
+    from bot.prices import DEFAULT_PRICES, cost, price_of
+
+    assert price_of("gpt-5-mini-2025-08-07") == DEFAULT_PRICES["gpt-5-mini"]
+    assert price_of("gpt-5-2025-08-07") == DEFAULT_PRICES["gpt-5"]
+    assert price_of("llama3") is None
+    assert cost("gpt-5-mini", 1_000_000, 1_000_000, DEFAULT_PRICES) == 0.25 + 2.0
