@@ -22,8 +22,10 @@ reasoning_effort = "high"
 
 Without the file, today's settings define one assistant, named "default". A thread gets
 the assistant bound to where it starts (the most specific binding wins: a channel, then
-a Discord guild, then "dm" / "console"; else the default) or the one its first message
-asks for, and keeps it (stored with the thread).
+a Discord guild, then "dm" / "console"; where several list the same place, the first in
+the file; else the default) or the one its first message asks for among those allowed
+there (every assistant listing the place, and the default), and keeps it (stored with
+the thread).
 """
 
 from __future__ import annotations
@@ -117,10 +119,13 @@ class Assistants:
         return self.default
 
     def allowed(self, places: Sequence[str]) -> list[Assistant]:
-        """Who may answer a new thread at `places`: the bound one (or the default), and
-        every assistant bound to one of the places."""
+        """Who may answer a new thread at `places`: the bound one first, then every
+        other assistant that lists one of the places, then the default (which answers
+        wherever it is asked)."""
         first = self.bound(places)
         rest = [a for a in self.all if a is not first and set(a.channels) & set(places)]
+        if self.default is not first and self.default not in rest:
+            rest.append(self.default)
         return [first, *rest]
 
     def choose(self, places: Sequence[str], requested: str | None) -> Assistant:
@@ -246,15 +251,6 @@ def _check_all(path: Path, assistants: Iterable[Assistant]) -> None:
         raise AssistantConfigError(
             f"{path}: default: exactly one assistant has default = true (found {found})"
         )
-    seen: dict[str, str] = {}
-    for assistant in listed:
-        for place in assistant.channels:
-            if place in seen:
-                raise AssistantConfigError(
-                    f"{path}: assistant {assistant.name!r}: channels: {place} is bound to "
-                    f"{seen[place]!r} already"
-                )
-            seen[place] = assistant.name
 
 
 __all__ = ["Assistants", "load_assistants", "single"]

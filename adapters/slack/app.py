@@ -44,7 +44,14 @@ from .context import ContextOptions, SlackContextReader
 from .controls import Controls
 from .download import ConnectorFactory, FileFetcher
 from .errors import FAILURES
-from .events import PLATFORM, Incoming, assistant_thread, parse_message, permitted
+from .events import (
+    PLATFORM,
+    Incoming,
+    assistant_thread,
+    parse_message,
+    permitted,
+    places_of,
+)
 from .shortcut import AskShortcut
 from .sink import SinkOptions, SlackReplier
 from .text import inert
@@ -334,7 +341,7 @@ class SlackBridge:
             user_name=await self._user_name(incoming),
             attachments=attachments,
             notices=tuple(s.notice for s in skipped),
-            places=("dm",) if incoming.is_dm else (f"slack:{incoming.channel}",),
+            places=places_of(incoming.channel, incoming.channel_type),
         )
 
     async def _user_name(self, incoming: Incoming) -> str | None:

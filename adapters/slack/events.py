@@ -132,6 +132,12 @@ def reply_thread(channel_type: str, ts: str, thread_ts: str | None) -> str:
     return "" if channel_type == "im" else ts
 
 
+def places_of(channel: str, declared: str | None = None) -> tuple[str, ...]:
+    """Where a thread in `channel` starts, for picking its assistant: "dm" in a DM,
+    else the channel."""
+    return ("dm",) if channel_type_of(channel, declared) == "im" else (f"slack:{channel}",)
+
+
 def channel_type_of(channel: str, declared: str | None = None) -> str:
     """``channel`` / ``group`` / ``im`` / ``mpim``; app_mention events do not say."""
     if declared:

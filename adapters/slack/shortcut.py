@@ -43,7 +43,15 @@ from bot.service import Service, ServiceStopping
 from bot.text import valid_text
 
 from .errors import FAILURES, error_code
-from .events import PLATFORM, Anchor, Incoming, channel_type_of, permitted, unescape
+from .events import (
+    PLATFORM,
+    Anchor,
+    Incoming,
+    channel_type_of,
+    permitted,
+    places_of,
+    unescape,
+)
 from .text import break_broadcasts, escape
 from .users import UserNames
 
@@ -57,6 +65,8 @@ SHORTCUT_NAME = "Ask threadbridge"
 SHORTCUTS: Mapping[str, tuple[str, str]] = {CALLBACK_ID: ("message", SHORTCUT_NAME)}
 
 QUESTION_BLOCK = "question"
+ASSISTANT_BLOCK = "assistant"
+ASSISTANT_ACTION = "assistant"
 QUESTION_ACTION = "text"
 MAX_QUESTION = 3000  # Slack's largest max_length for a plain-text input
 EXCERPT_CHARS = 300
@@ -140,6 +150,7 @@ class Submission:
     user: str
     question: str
     target: Target | None
+    assistant: str | None = None  # chosen in the form (several assistants, new thread)
 
 
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
@@ -187,11 +198,13 @@ def parse_submission(body: Mapping[str, Any]) -> Submission:
     state = view.get("state")
     values = state.get("values") if isinstance(state, Mapping) else None
     question = _get(values, QUESTION_BLOCK, QUESTION_ACTION, "value")
+    assistant = _get(values, ASSISTANT_BLOCK, ASSISTANT_ACTION, "selected_option", "value")
     return Submission(
         view_id=str(view.get("id") or ""),
         user=_get(body, "user", "id"),
         question=question,
         target=Target.loads(view.get("private_metadata")),
+        assistant=assistant or None,
     )
 
 
@@ -208,8 +221,9 @@ def _plain(text: str) -> dict[str, Any]:
     return {"type": "plain_text", "text": text, "emoji": False}
 
 
-def question_view(target: Target) -> dict[str, Any]:
-    """The modal asking for the question (plain text only: nothing in it can ping)."""
+def question_view(target: Target, assistants: Sequence[tuple[str, bool]] = ()) -> dict[str, Any]:
+    """The modal asking for the question (plain text only: nothing in it can ping).
+    With several `assistants` (name, bound here) for a new thread, a select picks one."""
     blocks: list[dict[str, Any]] = []
     if target.excerpt:
         blocks.append({"type": "context", "elements": [_plain(f"“{target.excerpt}”")]})
@@ -228,6 +242,24 @@ def question_view(target: Target) -> dict[str, Any]:
             },
         }
     )
+    if len(assistants) > 1:
+        options = [{"text": _plain(name[:75]), "value": name} for name, _ in assistants]
+        bound = next((o for o, (_, here) in zip(options, assistants, strict=True) if here), None)
+        element: dict[str, Any] = {
+            "type": "static_select",
+            "action_id": ASSISTANT_ACTION,
+            "options": options,
+        }
+        if bound is not None:
+            element["initial_option"] = bound
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": ASSISTANT_BLOCK,
+                "label": _plain("Assistant"),
+                "element": element,
+            }
+        )
     return {
         "type": "modal",
         "callback_id": VIEW_CALLBACK_ID,
@@ -308,7 +340,12 @@ class AskShortcut:
         if parsed is not None:
             target, user, trigger_id = parsed
             allowed = self._permitted(target, user)
-            view = question_view(target) if allowed else notice_view(self.refusal)
+            choices: list[tuple[str, bool]] = []
+            if allowed and len(self.service.assistant_names()) > 1:
+                key = ThreadKey(PLATFORM, target.team, target.channel, target.thread_ts)
+                if not await self.service.knows_thread(key):  # a thread keeps its own
+                    choices = self.service.assistants_at(places_of(target.channel))
+            view = question_view(target, choices) if allowed else notice_view(self.refusal)
             try:
                 async with asyncio.timeout(OPEN_SECONDS):
                     await self.client.views_open(trigger_id=trigger_id, view=view)
@@ -400,6 +437,8 @@ class AskShortcut:
                 view_id=submission.view_id,
             )
             inbound = await self.inbound(incoming, first=not known)
+            if submission.assistant and not known:
+                inbound = dataclasses.replace(inbound, assistant=submission.assistant)
             if not known:
                 # The thread (up to the question) is context once, in DMs as well: the
                 # message the question is about may be all there is of it.

@@ -103,7 +103,7 @@ async def test_an_explicit_choice_wins_where_that_assistant_may_answer(
     await core.service.drain()
     models = {b["input"][0]["content"][0]["text"]: b["model"] for b in bodies(openai_emulator)}
     assert models == {"a": "model-support", "b": "model-coder"}
-    assert core.service.assistants_at(("slack:C2",)) == [("coder", True)]
+    assert core.service.assistants_at(("slack:C2",)) == [("coder", True), ("support", False)]
     assert core.service.assistants_at(("slack:C1",)) == [("support", True)]
 
 

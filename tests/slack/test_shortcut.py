@@ -328,3 +328,46 @@ def test_parse_shortcut_and_excerpt() -> None:
         model_text("q", author="", about="")
         == "q\n\n(Asked about a message from someone in this thread.)"
     )
+
+
+@MODES
+async def test_with_several_assistants_the_form_picks_one_for_a_new_thread(
+    slack_bot: Any, openai_emulator: Any, mode: str, tmp_path: Any
+) -> None:
+    path = tmp_path / "assistants.toml"
+    path.write_text(
+        f"""
+[[assistant]]
+name = "support"
+model = "model-support"
+instructions = "Help."
+default = true
+channels = ["slack:{CHANNEL}"]
+
+[[assistant]]
+name = "legal"
+model = "model-legal"
+instructions = "Be careful."
+channels = ["slack:C0OTHER", "slack:{CHANNEL}"]
+"""
+    )
+    bot = await slack_bot(mode, THREADBRIDGE_ASSISTANTS_FILE=str(path))
+    emu = bot.emulator
+    root, reply = await a_thread(bot)
+    view = await shortcut(bot, CHANNEL, reply)
+    assert view is not None
+    # Only the assistants allowed here are offered, the bound one first and chosen.
+    [select] = [b for b in view.view["blocks"] if b.get("block_id") == "assistant"]
+    assert [o["value"] for o in select["element"]["options"]] == ["support", "legal"]
+    assert select["element"]["initial_option"]["value"] == "support"
+    done = await emu.submit_view(
+        view.id, {QUESTION_BLOCK: "Is this fine?", "assistant": "legal"}, url=bot.url or None
+    )
+    assert done.acked
+    await bot.settle()
+    assert openai_emulator.responses_requests()[-1].body["model"] == "model-legal"
+    assert emu.bot_messages(CHANNEL, root)[-1].text.endswith("— _legal_")
+    # The thread keeps it: a second question there offers no choice.
+    again = await shortcut(bot, CHANNEL, reply)
+    assert again is not None
+    assert not [b for b in again.view["blocks"] if b.get("block_id") == "assistant"]

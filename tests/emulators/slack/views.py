@@ -87,6 +87,32 @@ def _input_element(element: Any, pointer: str) -> list[str]:
             problems += _plain_text(
                 element["placeholder"], f"{pointer}/placeholder", MAX_PLACEHOLDER
             )
+    elif element["type"] == "static_select":
+        # Block Kit: 1-100 options, each a plain_text of at most 75 characters and a
+        # value of at most 150; an initial_option must be one of them.
+        options = element.get("options")
+        if not isinstance(options, list) or not 1 <= len(options) <= 100:
+            return [
+                *problems,
+                f"[ERROR] must provide 1-100 options [json-pointer:{pointer}/options]",
+            ]
+        for i, option in enumerate(options):
+            where = f"{pointer}/options/{i}"
+            if not isinstance(option, Mapping):
+                problems.append(f"[ERROR] must provide an object [json-pointer:{where}]")
+                continue
+            problems += _plain_text(option.get("text"), f"{where}/text", 75)
+            value = option.get("value")
+            if not isinstance(value, str) or not 0 < len(value) <= 150:
+                problems.append(f"[ERROR] invalid value [json-pointer:{where}/value]")
+        initial = element.get("initial_option")
+        if initial is not None and initial not in options:
+            problems.append(
+                "[ERROR] initial_option must be one of the options "
+                f"[json-pointer:{pointer}/initial_option]"
+            )
+    elif element["type"] != "plain_text_input":
+        problems.append(f"[ERROR] unsupported element type [json-pointer:{pointer}/type]")
     return problems
 
 
@@ -169,9 +195,11 @@ def input_blocks(view: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
 
 def input_values(view: Mapping[str, Any], typed: Mapping[str, str]) -> dict[str, Any]:
     """``view.state.values`` for what a user typed into the modal's plain-text inputs
-    (`typed`: block_id -> text). Raises ValueError for what the Slack client does not
-    let a user submit: an unknown block, a required input left empty, a text over the
-    input's ``max_length`` or under its ``min_length``."""
+    (`typed`: block_id -> text) and chose in its static selects (block_id -> the
+    option's value; a select left alone keeps its initial option). Raises ValueError
+    for what the Slack client does not let a user submit: an unknown block, a required
+    input left empty, a text over the input's ``max_length`` or under its
+    ``min_length``, an option the select does not have."""
     blocks = input_blocks(view)
     unknown = set(typed) - set(blocks)
     if unknown:
@@ -181,6 +209,18 @@ def input_values(view: Mapping[str, Any], typed: Mapping[str, str]) -> dict[str,
         element = block.get("element") or {}
         action_id = str(element.get("action_id") or "generated-action")
         text = typed.get(block_id)
+        if element.get("type") == "static_select":
+            # `typed` names the chosen option's value; untouched, the initial option.
+            options = element.get("options") or []
+            chosen = element.get("initial_option")
+            if text is not None:
+                chosen = next((o for o in options if o.get("value") == text), None)
+                if chosen is None:
+                    raise ValueError(f"input {block_id} has no option {text!r}")
+            if chosen is None and not block.get("optional", False):
+                raise ValueError(f"input {block_id} is required")
+            values[block_id] = {action_id: {"type": "static_select", "selected_option": chosen}}
+            continue
         if element.get("type") != "plain_text_input":
             raise ValueError(f"input {block_id} is a {element.get('type')}, not plain text")
         if not text:
