@@ -193,6 +193,13 @@ class Console:
             return "\0quit"
         if name == "/help":
             self._say(HELP)
+            here = self.service.assistants_at(("console",))
+            if len(self.service.assistant_names()) > 1:
+                names = ", ".join(n + (" (answers here)" if bound else "") for n, bound in here)
+                self._say(f"assistants: {names}")
+            bound = here[0][0]
+            tools = self.service.describe_assistant(bound)
+            self._say("tools: " + ("; ".join(tools) if tools else "none"))
         elif name == "/new":
             self.thread = self._new_name()
             self._say(f"new thread {self.thread}")

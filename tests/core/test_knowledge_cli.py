@@ -113,6 +113,12 @@ channels = ["console"]
     files = openai_emulator.vector_stores[customers_store].files.values()
     assert [openai_emulator.files[f.file_id].filename for f in files] == ["product.md"]
 
+    # The console's /help lists the assistants there and the tools of its own.
+    code, out, _ = await run_cli("console", env=env, cwd=tmp_path, stdin=b"/help\n")
+    assert code == 0
+    assert "assistants: customers (answers here), staff" in out
+    assert "tools: file search" in out
+
     # Removing it from one assistant keeps the file for the other.
     code, out, _ = await run_cli(
         "knowledge", "--assistant", "customers", "remove", "product.md", env=env, cwd=tmp_path
