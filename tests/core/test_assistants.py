@@ -115,11 +115,14 @@ async def test_a_thread_keeps_its_assistant_and_a_removed_one_moves_to_the_defau
     await first.service.submit(at("one", "slack:C2", "t1"))
     await first.service.drain()
     # The bindings change: coder now answers in C3; the thread in C2 stays coder's.
+    # Its instructions change too: they apply from the thread's next turn.
     path.write_text(FILE.replace('channels = ["slack:C2"]', 'channels = ["slack:C3"]'))
+    (tmp_path / "coder.md").write_text("Review strictly.")
     second = await make_core(THREADBRIDGE_ASSISTANTS_FILE=str(path))
     await second.service.submit(at("two", "slack:C2", "t1"))
     await second.service.drain()
     assert bodies(openai_emulator)[-1]["model"] == "model-coder"
+    assert bodies(openai_emulator)[-1]["instructions"] == "Review strictly."
     # coder is removed: the thread moves to the default, with a note.
     path.write_text(FILE.split('[[assistant]]\nname = "coder"')[0])
     third = await make_core(THREADBRIDGE_ASSISTANTS_FILE=str(path))

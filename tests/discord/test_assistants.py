@@ -55,6 +55,17 @@ async def test_binding_choice_help_and_signature(
     assert "does not answer here" in body["data"]["content"]
     assert "coder, support" in body["data"]["content"]
 
+    # Typing the assistant option offers those allowed here, filtered by what is typed.
+    for typed, offered in (("", ["coder", "support"]), ("sup", ["support"])):
+        auto = await emu.send_autocomplete(
+            "ask", {"prompt": "x", "assistant": typed}, focused="assistant"
+        )
+        record = emu.interaction(auto["id"])
+        await emu.wait_until(lambda record=record: record.acknowledged)
+        (callback,) = record.callbacks
+        assert callback.type == 8
+        assert [c["value"] for c in callback.body["data"]["choices"]] == offered
+
     # /help names the channel's assistant and the others allowed there.
     inter = await emu.send_slash_command("help")
     await emu.wait_until(lambda: emu.interaction(inter["id"]).acknowledged)

@@ -1369,6 +1369,42 @@ class DiscordEmulator:
         await self._dispatch_interaction(payload, channel, guild)
         return copy.deepcopy(payload)
 
+    async def send_autocomplete(
+        self,
+        name: str,
+        options: Mapping[str, Any],
+        *,
+        focused: str,
+        channel_id: str | None = None,
+        user: Mapping[str, Any] | str | None = None,
+        locale: str = "en-US",
+    ) -> JSON:
+        """Dispatch INTERACTION_CREATE type 4 (APPLICATION_COMMAND_AUTOCOMPLETE): the
+        user is typing option `focused` of command `name` (`options`: what is typed so
+        far, as strings). The bot answers with callback type 8 and `data.choices`
+        (read them from ``interaction(id).callbacks``). Returns the payload."""
+        channel = self._get_channel(channel_id or self.channel_id)
+        guild = self._guild_of(channel)
+        invoker = self._user(user)
+        command, cmd_guild = self._find_command(name, guild.id if guild else None, None)
+        definitions = command.get("options", []) if command else []
+        resolved: JSON = {}
+        built = [self._build_option(k, v, definitions, resolved, guild) for k, v in options.items()]
+        for option in built:
+            if option["name"] == focused:
+                option["focused"] = True
+        data: JSON = {
+            "id": command["id"] if command else P.new_snowflake(),
+            "name": name,
+            "type": 1,
+            "options": built,
+        }
+        if cmd_guild is not None:
+            data["guild_id"] = cmd_guild
+        payload = self._interaction_payload(4, data, channel, invoker, locale=locale)
+        await self._dispatch_interaction(payload, channel, guild)
+        return copy.deepcopy(payload)
+
     def _interaction_payload(
         self,
         itype: int,
