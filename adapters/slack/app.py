@@ -124,6 +124,7 @@ class SlackOptions:
                 stop_button=settings.stop_button,
                 feedback_buttons=settings.feedback_buttons,
                 task_display=settings.slack_task_display,
+                admins=slack_admins(settings.admin_users),
             ),
             context=ContextOptions(
                 enabled=settings.slack_read_history,
@@ -163,6 +164,12 @@ def web_session() -> aiohttp.ClientSession:
     here. Create it inside the running event loop; `SlackBridge.close` closes it.
     """
     return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WEB_API_TIMEOUT))
+
+
+def slack_admins(admin_users: list[str]) -> tuple[str, ...]:
+    """The Slack user ids of THREADBRIDGE_ADMIN_USERS (`U...`, `W...` or `slack:U...`)."""
+    ids = [u.removeprefix("slack:") for u in admin_users if not u.startswith("discord:")]
+    return tuple(u for u in ids if u[:1] in ("U", "W"))
 
 
 class SlackBridge:

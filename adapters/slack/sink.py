@@ -104,6 +104,8 @@ class SinkOptions:
     flush_interval: float = FLUSH_INTERVAL
     stop_button: bool = False
     feedback_buttons: bool = False
+    # Slack users (THREADBRIDGE_ADMIN_USERS) who get the Stop button of every reply too.
+    admins: tuple[str, ...] = ()
     # Progress steps as task cards in a streamed reply ("timeline" or "plan"), or only
     # the thread status ("status").
     task_display: str = "status"
@@ -197,15 +199,17 @@ class SlackSink:
                 )
         await self._set_status(THINKING)
         if self.options.stop_button and self.turn_id is not None and self.anchor.user:
-            # Streaming messages take no buttons: the asker gets Stop to themself.
-            with contextlib.suppress(*FAILURES):
-                await self.client.chat_postEphemeral(
-                    channel=self.channel,
-                    user=self.anchor.user,
-                    thread_ts=self.thread_ts,
-                    text=STOP_PROMPT,
-                    blocks=stop_blocks(self.turn_id),
-                )
+            # Streaming messages take no buttons: the asker (and each admin) gets Stop
+            # as a message only they see.
+            for user in dict.fromkeys((self.anchor.user, *self.options.admins)):
+                with contextlib.suppress(*FAILURES):
+                    await self.client.chat_postEphemeral(
+                        channel=self.channel,
+                        user=user,
+                        thread_ts=self.thread_ts,
+                        text=STOP_PROMPT,
+                        blocks=stop_blocks(self.turn_id),
+                    )
 
     async def progress(self, step: Progress) -> None:
         if self._tasks:

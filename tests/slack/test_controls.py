@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -27,7 +28,7 @@ async def stop_ephemeral(bot: Any, channel: str, thread_ts: str) -> Any:
         found = find()
         if found is not None:
             return found
-        await __import__("asyncio").sleep(0.02)
+        await asyncio.sleep(0.02)
     raise AssertionError("no Stop button was shown to the asker")
 
 
@@ -45,7 +46,7 @@ async def test_the_asker_stops_a_streaming_reply(
     for _ in range(200):
         if emu.bot_messages("C0001", event["ts"]):
             break
-        await __import__("asyncio").sleep(0.02)
+        await asyncio.sleep(0.02)
     kwargs: dict[str, Any] = {"url": bot.url} if mode == "http" else {}
     delivery = await emu.click("C0001", eph.message_ts, "tb_stop", user=ASKER, **kwargs)
     assert delivery is not None
@@ -125,7 +126,7 @@ async def test_feedback_buttons_under_the_reply(slack_bot: Any, mode: str) -> No
     for _ in range(200):
         if len(emu.ephemeral_texts(ASKER, "C0001")) >= 3:  # Stop prompt + two thanks
             break
-        await __import__("asyncio").sleep(0.02)
+        await asyncio.sleep(0.02)
     rows = await bot.store.feedback_rows()
     assert sorted((r.user_id, r.value) for r in rows) == [("U0OTHER", "up"), (ASKER, "down")]
     assert all(r.posted == [reply.ts] for r in rows)
@@ -201,3 +202,27 @@ async def test_task_cards_off_leaves_the_status_line(slack_bot: Any, openai_emul
     await bot.settle()
     (reply,) = bot.emulator.bot_messages("C0001", event["ts"])
     assert reply.tasks == {} and reply.chunks_of("task_update") == []
+
+
+async def test_an_admin_gets_the_stop_button_too_and_can_stop(
+    slack_bot: Any, openai_emulator: Any
+) -> None:
+    bot = await slack_bot(THREADBRIDGE_ADMIN_USERS="slack:U0ADMIN, 123456")
+    bot.emulator.add_user("U0ADMIN", display_name="Admin")
+    openai_emulator.script(Reply(text=LONG, tokens_per_second=40, chunk_chars=6))
+    event = app_mention_event(channel="C0001", text=f"<@{BOT_USER_ID}> write a lot")
+    await bot.send(event)
+    await stop_ephemeral(bot, "C0001", event["ts"])
+    admin_stop = None
+    for _ in range(200):
+        admin_stop = next(
+            (e for e in bot.emulator.ephemerals_for("U0ADMIN", "C0001") if e.blocks), None
+        )
+        if admin_stop is not None and bot.emulator.bot_messages("C0001", event["ts"]):
+            break
+        await asyncio.sleep(0.02)
+    assert admin_stop is not None
+    await bot.emulator.click("C0001", admin_stop.message_ts, "tb_stop", user="U0ADMIN")
+    await bot.settle()
+    (reply,) = bot.emulator.bot_messages("C0001", event["ts"])
+    assert reply.text.rstrip().endswith("_(stopped)_")
