@@ -5,8 +5,8 @@ blocks), so Stop goes to the asker as an ephemeral message in the thread when th
 reply starts; only the asker sees it (admins named in THREADBRIDGE_ADMIN_USERS may
 stop through their own ephemeral of a reply they asked for, or through Discord's
 button). Feedback is Slack's own `feedback_buttons` element in a `context_actions`
-block, added to the streamed reply when it stops (`chat.stopStream(blocks=)`); a
-reply posted and edited without streaming has none.
+block, added to the streamed reply when it stops (`chat.stopStream(blocks=)`), or to
+the last message of a reply posted and edited instead (its text then in section blocks).
 
 Button values name the turn and nothing else; who may press, and whether the turn is
 this channel's, is decided by the service from the store.

@@ -156,6 +156,7 @@ class SlackSink:
         self.turn_id = turn_id
         # Blocks the last streamed page gets when it stops (the feedback buttons).
         self._final_blocks: list[dict[str, Any]] | None = None
+        self._feedback_shown = False  # the final blocks are on the reply
         self.thread_ts = anchor.thread_ts or None
         self.options = options
         # Streams must be thread replies.
@@ -418,7 +419,8 @@ class SlackSink:
                 error = error_code(exc)
                 logger.info("streaming stopped (%s); editing the message instead", error)
                 await self._abandon_stream(page)
-        await self._show_edit(page)
+        last = final and page is self._page and not self._feedback_shown
+        await self._show_edit(page, extra=self._final_blocks if last else None)
 
     async def _show_stream(self, page: _Page, *, final: bool) -> None:
         upto = len(page.raw) if final else _stream_end(page.raw, page.sent)
@@ -448,6 +450,7 @@ class SlackSink:
                     channel=self.channel, ts=page.ts, blocks=self._final_blocks
                 )
                 page.open_stream = False
+                self._feedback_shown = self._final_blocks is not None
             return
         if final:
             self._called = True
@@ -457,6 +460,7 @@ class SlackSink:
                 markdown_text=text if chunk else None,
                 blocks=self._final_blocks,
             )
+            self._feedback_shown = self._final_blocks is not None
             page.open_stream = False
         elif chunk:
             self._called = True
@@ -476,12 +480,15 @@ class SlackSink:
                 await self.client.chat_stopStream(channel=self.channel, ts=page.ts)
         page.open_stream = False
 
-    async def _show_edit(self, page: _Page) -> None:
+    async def _show_edit(self, page: _Page, *, extra: list[dict[str, Any]] | None = None) -> None:
+        """Post or edit the page; with `extra` blocks (the feedback buttons under the
+        last page), the text goes in section blocks above them."""
         if not page.raw.strip():
             return
         text = to_mrkdwn(page.raw, allow_user_mentions=self.options.allow_user_mentions)
-        if text == page.shown:
+        if text == page.shown and not extra:
             return
+        blocks = [*text_sections(text), *extra] if extra else None
         if page.reused and page.ts is not None:
             page.reused = False
             # It may have been left streaming; Slack refuses chat.update until stopped.
@@ -490,15 +497,22 @@ class SlackSink:
         self._called = True
         if page.ts is not None:
             try:
-                await self.client.chat_update(channel=self.channel, ts=page.ts, text=text)
+                if blocks is None:
+                    await self.client.chat_update(channel=self.channel, ts=page.ts, text=text)
+                else:
+                    await self.client.chat_update(
+                        channel=self.channel, ts=page.ts, text=text, blocks=blocks
+                    )
                 page.shown = text
+                self._feedback_shown = self._feedback_shown or blocks is not None
                 return
             except FAILURES as exc:
                 # The message is gone or frozen: continue in a new one.
                 logger.info("chat.update failed (%s); posting anew", error_code(exc))
                 page.ts = None
-        page.ts = await self._post(text)
+        page.ts = await self._post(text, blocks=blocks)
         page.shown = text
+        self._feedback_shown = self._feedback_shown or blocks is not None
 
     def _new_page(self, raw: str = "") -> _Page:
         """The next page: a message an interrupted attempt posted, or a new one."""
@@ -529,8 +543,12 @@ class SlackSink:
         user input)."""
         return break_broadcasts(escape(text))
 
-    async def _post(self, text: str, *, ref_prefix: str = "") -> str:
+    async def _post(
+        self, text: str, *, ref_prefix: str = "", blocks: list[dict[str, Any]] | None = None
+    ) -> str:
         kwargs: dict[str, Any] = {"channel": self.channel, "text": text}
+        if blocks is not None:
+            kwargs["blocks"] = blocks
         if self.thread_ts:
             kwargs["thread_ts"] = self.thread_ts
         clears = self._clears_status()
@@ -577,6 +595,17 @@ class SlackSink:
     def _posted(self, cleared_status: bool) -> None:
         if cleared_status:
             self._status_showing = False
+
+
+def text_sections(text: str, limit: int = 3000) -> list[dict[str, Any]]:
+    """mrkdwn text as section blocks (Slack: at most 3,000 characters each), cut at
+    line ends where it can be."""
+    sections: list[dict[str, Any]] = []
+    while text:
+        cut = len(text) if len(text) <= limit else (text.rfind("\n", 0, limit) + 1 or limit)
+        sections.append({"type": "section", "text": {"type": "mrkdwn", "text": text[:cut]}})
+        text = text[cut:]
+    return sections
 
 
 def _stream_end(text: str, start: int) -> int:

@@ -226,3 +226,33 @@ async def test_an_admin_gets_the_stop_button_too_and_can_stop(
     await bot.settle()
     (reply,) = bot.emulator.bot_messages("C0001", event["ts"])
     assert reply.text.rstrip().endswith("_(stopped)_")
+
+
+async def test_a_reply_posted_and_edited_carries_the_feedback_buttons_too(
+    slack_bot: Any,
+) -> None:
+    bot = await slack_bot(THREADBRIDGE_SLACK_STREAMING="false")
+    event = app_mention_event(channel="C0001", text=f"<@{BOT_USER_ID}> hello")
+    await bot.send(event)
+    await bot.settle()
+    (reply,) = bot.emulator.bot_messages("C0001", event["ts"])
+    assert reply.stream_state is None and reply.text.startswith("echo:")
+    assert reply.blocks is not None
+    section, actions = reply.blocks
+    assert section["type"] == "section" and section["text"]["text"] == reply.text
+    assert actions["type"] == "context_actions"
+    await bot.emulator.click_feedback("C0001", reply.ts, positive=False, user=ASKER)
+    for _ in range(100):
+        if await bot.store.feedback_rows():
+            break
+        await asyncio.sleep(0.02)
+    assert [r.value for r in await bot.store.feedback_rows()] == ["down"]
+
+
+def test_long_text_is_cut_into_sections_at_line_ends() -> None:
+    from adapters.slack.sink import text_sections
+
+    text = ("x" * 2000 + "\n") * 3
+    parts = [b["text"]["text"] for b in text_sections(text)]
+    assert "".join(parts) == text and all(len(p) <= 3000 for p in parts)
+    assert all(p.endswith("\n") for p in parts)
