@@ -215,3 +215,19 @@ async def test_stop_while_a_function_runs_cancels_it_and_the_thread_goes_on(
     assert replies(bot, thread_id)[-1]["content"] == "echo: [alice] never mind, say hi"
     last = openai_emulator.responses_requests()[-1].body
     assert last["conversation"] == openai_emulator.responses_requests()[0].body["conversation"]
+
+
+async def test_stop_cancels_a_background_response(make_bot: MakeBot, openai_emulator: Any) -> None:
+    bot = await make_bot(edit_interval=0.05, THREADBRIDGE_BACKGROUND_RESPONSES="true")
+    thread_id, message_id = await mention_and_wait_for_stop(bot, openai_emulator)
+    (stop_id,) = custom_ids(bot, message_id)
+    click = await bot.emu.click(message_id, stop_id, user=bot.emu.alice)
+    assert await notes(bot, click) == ["Stopped."]
+    await bot.core.service.drain()
+    (response,) = openai_emulator.response_objects.values()
+    assert response["background"] is True and response["status"] == "cancelled"
+    cancels = [
+        r for r in openai_emulator.requests if r.path == f"/v1/responses/{response['id']}/cancel"
+    ]
+    assert len(cancels) == 1
+    assert replies(bot, thread_id)[-1]["content"].endswith("_(stopped)_")
