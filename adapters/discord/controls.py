@@ -10,7 +10,6 @@ without keeping a listener per message.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Mapping
@@ -19,8 +18,9 @@ from dataclasses import dataclass
 import discord
 
 from adapters.discord.events import conversation_key
+from bot.controls import DECISION_NOTES, STOP_NOTES, VOTE_NOTES, shown_arguments
 from bot.models import ApprovalOutcome, ApprovalRequest
-from bot.service import DecisionOutcome, FeedbackOutcome, Service, StopOutcome
+from bot.service import Service
 from bot.store import FeedbackValue
 
 logger = logging.getLogger(__name__)
@@ -31,25 +31,6 @@ DECIDE_ID = "tb:ap:{choice}:{approval}"
 CUSTOM_ID = re.compile(
     r"tb:(?:(?P<stop>stop)|fb:(?P<value>up|down)|ap:(?P<choice>yes|no)):(?P<turn>[0-9]{1,18})"
 )
-ARGUMENTS_SHOWN = 600
-
-STOP_NOTES: dict[StopOutcome, str] = {
-    "stopped": "Stopped.",
-    "finished": "This answer is already finished.",
-    "not_allowed": "Only the person who asked (or an admin) can stop this answer.",
-    "unknown": "This button does not belong to an answer I know.",
-}
-DECISION_NOTES: dict[DecisionOutcome, str] = {
-    "approved": "Approved.",
-    "denied": "Denied.",
-    "decided": "This was decided already.",
-    "not_allowed": "Only the person who asked (or an admin) can decide this.",
-    "unknown": "This button does not belong to a request I know.",
-}
-VOTE_NOTES: dict[FeedbackOutcome, str] = {
-    "recorded": "Thanks for the feedback.",
-    "unknown": "This button does not belong to an answer I know.",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,23 +72,13 @@ def feedback_view(turn: int) -> discord.ui.View:
     )
 
 
-def _shown_arguments(arguments: str) -> str:
-    try:
-        text = json.dumps(json.loads(arguments), indent=2, ensure_ascii=False)
-    except ValueError:
-        text = arguments
-    if len(text) > ARGUMENTS_SHOWN:
-        text = text[: ARGUMENTS_SHOWN - 1] + "…"
-    return text.replace("```", "`\u200b``")
-
-
 def approval_content(request: ApprovalRequest) -> str:
     what = "MCP tool" if request.kind == "mcp" else "function"
     minutes = max(1, round(request.timeout / 60))
     name = discord.utils.escape_markdown(request.name)
     return (
         f"The assistant wants to run the {what} **{name}** with:\n"
-        f"```json\n{_shown_arguments(request.arguments)}\n```\n"
+        f"```json\n{shown_arguments(request.arguments)}\n```\n"
         f"Only the person who asked can decide. No decision in {minutes} min counts as Deny."
     )
 

@@ -249,9 +249,15 @@ class DiscordSink:
                 except TimeoutError:
                     pass
             self._dirty = False
+            if self.client.is_closed():
+                return  # shutting down: the next process resumes the reply
             try:
                 async with self._lock:
                     await self._apply(self._chunks(final=False), final=False)
+            except RuntimeError:
+                if not self.client.is_closed():
+                    raise
+                return  # the client closed meanwhile ("Session is closed")
             except discord.HTTPException as exc:
                 # finish() tries again with the final text; the turn is not lost yet.
                 logger.warning("updating the reply in %s failed: %s", self.key, exc)

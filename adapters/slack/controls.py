@@ -14,7 +14,6 @@ this channel's, is decided by the service from the store.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from typing import Any
@@ -23,6 +22,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 from adapters.slack.events import PLATFORM
 from adapters.slack.text import escape
+from bot.controls import DECISION_NOTES, STOP_NOTES, VOTE_NOTES, shown_arguments
 from bot.models import ApprovalOutcome, ApprovalRequest, ThreadKey
 from bot.service import DecisionOutcome, FeedbackOutcome, Service, StopOutcome
 from bot.store import FeedbackValue
@@ -34,39 +34,10 @@ FEEDBACK_ACTION = "tb_feedback"
 APPROVE_ACTION = "tb_approve"
 DENY_ACTION = "tb_deny"
 ACTIONS = (STOP_ACTION, FEEDBACK_ACTION, APPROVE_ACTION, DENY_ACTION)
-ARGUMENTS_SHOWN = 600
 TURN = re.compile(r"[0-9]{1,18}")
 VOTE = re.compile(r"(up|down):([0-9]{1,18})")
 
-STOP_NOTES: dict[StopOutcome, str] = {
-    "stopped": "Stopped.",
-    "finished": "This answer is already finished.",
-    "not_allowed": "Only the person who asked (or an admin) can stop this answer.",
-    "unknown": "This button does not belong to an answer I know.",
-}
-VOTE_NOTES: dict[FeedbackOutcome, str] = {
-    "recorded": "Thanks for the feedback.",
-    "unknown": "This button does not belong to an answer I know.",
-}
-DECISION_NOTES: dict[DecisionOutcome, str] = {
-    "approved": "Approved.",
-    "denied": "Denied.",
-    "decided": "This was decided already.",
-    "not_allowed": "Only the person who asked (or an admin) can decide this.",
-    "unknown": "This button does not belong to a request I know.",
-}
 STOP_PROMPT = "Writing an answer for you…"
-
-
-def _shown_arguments(arguments: str) -> str:
-    """The call's arguments for a code block: pretty JSON, cut short, escaped."""
-    try:
-        text = json.dumps(json.loads(arguments), indent=2, ensure_ascii=False)
-    except ValueError:
-        text = arguments
-    if len(text) > ARGUMENTS_SHOWN:
-        text = text[: ARGUMENTS_SHOWN - 1] + "…"
-    return escape(text.replace("```", "`\u200b``"))
 
 
 def approval_text(request: ApprovalRequest) -> str:
@@ -74,7 +45,7 @@ def approval_text(request: ApprovalRequest) -> str:
     minutes = max(1, round(request.timeout / 60))
     return (
         f"The assistant wants to run the {what} *{escape(request.name)}* with:\n"
-        f"```{_shown_arguments(request.arguments)}```\n"
+        f"```{escape(shown_arguments(request.arguments))}```\n"
         f"Only the person who asked can decide. No decision in {minutes} min counts as Deny."
     )
 
