@@ -23,6 +23,7 @@ from bench.openai_proc import OpenAIProcess
 from bench.scenarios import Scenario
 from bench.turns import Turn, analyse
 from bot.assistant import Assistant
+from bot.assistants import single
 from bot.cli import Settings
 from bot.config import load_settings
 from bot.engine import Engine, build_client
@@ -96,14 +97,19 @@ async def run_core_scenario(scenario: Scenario) -> dict[str, Any]:
     )
     url, connect_args = settings.store_url
     store = await Store.open(url, connect_args=connect_args)
+    # Wired as bot/cli.py wires it: the service stores each new thread's assistant.
+    assistants = single(Assistant.from_settings(settings))
     engine = Engine(
-        client=build_client(settings),
-        assistants=Assistant.from_settings(settings),
-        store=store,
-        settings=settings,
+        client=build_client(settings), assistants=assistants, store=store, settings=settings
     )
     replier = TimingReplier()
-    service = Service(store=store, engine=engine, settings=settings, repliers={PLATFORM: replier})
+    service = Service(
+        store=store,
+        engine=engine,
+        settings=settings,
+        repliers={PLATFORM: replier},
+        assistants=assistants,
+    )
     await service.start()
     turns: list[Turn] = []
 

@@ -81,31 +81,31 @@ def _secrets(settings: Settings) -> list[str]:
     return [v.get_secret_value() for v in values]
 
 
-def _tools(settings: Settings, module: str | None = None, *, variable: bool = True) -> ToolRegistry:
-    """The function tools of `module` (default: THREADBRIDGE_TOOLS)."""
+def _tools(settings: Settings, module: str | None, *, named_by: str = "") -> ToolRegistry:
+    """The function tools of `module` (none if it is empty); `named_by` prefixes the
+    error of a module that cannot be loaded."""
     kwargs = {
         "timeout": settings.tool_timeout,
         "output_limit": settings.tool_output_limit,
         "concurrency": settings.max_concurrent_tools,
     }
-    module = module if not variable else settings.tools_module
     if not module:
         return ToolRegistry(**kwargs)  # type: ignore[arg-type]
     try:
         return ToolRegistry.from_module(module, **kwargs)
     except (ImportError, TypeError, SyntaxError) as exc:
-        where = "THREADBRIDGE_TOOLS: " if variable else ""
-        raise AssistantConfigError(f"{where}cannot load {module!r}: {exc}") from None
+        raise AssistantConfigError(f"{named_by}cannot load {module!r}: {exc}") from None
 
 
 def _assistants(settings: Settings) -> Assistants:
     """THREADBRIDGE_ASSISTANTS_FILE's assistants, or the one the settings define."""
     if settings.assistants_file is None:
-        return single(Assistant.from_settings(settings, _tools(settings)))
+        tools = _tools(settings, settings.tools_module, named_by="THREADBRIDGE_TOOLS: ")
+        return single(Assistant.from_settings(settings, tools))
     return load_assistants(
         settings.assistants_file,
         settings=settings,
-        tools_for=lambda module: _tools(settings, module, variable=False),
+        tools_for=lambda module: _tools(settings, module),
     )
 
 

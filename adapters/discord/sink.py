@@ -333,14 +333,12 @@ class DiscordSink:
         view = self._view(controls)
         if self._webhook is not None:
             try:
-                if view is None:
-                    sent = await self._webhook.send(
-                        content, wait=True, allowed_mentions=NO_MENTIONS
-                    )
-                else:
-                    sent = await self._webhook.send(
-                        content, wait=True, allowed_mentions=NO_MENTIONS, view=view
-                    )
+                sent = await self._webhook.send(
+                    content,
+                    wait=True,
+                    allowed_mentions=NO_MENTIONS,
+                    view=view if view is not None else discord.utils.MISSING,
+                )
                 return _Posted(sent.id, content, via_webhook=True, controls=controls)
             except discord.HTTPException as exc:
                 self._token_failed(exc)
@@ -387,9 +385,11 @@ class DiscordSink:
         async def send() -> discord.Message:
             if file is not None:
                 return await self._channel.send(content, file=file(), allowed_mentions=NO_MENTIONS)
-            if view is not None:
-                return await self._channel.send(content, allowed_mentions=NO_MENTIONS, view=view)
-            return await self._channel.send(content, allowed_mentions=NO_MENTIONS)
+            return await self._channel.send(
+                content,
+                allowed_mentions=NO_MENTIONS,
+                view=view if view is not None else discord.utils.MISSING,
+            )
 
         return await self._retry_archived(send)
 
