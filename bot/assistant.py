@@ -15,6 +15,11 @@ from bot.config import CoreSettings
 from bot.tools import ToolRegistry
 
 KNOWLEDGE_STORE_KEY = "knowledge.vector_store_id"
+IMAGES_REACH_CODE = (
+    "Images you generate are copied into your code interpreter sandbox (/mnt/data) once "
+    "your response ends; you are then told their paths and can use them in code in the "
+    "same turn, for example to put them on slides."
+)
 
 
 class AssistantConfigError(ValueError):
@@ -117,6 +122,14 @@ class Assistant:
     default: bool = True
     reasoning_effort: str | None = None
     daily_tokens: int = 0  # this assistant's tokens per UTC day; 0: no limit
+
+    @property
+    def request_instructions(self) -> str:
+        """The instructions as each request carries them: with image generation and the
+        code interpreter both on, the model learns that its images reach its sandbox."""
+        if self.image_generation and self.code_interpreter:
+            return f"{self.instructions}\n\n{IMAGES_REACH_CODE}"
+        return self.instructions
 
     @property
     def knowledge_key(self) -> str:

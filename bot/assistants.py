@@ -42,7 +42,7 @@ import pydantic
 
 from bot.assistant import Assistant, AssistantConfigError, McpServer, parse_mcp_servers
 from bot.config import CoreSettings
-from bot.prices import DEFAULT_PRICES, Price
+from bot.prices import DEFAULT_MEDIA_PRICES, DEFAULT_PRICES, MEDIA_UNITS, Price
 from bot.tools import ToolRegistry
 
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
@@ -93,10 +93,12 @@ class _Entry(pydantic.BaseModel):
 @dataclass(frozen=True)
 class Assistants:
     """The deployment's assistants; `default` answers wherever no other is bound.
-    `prices`: USD per 1M input / output tokens by model (bot/prices.py)."""
+    `prices`: USD per 1M input / output tokens by model; `media_prices`: USD per minute
+    heard, 1M characters spoken or image, by model (bot/prices.py)."""
 
     all: tuple[Assistant, ...]
     prices: Mapping[str, Price] = field(default_factory=lambda: dict(DEFAULT_PRICES))
+    media_prices: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_MEDIA_PRICES))
 
     @property
     def default(self) -> Assistant:
@@ -159,26 +161,31 @@ def load_assistants(path: Path, *, settings: CoreSettings, tools_for: ToolsFor) 
         raise AssistantConfigError(f"{path}: no [[assistant]] tables")
     assistants = [_build(path, i, table, settings, tools_for) for i, table in enumerate(tables)]
     _check_all(path, assistants)
-    return Assistants(tuple(assistants), prices=_prices(path, data.get("prices", {})))
+    prices, media = _prices(path, data.get("prices", {}))
+    return Assistants(tuple(assistants), prices=prices, media_prices=media)
 
 
-def _prices(path: Path, table: Any) -> dict[str, Price]:
-    """The defaults with the file's `[prices]` on top."""
+def _prices(path: Path, table: Any) -> tuple[dict[str, Price], dict[str, float]]:
+    """The defaults with the file's `[prices]` on top: token prices, media prices."""
     prices = dict(DEFAULT_PRICES)
+    media = dict(DEFAULT_MEDIA_PRICES)
     if not isinstance(table, dict):
         raise AssistantConfigError(f"{path}: prices: a table of model = {{ input, output }}")
     for model, entry in table.items():
-        ok = (
-            isinstance(entry, dict)
-            and set(entry) == {"input", "output"}
-            and all(isinstance(v, int | float) and v >= 0 for v in entry.values())
+        numbers = isinstance(entry, dict) and all(
+            isinstance(v, int | float) and not isinstance(v, bool) and v >= 0
+            for v in entry.values()
         )
-        if not ok:
+        if numbers and set(entry) == {"input", "output"}:
+            prices[str(model)] = (float(entry["input"]), float(entry["output"]))
+        elif numbers and len(entry) == 1 and next(iter(entry)) in MEDIA_UNITS:
+            media[str(model)] = float(next(iter(entry.values())))
+        else:
             raise AssistantConfigError(
-                f"{path}: prices: {model}: give input and output, USD per 1M tokens (>= 0)"
+                f"{path}: prices: {model}: give input and output, USD per 1M tokens (>= 0), "
+                "or one of minute, million_characters, image (USD)"
             )
-        prices[str(model)] = (float(entry["input"]), float(entry["output"]))
-    return prices
+    return prices, media
 
 
 def _build(

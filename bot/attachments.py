@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+import io
 import mimetypes
 from pathlib import PurePath
 from typing import Literal
 
-FileKind = Literal["image", "document", "data", "unsupported"]
+import mutagen
+
+FileKind = Literal["image", "audio", "document", "data", "unsupported"]
+
+# What OpenAI's transcription endpoint takes, by file name; an Ogg Opus voice memo named
+# .opus is sent as .ogg (the same container).
+TRANSCRIBABLE_EXTENSIONS = {
+    ".flac",
+    ".m4a",
+    ".mp3",
+    ".mp4",
+    ".mpeg",
+    ".mpga",
+    ".oga",
+    ".ogg",
+    ".wav",
+    ".webm",
+}
+AUDIO_EXTENSIONS = TRANSCRIBABLE_EXTENSIONS - {".mp4", ".mpeg"} | {".opus", ".aac", ".amr"}
 
 IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 DOCUMENT_TYPES = {
@@ -59,6 +78,8 @@ def classify(name: str, mime_type: str, *, code_interpreter: bool) -> FileKind:
     ext = PurePath(name).suffix.lower()
     if mime in IMAGE_TYPES:
         return "image"
+    if mime.startswith("audio/") or ext in AUDIO_EXTENSIONS:
+        return "audio"
     if ext in DATA_ONLY or mime in {"text/csv", "application/json"}:
         return "data" if code_interpreter else "unsupported"
     if mime in DOCUMENT_TYPES or ext in TEXT_EXTENSIONS or mime.startswith("text/"):
@@ -71,6 +92,32 @@ def classify(name: str, mime_type: str, *, code_interpreter: bool) -> FileKind:
 def is_text(name: str, mime_type: str) -> bool:
     mime = guess_mime(name, mime_type)
     return mime.startswith("text/") or PurePath(name).suffix.lower() in TEXT_EXTENSIONS
+
+
+def transcribable_name(name: str) -> str | None:
+    """The file name to send for transcription, or None for a format it does not take."""
+    path = PurePath(name)
+    ext = path.suffix.lower()
+    if ext == ".opus":
+        return str(path.with_suffix(".ogg"))
+    return name if ext in TRANSCRIBABLE_EXTENSIONS else None
+
+
+def audio_seconds(data: bytes) -> float | None:
+    """The length of an audio file read from its headers; None when they don't tell
+    (an unknown or broken file: the transcription endpoint has the last word)."""
+    try:
+        found = mutagen.File(io.BytesIO(data))
+    except Exception:  # mutagen raises many kinds for broken files
+        return None
+    length = getattr(getattr(found, "info", None), "length", None)
+    return float(length) if isinstance(length, int | float) and length > 0 else None
+
+
+def clock(seconds: float) -> str:
+    """`75.2` -> "1:15"."""
+    whole = round(seconds)
+    return f"{whole // 60}:{whole % 60:02d}"
 
 
 def human_size(size: int) -> str:

@@ -262,31 +262,54 @@ async def cmd_knowledge(settings: Settings, args: argparse.Namespace) -> int:
 async def cmd_usage(settings: Settings, args: argparse.Namespace) -> int:
     import time
 
-    from bot.prices import cost
+    from bot.prices import cost, media_cost
 
     async with core(settings) as c:
         since = time.time() - args.days * 86400
         rows = await c.store.usage_summary(since=since, by=args.by)
         prices = c.engine.assistants.prices
+        media_prices = c.engine.assistants.media_prices
+    media_models = (settings.transcription_model, settings.speech_model)
+    # [turns, input, output, audio seconds, speech characters, images, USD, a price unknown]
     totals: dict[tuple[str, str], list[Any]] = {}
-    for platform, who, model, turns, tokens_in, tokens_out in rows:
-        entry = totals.setdefault((platform, who), [0, 0, 0, 0.0, False])
-        entry[0] += turns
-        entry[1] += tokens_in
-        entry[2] += tokens_out
-        usd = cost(model, tokens_in, tokens_out, prices)
-        if usd is None:
-            entry[4] = True  # a model without a price: the estimate is a lower bound
-        else:
-            entry[3] += usd
+    for line in rows:
+        entry = totals.setdefault((line.platform, line.key), [0, 0, 0, 0.0, 0, 0, 0.0, False])
+        for i, value in enumerate(
+            (
+                line.turns,
+                line.input_tokens,
+                line.output_tokens,
+                line.audio_seconds,
+                line.speech_characters,
+                line.images,
+            )
+        ):
+            entry[i] += value
+        tokens_usd = cost(line.model, line.input_tokens, line.output_tokens, prices)
+        extra_usd = media_cost(
+            audio_seconds=line.audio_seconds,
+            speech_characters=line.speech_characters,
+            images=line.images,
+            models=media_models,
+            prices=media_prices,
+        )
+        for usd in (tokens_usd, extra_usd):
+            if usd is None:
+                entry[7] = True  # something without a price: the estimate is a lower bound
+            else:
+                entry[6] += usd
     print(
-        f"{'platform':<9} {args.by:<24} {'turns':>6} {'input':>10} {'output':>10} {'est. USD':>10}"
+        f"{'platform':<9} {args.by:<24} {'turns':>6} {'input':>10} {'output':>10} "
+        f"{'audio min':>9} {'spoken ch':>9} {'images':>6} {'est. USD':>10}"
     )
-    for (platform, who), (turns, tokens_in, tokens_out, usd, unknown) in sorted(
+    for (platform, who), (turns, tin, tout, seconds, spoken, images, usd, unknown) in sorted(
         totals.items(), key=lambda item: -(item[1][1] + item[1][2])
     ):
         shown = f"{usd:.4f}" + ("+?" if unknown else "")
-        print(f"{platform:<9} {who:<24} {turns:>6} {tokens_in:>10} {tokens_out:>10} {shown:>10}")
+        print(
+            f"{platform:<9} {who:<24} {turns:>6} {tin:>10} {tout:>10} "
+            f"{seconds / 60:>9.1f} {spoken:>9} {images:>6} {shown:>10}"
+        )
     return 0
 
 

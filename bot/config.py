@@ -225,6 +225,36 @@ class CoreSettings(SettingsBase):
         description="JSON list of remote MCP servers: "
         '[{"label": "...", "url": "...", "allowed_tools": ["..."]}].',
     )
+    transcription_model: str = Field(
+        "gpt-4o-mini-transcribe",
+        alias="THREADBRIDGE_TRANSCRIPTION_MODEL",
+        description="Transcribes voice messages and audio files (`audio.transcriptions`); "
+        "empty: audio is not listened to.",
+    )
+    audio_max_seconds: float = Field(
+        600.0,
+        gt=0,
+        alias="THREADBRIDGE_AUDIO_MAX_SECONDS",
+        description="Longest voice message or audio file transcribed.",
+    )
+    spoken_replies: bool = Field(
+        False,
+        alias="THREADBRIDGE_SPOKEN_REPLIES",
+        description="Answer a voice message with an audio file of the reply too "
+        "(`audio.speech`).",
+    )
+    speech_model: str = Field(
+        "gpt-4o-mini-tts",
+        min_length=1,
+        alias="THREADBRIDGE_SPEECH_MODEL",
+        description="The voice of spoken replies: its model.",
+    )
+    speech_voice: str = Field(
+        "alloy",
+        min_length=1,
+        alias="THREADBRIDGE_SPEECH_VOICE",
+        description="The voice of spoken replies (alloy, ash, coral, echo, nova, sage, ...).",
+    )
     max_file_bytes: int = Field(
         20 * 1024 * 1024,
         ge=1,

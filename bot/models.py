@@ -44,6 +44,10 @@ class Attachment:
     size: int | None
     download: Downloader | None = field(default=None, compare=False, repr=False)
     url: str = ""
+    # Audio: the length the platform gives (Discord voice messages, Slack clips), and
+    # whether it is a recorded voice message rather than an audio file.
+    duration: float | None = None
+    voice: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +86,8 @@ class InputFile:
     name: str
     mime_type: str
     data: bytes
+    duration: float | None = None
+    voice: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,12 +185,22 @@ class Notice:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
+    """What a turn used: the model's tokens, and the audio and images around them
+    (seconds of audio transcribed, characters spoken, images generated)."""
+
     input_tokens: int = 0
     output_tokens: int = 0
+    audio_seconds: float = 0.0
+    speech_characters: int = 0
+    images: int = 0
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
-            self.input_tokens + other.input_tokens, self.output_tokens + other.output_tokens
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.audio_seconds + other.audio_seconds,
+            self.speech_characters + other.speech_characters,
+            self.images + other.images,
         )
 
 

@@ -8,14 +8,21 @@ estimate, and the assistants file's `[prices]` table overrides or adds models:
 [prices]
 "gpt-5-mini" = { input = 0.25, output = 2.0 }
 "my-local-model" = { input = 0, output = 0 }
+"gpt-4o-mini-transcribe" = { minute = 0.003 }   # audio transcribed
+"gpt-4o-mini-tts" = { million_characters = 15 }  # spoken replies
+"gpt-image-1" = { image = 0.042 }                # generated images
 ```
 
 A dated model id (`gpt-5-mini-2025-08-07`) takes the price of its longest listed prefix.
+Audio and images are priced by the models the deployment uses for them now
+(`THREADBRIDGE_TRANSCRIPTION_MODEL`, `THREADBRIDGE_SPEECH_MODEL`, and the image tool's
+default `gpt-image-1` at medium quality).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Literal, TypeVar
 
 Price = tuple[float, float]  # USD per 1M input tokens, per 1M output tokens
 
@@ -33,12 +40,56 @@ DEFAULT_PRICES: dict[str, Price] = {
 }
 
 
-def price_of(model: str, prices: Mapping[str, Price] = DEFAULT_PRICES) -> Price | None:
+# USD per unit of the media models: a minute of audio transcribed, a million characters
+# spoken, one image generated.
+MediaUnit = Literal["minute", "million_characters", "image"]
+MEDIA_UNITS: tuple[MediaUnit, ...] = ("minute", "million_characters", "image")
+DEFAULT_MEDIA_PRICES: dict[str, float] = {
+    "gpt-4o-mini-transcribe": 0.003,
+    "gpt-4o-transcribe": 0.006,
+    "whisper-1": 0.006,
+    "gpt-4o-mini-tts": 15.0,
+    "tts-1": 15.0,
+    "tts-1-hd": 30.0,
+    "gpt-image-1": 0.042,
+}
+IMAGE_MODEL = "gpt-image-1"
+
+P = TypeVar("P")
+
+
+def price_of(model: str, prices: Mapping[str, P]) -> P | None:
     """The price of `model`, or of the longest listed prefix of it; None if unknown."""
     if model in prices:
         return prices[model]
     prefixes = [name for name in prices if model.startswith(name + "-")]
     return prices[max(prefixes, key=len)] if prefixes else None
+
+
+def media_cost(
+    *,
+    audio_seconds: float,
+    speech_characters: int,
+    images: int,
+    models: tuple[str, str],
+    prices: Mapping[str, float],
+) -> float | None:
+    """Estimated USD for audio heard, speech made and images generated, by the
+    (transcription, speech) models; None when one that was used has no price."""
+    transcription, speech = models
+    total = 0.0
+    for used, model, per in (
+        (audio_seconds / 60, transcription, 1.0),
+        (speech_characters, speech, 1_000_000.0),
+        (images, IMAGE_MODEL, 1.0),
+    ):
+        if not used:
+            continue
+        price = price_of(model, prices)
+        if price is None:
+            return None
+        total += used * price / per
+    return total
 
 
 def cost(
@@ -51,4 +102,12 @@ def cost(
     return (input_tokens * price[0] + output_tokens * price[1]) / 1_000_000
 
 
-__all__ = ["DEFAULT_PRICES", "Price", "cost", "price_of"]
+__all__ = [
+    "DEFAULT_MEDIA_PRICES",
+    "DEFAULT_PRICES",
+    "MEDIA_UNITS",
+    "Price",
+    "cost",
+    "media_cost",
+    "price_of",
+]

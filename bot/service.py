@@ -756,7 +756,15 @@ class Service:
                 await sink.notice(f"Skipped {attachment.name}: it is over the size limit.")
                 continue
             budget -= len(data)
-            files.append(InputFile(attachment.name, attachment.mime_type, data))
+            files.append(
+                InputFile(
+                    attachment.name,
+                    attachment.mime_type,
+                    data,
+                    duration=attachment.duration,
+                    voice=attachment.voice,
+                )
+            )
         return dataclasses.replace(message, files=tuple(files)) if files else message
 
 

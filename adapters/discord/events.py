@@ -179,6 +179,9 @@ def attachments(
             size=f.size,
             download=fetcher.downloader(f.url),
             url=f.url,
+            # A voice message: an ogg/opus attachment flagged as one, with its length.
+            duration=f.duration,
+            voice=f.is_voice_message(),
         )
         for f in files
     )

@@ -99,9 +99,15 @@ class FileFetcher:
             return SkippedFile(name, problem)
         size = info.get("size")
         mime = guess_mime(name, str(info.get("mimetype") or ""))
+        served = mime
+        # An audio clip recorded in Slack (a voice memo); its file may say video/mp4.
+        clip = info.get("subtype") == "slack_audio" or info.get("media_display_type") == "audio"
+        if clip and mime.startswith("video/"):
+            mime = "audio/" + mime.split("/", 1)[1]
+        duration_ms = info.get("duration_ms")
 
         async def download(max_bytes: int) -> bytes:
-            return await self.fetch(url, max_bytes=max_bytes, expected_mime=mime)
+            return await self.fetch(url, max_bytes=max_bytes, expected_mime=served)
 
         return Attachment(
             name=name,
@@ -109,6 +115,8 @@ class FileFetcher:
             size=int(size) if isinstance(size, int | float) else None,
             download=download,
             url=url,
+            duration=duration_ms / 1000 if isinstance(duration_ms, int | float) else None,
+            voice=clip,
         )
 
     # --- the download itself ------------------------------------------------------------

@@ -178,16 +178,24 @@ class Resources:
         return container.id
 
     async def add_container_file(
-        self, thread: ThreadRow, container_id: str | None, file: InputFile
-    ) -> None:
-        """Upload a data file for the code interpreter; a container made later for the
-        thread gets it too."""
-        file_id = await self.upload(file)
+        self,
+        thread: ThreadRow,
+        container_id: str | None,
+        file: InputFile,
+        *,
+        file_id: str | None = None,
+    ) -> str | None:
+        """Give the code interpreter a file (uploaded here unless `file_id` names its
+        upload); a container made later for the thread gets it too. Returns its path in
+        the container, None while the thread has none."""
+        file_id = file_id or await self.upload(file)
         await self.store.add_thread_file(
             thread.id, file_id=file_id, name=file.name, purpose="container"
         )
-        if container_id:
-            await self.client.containers.files.create(container_id, file_id=file_id)
+        if not container_id:
+            return None
+        added = await self.client.containers.files.create(container_id, file_id=file_id)
+        return added.path
 
     async def generated_files(self, container_id: str, *, since: float) -> list[GeneratedFile]:
         """Files the code interpreter wrote in the container since `since`."""

@@ -89,6 +89,8 @@ class Round:
     finished: bool = False
     # MCP calls the API holds for a person's decision (mcp_approval_request items).
     approvals: list[McpApprovalRequest] = field(default_factory=list)
+    # The images this response generated, by the id of their image_generation_call.
+    generated: list[tuple[str, OutFile]] = field(default_factory=list)
 
 
 def map_event(event: ResponseStreamEvent, result: Round) -> list[EngineEvent]:
@@ -212,16 +214,14 @@ def item_done(item: ResponseOutputItem, result: Round) -> list[EngineEvent]:
             result.approvals.append(item)
         case ImageGenerationCall(result=str(image)) if image:
             result.images += 1
-            events.append(
-                FileReady(
-                    OutFile(
-                        name=f"image-{result.images}.png",
-                        mime_type="image/png",
-                        data=base64.b64decode(image),
-                        alt_text=item.revised_prompt or "Generated image",
-                    )
-                )
+            out = OutFile(
+                name=f"image-{result.images}.png",
+                mime_type="image/png",
+                data=base64.b64decode(image),
+                alt_text=item.revised_prompt or "Generated image",
             )
+            result.generated.append((item.id, out))
+            events.append(FileReady(out))
     return events
 
 

@@ -36,6 +36,7 @@ from bot.assistant import Assistant
 from bot.assistants import Assistants, single
 from bot.attachments import classify, guess_mime, human_size, is_text
 from bot.config import CoreSettings
+from bot.engine.audio import Audio, NotHeard
 from bot.engine.errors import (
     TurnFailed,
     is_container_gone,
@@ -83,6 +84,12 @@ NOT_APPROVED: dict[ApprovalOutcome, str] = {
 }
 # Container files the code wrote this long before the turn began still count as its own.
 GENERATED_SLACK_SECONDS = 60
+IMAGES_IN_SANDBOX = (
+    "The images you generated in this turn are now files in your code interpreter "
+    "sandbox: {paths}. If the user's request needs them in code (slides, documents, "
+    "edits), go on with it now; otherwise say in one short sentence that they are ready."
+)
+SPOKEN_FAILED = "I couldn't make the spoken reply this time."
 
 Item = dict[str, Any]
 
@@ -107,6 +114,9 @@ class _TurnState:
     vector_store_ids: tuple[str, ...]
     started_at: float
     delivered: set[str] = field(default_factory=set)
+    # Audio heard in this turn (seconds), and whether the asker spoke (not the context).
+    audio_seconds: float = 0.0
+    voice_asked: bool = False
 
 
 class Engine:
@@ -130,6 +140,7 @@ class Engine:
         self.resources = Resources(
             client=client, assistant=assistant, store=store, settings=settings
         )
+        self.audio = Audio(client=client, settings=settings)
         self.pool = ConversationPool(
             client=client,
             store=store,
@@ -246,6 +257,7 @@ class Engine:
             new_thread = True
 
         usage = Usage()
+        said: list[str] = []  # the model's words, for a spoken reply
         transcript: list[Item] = list(new_items)
         pending_input: list[Item] = list(new_items)
         response_id: str | None = None
@@ -258,6 +270,8 @@ class Engine:
                 if resume_response is not None and not self.stateless:
                     resumed = Round(announce=False, images=images)
                     async for event in self._resume(state, resume_response, resumed):
+                        if isinstance(event, TextDelta):
+                            said.append(event.text)
                         yield event
                     resume_response = None
                     if resumed.finished:
@@ -265,6 +279,8 @@ class Engine:
                 if not result.finished:
                     request_input = history + transcript if self.stateless else pending_input
                     async for event in self._respond(state, request_input, result):
+                        if isinstance(event, TextDelta):
+                            said.append(event.text)
                         yield event
                 images = result.images
                 usage = usage + result.usage
@@ -275,7 +291,8 @@ class Engine:
                 if result.cited_names:
                     names = ", ".join(dict.fromkeys(result.cited_names))
                     yield TextDelta(f"\n\nSources: {names}")
-                if not result.calls and not result.approvals:
+                shown = await self._images_for_code(state, result)
+                if not result.calls and not result.approvals and not shown:
                     break
                 if round_number == self.settings.tool_rounds and result.calls:
                     # Every call needs its output in the history, or the next request is
@@ -303,6 +320,7 @@ class Engine:
                         result, assistant.functions, context, approve, next_input
                     ):
                         yield event
+                next_input.extend(shown)  # after the calls' outputs, which must follow them
                 transcript.extend(next_input)
                 pending_input = next_input
                 current = None
@@ -322,9 +340,48 @@ class Engine:
             await self.store.append_history(thread.id, _portable(transcript))
         if new_thread:
             self.pool.fill()
+        usage = usage + Usage(audio_seconds=state.audio_seconds, images=images)
+        if state.voice_asked and self.settings.spoken_replies:
+            spoken = await self._speak("".join(said))
+            if isinstance(spoken, Notice):
+                yield spoken
+            elif spoken is not None:
+                yield FileReady(spoken[0])
+                usage = usage + Usage(speech_characters=spoken[1])
         yield Done(
             usage=usage, model=assistant.model, response_id=response_id, assistant=assistant.name
         )
+
+    async def _speak(self, reply: str) -> tuple[OutFile, int] | Notice | None:
+        """The spoken copy of a reply to a voice message, or a note that it failed."""
+        try:
+            spoken = await self.audio.speak(reply)
+        except openai.APIError as exc:
+            logger.warning("spoken reply failed: %s", exc.message)
+            return Notice(SPOKEN_FAILED)
+        if spoken is None:
+            return None
+        data, characters = spoken
+        out = OutFile(name="reply.mp3", mime_type="audio/mpeg", data=data, alt_text="Spoken reply")
+        return out, characters
+
+    async def _images_for_code(self, state: _TurnState, result: Round) -> list[Item]:
+        """Generated images copied into the code interpreter's container, and the note
+        that tells the model where they are (the turn goes on so it can use them)."""
+        if not result.generated or not state.assistant.code_interpreter or not state.container_id:
+            return []
+        paths = []
+        for item_id, image in result.generated:
+            stem = image.name.rsplit(".", 1)[0]
+            name = f"{stem}-{item_id[-8:]}.png"
+            path = await self.resources.add_container_file(
+                state.thread,
+                state.container_id,
+                InputFile(name, image.mime_type, image.data),
+            )
+            paths.append(f"{path or name} ({image.name})")
+        note = IMAGES_IN_SANDBOX.format(paths=", ".join(paths))
+        return [{"type": "message", "role": "developer", "content": note}]
 
     # --- one response ---------------------------------------------------------------
 
@@ -367,7 +424,7 @@ class Engine:
             try:
                 return await self._create_client.responses.create(
                     model=assistant.model,
-                    instructions=assistant.instructions,
+                    instructions=assistant.request_instructions,
                     reasoning=reasoning,
                     # JSON items built here, by the tool registry and the stored history.
                     input=cast("ResponseInputParam", request_input),
@@ -652,14 +709,15 @@ class Engine:
         elif message.user_name:
             text = f"[{message.user_name}] {text}"
         parts: list[Item] = [{"type": "input_text", "text": text}]
+        asked = message.sent_at is None  # not an earlier message read as context
         for file in message.files:
-            parts.extend(await self._file_parts(state, file, notices))
+            parts.extend(await self._file_parts(state, file, notices, asked=asked))
         if self.stateless and len(parts) == 1:
             return {"type": "message", "role": "user", "content": text}
         return {"type": "message", "role": "user", "content": parts}
 
     async def _file_parts(
-        self, state: _TurnState, file: InputFile, notices: list[str]
+        self, state: _TurnState, file: InputFile, notices: list[str], *, asked: bool
     ) -> list[Item]:
         kind = classify(
             file.name, file.mime_type, code_interpreter=state.assistant.code_interpreter
@@ -667,11 +725,29 @@ class Engine:
         if kind == "unsupported":
             notices.append(f"I can't read {file.name} ({guess_mime(file.name, file.mime_type)}).")
             return []
+        if kind == "audio":
+            try:
+                heard = await self.audio.listen(file)
+            except NotHeard as exc:
+                notices.append(str(exc))
+                return []
+            notices.append(heard.shown)
+            state.audio_seconds += heard.seconds
+            state.voice_asked = state.voice_asked or asked
+            return [heard.part]
         if self.stateless:
             return _inline_parts(file, kind, notices)
         if kind == "image":
             file_id = await self.resources.upload(file)
-            return [{"type": "input_image", "file_id": file_id, "detail": "auto"}]
+            image: list[Item] = [{"type": "input_image", "file_id": file_id, "detail": "auto"}]
+            if state.assistant.code_interpreter:
+                path = await self.resources.add_container_file(
+                    state.thread, state.container_id, file, file_id=file_id
+                )
+                where = path or f"/mnt/data/{file.name}"
+                note = f"(Image {file.name} is also in the code interpreter at {where}.)"
+                image.append({"type": "input_text", "text": note})
+            return image
         if kind == "data":
             # Re-attached by the next new container if this thread has none yet.
             await self.resources.add_container_file(state.thread, state.container_id, file)

@@ -11,6 +11,7 @@ from bot.store.store import (
     TurnRow,
     TurnStatus,
     TurnUsage,
+    UsageLine,
     Work,
 )
 
@@ -25,5 +26,6 @@ __all__ = [
     "TurnRow",
     "TurnStatus",
     "TurnUsage",
+    "UsageLine",
     "Work",
 ]

@@ -57,6 +57,21 @@ class TurnUsage:
     assistant: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class UsageLine:
+    """One line of `threadbridge usage`: a user's, thread's or assistant's use of a model."""
+
+    platform: str
+    key: str
+    model: str
+    turns: int
+    input_tokens: int
+    output_tokens: int
+    audio_seconds: float = 0.0
+    speech_characters: int = 0
+    images: int = 0
+
+
 class _Keep:
     """The default of `Store.update_thread`'s fields: leave the column as it is."""
 
@@ -764,6 +779,9 @@ class Store:
                         "assistant": usage.assistant,
                         "input_tokens": usage.counts.input_tokens,
                         "output_tokens": usage.counts.output_tokens,
+                        "audio_seconds": usage.counts.audio_seconds,
+                        "speech_characters": usage.counts.speech_characters,
+                        "images": usage.counts.images,
                         "created_at": now,
                     },
                 )
@@ -979,12 +997,9 @@ class Store:
             query = query.where(us.c.scope == scope)
         return await self.run(lambda conn: int(conn.execute(query).scalar() or 0))
 
-    async def usage_summary(
-        self, *, since: float, by: str
-    ) -> list[tuple[str, str, str, int, int, int]]:
-        """(platform, key, model, turns, input tokens, output tokens) grouped by user,
-        thread or assistant ("default" for turns of the default one before it had a
-        name), and model, the largest first."""
+    async def usage_summary(self, *, since: float, by: str) -> list[UsageLine]:
+        """Usage grouped by user, thread or assistant ("default" for turns of the default
+        one before it had a name), and model, the most tokens first."""
         us = t.usage
         column = {
             "user": us.c.user_id,
@@ -999,6 +1014,9 @@ class Store:
                 sa.func.count(),
                 sa.func.sum(us.c.input_tokens),
                 sa.func.sum(us.c.output_tokens),
+                sa.func.sum(us.c.audio_seconds),
+                sa.func.sum(us.c.speech_characters),
+                sa.func.sum(us.c.images),
             )
             .where(us.c.created_at >= since)
             .group_by(us.c.platform, column, us.c.model)
@@ -1006,7 +1024,18 @@ class Store:
         )
         rows = await self.run(lambda conn: conn.execute(query).all())
         return [
-            (r[0], str(r[1]), str(r[2]), int(r[3]), int(r[4] or 0), int(r[5] or 0)) for r in rows
+            UsageLine(
+                platform=r[0],
+                key=str(r[1]),
+                model=str(r[2]),
+                turns=int(r[3]),
+                input_tokens=int(r[4] or 0),
+                output_tokens=int(r[5] or 0),
+                audio_seconds=float(r[6] or 0),
+                speech_characters=int(r[7] or 0),
+                images=int(r[8] or 0),
+            )
+            for r in rows
         ]
 
     # --- files and key/value ----------------------------------------------------

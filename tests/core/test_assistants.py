@@ -70,7 +70,7 @@ async def test_each_channel_gets_its_assistant(
     assert texts["t2"].endswith("— _coder_") and texts["t1"].endswith("— _support_")
     # Usage by assistant.
     rows = await core.store.usage_summary(since=0, by="assistant")
-    assert sorted(r[1] for r in rows) == ["coder", "support"]
+    assert sorted(r.key for r in rows) == ["coder", "support"]
     code, out, err = await run_cli(
         "usage",
         "--by",
@@ -86,9 +86,10 @@ async def test_each_channel_gets_its_assistant(
     lines = {line.split()[1]: line.split() for line in out.splitlines()[1:]}
     assert {name: cols[2] for name, cols in lines.items()} == {"coder": "1", "support": "2"}
     # The estimated cost: coder's model has a price in the file; support's has none.
-    _, _, _, tokens_in, tokens_out, usd = lines["coder"]
+    _, _, _, tokens_in, tokens_out, minutes, spoken, images, usd = lines["coder"]
+    assert (minutes, spoken, images) == ("0.0", "0", "0")
     assert usd == f"{(int(tokens_in) * 1.5 + int(tokens_out) * 6) / 1e6:.4f}"
-    assert lines["support"][5] == "0.0000+?"
+    assert lines["support"][8] == "0.0000+?"
 
 
 async def test_an_explicit_choice_wins_where_that_assistant_may_answer(
@@ -195,7 +196,7 @@ async def test_a_bad_file_stops_the_start_naming_file_assistant_and_field(
 def test_prices_of_dated_models_and_overrides() -> None:
     from bot.prices import DEFAULT_PRICES, cost, price_of
 
-    assert price_of("gpt-5-mini-2025-08-07") == DEFAULT_PRICES["gpt-5-mini"]
-    assert price_of("gpt-5-2025-08-07") == DEFAULT_PRICES["gpt-5"]
-    assert price_of("llama3") is None
+    assert price_of("gpt-5-mini-2025-08-07", DEFAULT_PRICES) == DEFAULT_PRICES["gpt-5-mini"]
+    assert price_of("gpt-5-2025-08-07", DEFAULT_PRICES) == DEFAULT_PRICES["gpt-5"]
+    assert price_of("llama3", DEFAULT_PRICES) is None
     assert cost("gpt-5-mini", 1_000_000, 1_000_000, DEFAULT_PRICES) == 0.25 + 2.0

@@ -1,0 +1,159 @@
+"""Voice in and out: audio files transcribed into the user's words, replies spoken.
+
+`Audio.listen` turns a voice message or audio file into the input part the model reads
+(its transcript) and a line for the user saying what was heard; anything that stops it
+(no transcription model, a format or size the endpoint refuses, a clip over the length
+cap, a server without the endpoint, audio that does not decode) is a short note instead,
+and the rest of the message is answered. `Audio.speak` makes the spoken copy of a reply.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import openai
+from openai import AsyncOpenAI
+
+from bot.attachments import audio_seconds, clock, guess_mime, human_size, transcribable_name
+from bot.config import CoreSettings
+from bot.engine.resources import NO_ENDPOINT_STATUSES
+from bot.models import InputFile
+
+logger = logging.getLogger(__name__)
+
+# The transcription endpoint's own limit.
+TRANSCRIBE_MAX_BYTES = 25 * 1024 * 1024
+# The speech endpoint's limit on `input`.
+SPEECH_MAX_CHARS = 4096
+# How much of a transcript the user is shown.
+SHOWN_CHARS = 300
+
+
+class NotHeard(Exception):
+    """An audio file that was not transcribed; the message is the note for the user."""
+
+
+@dataclass(frozen=True, slots=True)
+class Heard:
+    """A transcribed audio file: the model's input part, the user's line, the seconds."""
+
+    part: dict[str, Any]
+    shown: str
+    seconds: float
+
+
+class Audio:
+    """Transcription and speech with the process's client (one per engine)."""
+
+    def __init__(self, *, client: AsyncOpenAI, settings: CoreSettings) -> None:
+        # One retry at most: a clip that fails twice is noted, not retried for ever.
+        self.client = client.with_options(max_retries=min(1, settings.openai_max_retries))
+        self.settings = settings
+        self.stateless = settings.conversation_mode == "stateless"
+        # Set when the server answered that it has no transcription endpoint.
+        self._no_endpoint = False
+
+    async def listen(self, file: InputFile) -> Heard:
+        """The transcript of `file`, or NotHeard saying why there is none."""
+        model = self.settings.transcription_model
+        if not model or self._no_endpoint:
+            raise NotHeard(f"I can't listen to audio here, so I left out {file.name}.")
+        name = transcribable_name(file.name)
+        if name is None:
+            raise NotHeard(f"I can't listen to {file.name}: I can't transcribe that format.")
+        if len(file.data) > TRANSCRIBE_MAX_BYTES:
+            raise NotHeard(
+                f"{file.name} is too large to transcribe ({human_size(len(file.data))}; "
+                f"limit {human_size(TRANSCRIBE_MAX_BYTES)})."
+            )
+        seconds = file.duration or audio_seconds(file.data)
+        limit = self.settings.audio_max_seconds
+        if seconds is not None and seconds > limit:
+            raise NotHeard(
+                f"{file.name} is too long to transcribe ({clock(seconds)}; limit {clock(limit)})."
+            )
+        try:
+            result = await self.client.audio.transcriptions.create(
+                model=model, file=(name, file.data, guess_mime(name, file.mime_type))
+            )
+        except openai.APIStatusError as exc:
+            raise NotHeard(self._refusal(file.name, exc)) from None
+        except openai.APIConnectionError:
+            raise NotHeard(f"I couldn't reach the transcription service for {file.name}.") from None
+        usage = result.usage
+        if seconds is None and usage is not None and usage.type == "duration":
+            seconds = usage.seconds
+        text = " ".join(result.text.split())
+        if not text:
+            raise NotHeard(f"I heard no words in {file.name}.")
+        what = "Voice message" if file.voice else "Audio file"
+        shown = text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1].rstrip() + "…"
+        return Heard(
+            part={"type": "input_text", "text": f"({what} {file.name}, transcribed) {text}"},
+            shown=f"Heard in {file.name}: “{shown}”",
+            seconds=seconds or 0.0,
+        )
+
+    def _refusal(self, name: str, exc: openai.APIStatusError) -> str:
+        status = exc.status_code
+        logger.warning("transcription of %s refused: %s %s", name, status, exc.message)
+        if status in NO_ENDPOINT_STATUSES:
+            self._no_endpoint = True
+            return f"This model server can't transcribe audio, so I left out {name}."
+        if status == 413:
+            return f"{name} is too large to transcribe."
+        if status == 400 and _param(exc) == "model":
+            return f"I couldn't transcribe {name}: the transcription model is misconfigured."
+        if status in (400, 415):
+            return f"I couldn't make out {name}: the audio could not be decoded."
+        if status >= 500 and self.stateless:
+            # llama.cpp's server answers 500 for a model without audio input.
+            return f"This model server can't transcribe audio, so I left out {name}."
+        if status >= 500 or status == 429:
+            return f"I couldn't transcribe {name} just now (the service is busy); please try again."
+        return f"I couldn't transcribe {name} (the service refused it: {status})."
+
+    async def speak(self, reply: str) -> tuple[bytes, int] | None:
+        """The reply as an MP3 and the characters spoken; None for nothing to say.
+        Raises the SDK's APIError."""
+        text = speakable(reply)
+        if not text:
+            return None
+        answer = await self.client.audio.speech.create(
+            model=self.settings.speech_model,
+            voice=self.settings.speech_voice,
+            input=text,
+            response_format="mp3",
+        )
+        return answer.content, len(text)
+
+
+def _param(exc: openai.APIStatusError) -> str | None:
+    body = exc.body
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and isinstance(error.get("param"), str):
+            return str(error["param"])
+    return None
+
+
+_CODE_BLOCK = re.compile(r"```.*?(```|$)", re.S)
+_LINK = re.compile(r"\[([^\]]+)\]\([^)]+\)")
+_MARKUP = re.compile(r"[*_`#>|~]+")
+
+
+def speakable(reply: str) -> str:
+    """The reply as it is read aloud: code blocks left out, links as their text, markup
+    dropped, at most what the speech endpoint takes (cut at a sentence's end)."""
+    text = _CODE_BLOCK.sub(" (code left out) ", reply)
+    text = _LINK.sub(r"\1", text)
+    text = _MARKUP.sub("", text)
+    text = " ".join(text.split())
+    if len(text) <= SPEECH_MAX_CHARS:
+        return text
+    cut = text[:SPEECH_MAX_CHARS]
+    end = max(cut.rfind(". "), cut.rfind("! "), cut.rfind("? "))
+    return cut[: end + 1] if end > SPEECH_MAX_CHARS // 2 else cut
