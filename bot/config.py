@@ -240,8 +240,7 @@ class CoreSettings(SettingsBase):
     spoken_replies: bool = Field(
         False,
         alias="THREADBRIDGE_SPOKEN_REPLIES",
-        description="Answer a voice message with an audio file of the reply too "
-        "(`audio.speech`).",
+        description="Answer a voice message with an audio file of the reply too (`audio.speech`).",
     )
     speech_model: str = Field(
         "gpt-4o-mini-tts",
