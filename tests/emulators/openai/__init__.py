@@ -23,6 +23,19 @@ calls the request's ``{"type": "mcp", "server_label": "docs", ...}`` tool; by it
 ``emu.mcp_approvals`` (id -> approve), ``emu.mcp_calls_run`` (``McpCallRun``),
 ``emu.mcp_calls_ignored``; ``emu.mcp_server_tools`` sets what a server lists.
 
+Audio (checked as the real API checks it): ``POST /audio/transcriptions`` takes the file
+names of ``TRANSCRIPTION_FORMATS`` up to 25 MB, decodes them (mutagen; audio.py) and
+answers ``emu.transcripts[NAME]``, else ``emu.transcript``, else "transcript of NAME";
+``POST /audio/speech`` answers real silent audio as long as the input. Every call is in
+``emu.transcriptions`` (``TranscriptionCall``) / ``emu.speeches`` (``SpeechCall``);
+``emu.fail_transcriptions(n, status)`` / ``emu.fail_speeches(n, status)`` make the next
+``n`` valid calls fail. Test files: ``audio.wav_bytes``, ``ogg_opus_bytes``, ``mp3_bytes``,
+``flac_bytes``, ``webm_bytes`` (seconds -> bytes), ``audio.audio_length(data)``.
+
+Code interpreter: ``Reply(code=..., files=[(NAME, bytes)], make_files=fn)``: ``fn`` gets
+the container's files ({"/mnt/data/NAME": bytes}) and returns more to create; all are
+cited. Files added through ``POST /containers/{id}/files`` are in ``emu.container_uploads``.
+
 Fixtures: ``tests.emulators.openai.plugin.openai_emulator`` and ``llama_like_emulator``.
 """
 
@@ -30,13 +43,18 @@ from .mcp import McpCallRun
 from .model import ModelFn, ModelRequest, Reply, default_model
 from .server import (
     CONVERSATION_LOCKED_MESSAGE,
+    MAX_AUDIO_BYTES,
+    TRANSCRIPTION_FORMATS,
     ApiError,
     ContainerFile,
     ContainerState,
+    ContainerUpload,
     ConvState,
     OpenAIEmulator,
     Recorded,
+    SpeechCall,
     StoredFile,
+    TranscriptionCall,
     VectorStoreFileState,
     VectorStoreState,
 )
@@ -44,10 +62,13 @@ from .spec import SPEC_EXCEPTIONS, OpenAPISpec, SpecException, SpecViolation, lo
 
 __all__ = [
     "CONVERSATION_LOCKED_MESSAGE",
+    "MAX_AUDIO_BYTES",
     "SPEC_EXCEPTIONS",
+    "TRANSCRIPTION_FORMATS",
     "ApiError",
     "ContainerFile",
     "ContainerState",
+    "ContainerUpload",
     "ConvState",
     "McpCallRun",
     "ModelFn",
@@ -58,7 +79,9 @@ __all__ = [
     "Reply",
     "SpecException",
     "SpecViolation",
+    "SpeechCall",
     "StoredFile",
+    "TranscriptionCall",
     "VectorStoreFileState",
     "VectorStoreState",
     "default_model",

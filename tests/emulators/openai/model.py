@@ -86,13 +86,20 @@ class Reply:
     # Code interpreter: needs a code_interpreter tool in the request (else ignored).
     code: str | None = None
     code_logs: str = ""
+    # Files the code creates in the container: (NAME or "/mnt/data/NAME", bytes).
     files: list[tuple[str, bytes]] = field(default_factory=list)
+    # Called when the code runs, after `files` are made, with the container's files as
+    # {"/mnt/data/NAME": bytes} (those uploaded into it too); returns more files to create,
+    # as `files`. Files made either way are cited (cite_files) like `files`.
+    make_files: Callable[[dict[str, bytes]], list[tuple[str, bytes]]] | None = None
     cite_files: bool = True
 
     # File search query: needs a file_search tool in the request (else ignored).
     file_search: str | None = None
     # Base64 PNG -> image_generation_call item (emitted whether or not the tool is present).
     image_b64: str | None = None
+    # More images: one image_generation_call item each, after image_b64's.
+    images_b64: list[str] = field(default_factory=list)
     # Query -> web_search_call item (emitted whether or not the tool is present).
     web_search: str | None = None
 

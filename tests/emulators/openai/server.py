@@ -11,14 +11,23 @@ llama.cpp's ``llama-server`` instead (``llama.py``).
 Remote MCP tools (``mcp.py``): ``mcp_list_tools``, ``mcp_approval_request`` and ``mcp_call``
 items with their ``response.mcp_*`` events; answers (``mcp_approval_response``) are checked
 against the context and recorded in ``mcp_approvals``, calls made in ``mcp_calls_run``.
+
+Audio: ``/audio/transcriptions`` refuses what the real API refuses (file name extension,
+25 MB, undecodable or too short audio, model, response_format for the model, language)
+with its error bodies, reads the length with mutagen (``audio.py``) and bills it as the
+API does (whisper-1 by the second, the gpt-4o models by the token); ``/audio/speech``
+answers real silent audio whose length follows the input. Calls are kept in
+``transcriptions`` and ``speeches``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 import inspect
 import json
+import math
 import re
 import time
 from collections import deque
@@ -28,6 +37,7 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
+from . import audio as audio_files
 from . import llama
 from . import mcp as mcp_rules
 from .mcp import McpCallRun
@@ -45,15 +55,25 @@ from .spec import OpenAPISpec, SpecViolation, load_spec
 from .sse import format_sse
 
 __all__ = [
+    "AUDIO_TOKENS_PER_SECOND",
+    "MAX_AUDIO_BYTES",
+    "SPEECH_CHARS_PER_SECOND",
+    "SPEECH_MODELS",
+    "SPEECH_VOICES",
+    "TRANSCRIPTION_FORMATS",
+    "TRANSCRIPTION_MODELS",
     "ContainerFile",
     "ContainerState",
+    "ContainerUpload",
     "ConvState",
     "FileBatchState",
     "McpCallRun",
     "OpenAIEmulator",
     "Recorded",
     "SpecViolation",
+    "SpeechCall",
     "StoredFile",
+    "TranscriptionCall",
     "VectorStoreFileState",
     "VectorStoreState",
 ]
@@ -65,6 +85,58 @@ CONVERSATION_LOCKED_MESSAGE = (
 )
 _TERMINAL = frozenset({"completed", "failed", "incomplete", "cancelled"})
 _RETRYABLE_STATUSES = frozenset({408, 409, 429})
+
+# /audio/transcriptions: the file name extensions taken (in the API's own error message),
+# the file size limit, the models and the response formats each takes.
+TRANSCRIPTION_FORMATS = ("flac", "m4a", "mp3", "mp4", "mpeg", "mpga", "oga", "ogg", "wav", "webm")
+MAX_AUDIO_BYTES = 26_214_400
+TRANSCRIPTION_MODELS = (
+    "whisper-1",
+    "gpt-4o-transcribe",
+    "gpt-4o-mini-transcribe",
+    "gpt-4o-mini-transcribe-2025-12-15",
+    "gpt-4o-transcribe-diarize",
+)
+_TRANSCRIPTION_RESPONSE_FORMATS = {
+    "whisper-1": ("json", "text", "srt", "verbose_json", "vtt"),
+    "gpt-4o-transcribe-diarize": ("json", "text", "diarized_json"),
+}
+# The gpt-4o transcribe models take at most this much audio (whisper-1: only the size).
+_MAX_TRANSCRIBE_SECONDS = 1500
+_MIN_AUDIO_SECONDS = 0.1
+# Billed audio tokens per second of input, for the token-billed models.
+AUDIO_TOKENS_PER_SECOND = 10
+# /audio/speech: the models (instructions only for gpt-4o-mini-tts*), the built-in
+# voices, and how fast the emulated voice speaks (characters of input a second).
+SPEECH_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts", "gpt-4o-mini-tts-2025-12-15")
+SPEECH_VOICES = (
+    "alloy",
+    "ash",
+    "ballad",
+    "coral",
+    "echo",
+    "fable",
+    "nova",
+    "onyx",
+    "sage",
+    "shimmer",
+    "verse",
+    "marin",
+    "cedar",
+)
+SPEECH_CHARS_PER_SECOND = 15.0
+_LANGUAGE_NAMES = {
+    "en": "english",
+    "de": "german",
+    "es": "spanish",
+    "fr": "french",
+    "it": "italian",
+    "ja": "japanese",
+    "nl": "dutch",
+    "pt": "portuguese",
+    "ru": "russian",
+    "zh": "chinese",
+}
 
 
 # --------------------------------------------------------------------------- records
@@ -95,6 +167,52 @@ class Recorded:
     @property
     def duration(self) -> float:
         return self.t_end - self.t_start if self.t_end else 0.0
+
+
+@dataclass
+class TranscriptionCall:
+    """One POST /audio/transcriptions that got past the definition's checks (spec.py)."""
+
+    model: str
+    filename: str
+    content_type: str
+    size: int  # bytes of the uploaded file
+    # Seconds of audio read from the file; None if it was not read (an error before,
+    # or an undecodable file).
+    duration: float | None
+    form: dict[str, str]  # every form field but the file (model, response_format, ...)
+    text: str | None = None  # the transcript answered; None on an error
+    status: int = 0  # HTTP status answered
+    error: str | None = None  # the error message, if one was answered
+
+
+@dataclass
+class SpeechCall:
+    """One POST /audio/speech that got past the definition's checks (spec.py)."""
+
+    model: str
+    voice: str  # a built-in voice name, or a custom voice's id
+    input: str
+    response_format: str
+    instructions: str | None
+    speed: float = 1.0
+    stream_format: str = "audio"
+    duration: float | None = None  # seconds of the audio answered
+    size: int = 0  # bytes of the audio answered
+    status: int = 0
+    error: str | None = None
+
+
+@dataclass
+class ContainerUpload:
+    """One file added through POST /containers/{id}/files."""
+
+    container_id: str
+    filename: str
+    path: str  # "/mnt/data/<filename>"
+    size: int
+    by: str  # "upload" (multipart file) | "file_id" (a file of the Files API)
+    file_id: str | None = None  # the container file's id ("cfile_...")
 
 
 @dataclass
@@ -300,6 +418,8 @@ class _Ctx:
     uploads: dict[str, _Upload]
     form: dict[str, str]
     record: Recorded
+    # Multipart fields in order (repeated ones, e.g. "include[]", all kept).
+    form_pairs: list[tuple[str, str]] = field(default_factory=list)
 
     def json_body(self) -> JSON:
         if self.body is None:
@@ -462,8 +582,16 @@ class OpenAIEmulator:
         # with --mmproj (else image input is refused, as llama-server does).
         self.llama_model = "tiny-llama.gguf"
         self.llama_images = False
-        # POST /v1/audio/transcriptions answers this text (None: "transcript of NAME").
+        # POST /v1/audio/transcriptions answers, for a file NAME: transcripts[NAME], else
+        # transcript, else "transcript of NAME".
         self.transcript: str | None = None
+        self.transcripts: dict[str, str] = {}
+        # Every /audio/transcriptions and /audio/speech call the handlers saw (after the
+        # definition's checks), answered or refused, in order.
+        self.transcriptions: list[TranscriptionCall] = []
+        self.speeches: list[SpeechCall] = []
+        # Every file added through POST /containers/{id}/files.
+        self.container_uploads: list[ContainerUpload] = []
         self.requests: list[Recorded] = []
         self.model: ModelFn | None = None
         self.conversations_enabled = True
@@ -505,6 +633,10 @@ class OpenAIEmulator:
         self._in_flight = 0
         self._model_calls = 0
         self._failing: dict[str, tuple[str, str]] = {}
+        self._audio_failures: dict[str, deque[Reply]] = {
+            "transcription": deque(),
+            "speech": deque(),
+        }
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._idle = asyncio.Event()
@@ -592,6 +724,51 @@ class OpenAIEmulator:
             "invalid_file": "The file could not be parsed.",
         }.get(code, "The file could not be indexed due to an internal error.")
         self._failing[filename] = (code, message or default)
+
+    def fail_transcriptions(
+        self,
+        count: int = 1,
+        status: int = 500,
+        *,
+        message: str | None = None,
+        code: str | None = None,
+        retry_after_ms: int | None = 10,
+    ) -> None:
+        """The next ``count`` otherwise valid /audio/transcriptions calls answer ``status``
+        (an OpenAI error body; the message and code default by status, as a scripted
+        ``Reply(status=...)`` does, with ``retry-after-ms`` on 408/409/429/5xx)."""
+        self._queue_audio_failures("transcription", count, status, message, code, retry_after_ms)
+
+    def fail_speeches(
+        self,
+        count: int = 1,
+        status: int = 500,
+        *,
+        message: str | None = None,
+        code: str | None = None,
+        retry_after_ms: int | None = 10,
+    ) -> None:
+        """The next ``count`` otherwise valid /audio/speech calls answer ``status``."""
+        self._queue_audio_failures("speech", count, status, message, code, retry_after_ms)
+
+    @property
+    def audio_failures_left(self) -> dict[str, int]:
+        """Scripted failures not yet answered: {"transcription": n, "speech": n}."""
+        return {k: len(v) for k, v in self._audio_failures.items()}
+
+    def _queue_audio_failures(
+        self,
+        endpoint: str,
+        count: int,
+        status: int,
+        message: str | None,
+        code: str | None,
+        retry_after_ms: int | None,
+    ) -> None:
+        reply = Reply(
+            status=status, error_message=message, error_code=code, retry_after_ms=retry_after_ms
+        )
+        self._audio_failures[endpoint].extend(copy.copy(reply) for _ in range(count))
 
     # ------------------------------------------------------------------ HTTP plumbing
 
@@ -794,7 +971,14 @@ class OpenAIEmulator:
     @staticmethod
     def _ctx(request: web.Request, params: dict[str, str], parsed: _Body, rec: Recorded) -> _Ctx:
         return _Ctx(
-            request, params, dict(request.query), parsed.json, parsed.uploads, parsed.form, rec
+            request,
+            params,
+            dict(request.query),
+            parsed.json,
+            parsed.uploads,
+            parsed.form,
+            rec,
+            [(k, v) for k, v in parsed.pairs or [] if k not in parsed.uploads],
         )
 
     # ------------------------------------------------------------------ llama.cpp mode
@@ -1250,8 +1434,9 @@ class OpenAIEmulator:
             created = await self._code_item(run, ci_tool, reply, include, delay, chunk)
             out_words += len(reply.code.split())
 
-        if reply.image_b64 is not None:
-            await self._image_item(run, reply.image_b64)
+        images = [reply.image_b64] if reply.image_b64 is not None else []
+        for b64 in [*images, *reply.images_b64]:
+            await self._image_item(run, b64)
 
         text = reply.text
         stop_early = (
@@ -1583,7 +1768,7 @@ class OpenAIEmulator:
         cfile = ContainerFile(
             id=new_id("cfile"),
             container_id=state.id,
-            path=f"/mnt/data/{filename}",
+            path=f"/mnt/data/{filename.removeprefix('/mnt/data/').lstrip('/')}",
             data=data,
             created_at=_now(),
             source=source,
@@ -1626,6 +1811,12 @@ class OpenAIEmulator:
             self._add_container_file(container, name, data, "assistant")
             for name, data in reply.files
         ]
+        if reply.make_files is not None:
+            current = {f.path: f.data for f in container.files.values()}
+            created.extend(
+                self._add_container_file(container, name, data, "assistant")
+                for name, data in reply.make_files(current)
+            )
         item["status"] = "completed"
         if "code_interpreter_call.outputs" in include:
             item["outputs"] = [{"type": "logs", "logs": reply.code_logs}]
@@ -1964,12 +2155,24 @@ class OpenAIEmulator:
         upload = ctx.uploads.get("file")
         if upload is not None:
             cfile = self._add_container_file(state, upload.filename, upload.data, "user")
+            by = "upload"
         else:
-            fid = ctx.json_body().get("file_id")
+            fid = ctx.form.get("file_id") if ctx.body is None else ctx.json_body().get("file_id")
             if not fid:
                 raise ApiError(400, "Missing required parameter: 'file' or 'file_id'.")
             stored = self._file(str(fid))
             cfile = self._add_container_file(state, stored.filename, stored.data, "user")
+            by = "file_id"
+        self.container_uploads.append(
+            ContainerUpload(
+                container_id=state.id,
+                filename=cfile.filename,
+                path=cfile.path,
+                size=len(cfile.data),
+                by=by,
+                file_id=cfile.id,
+            )
+        )
         return self._json(cfile.to_json())
 
     async def _h_list_container_files(self, ctx: _Ctx) -> web.StreamResponse:
@@ -2225,25 +2428,360 @@ class OpenAIEmulator:
 
     # ------------------------------------------------------------------ audio
 
+    def _audio_model(self, model: str, supported: tuple[str, ...]) -> None:
+        if not model:
+            raise ApiError(
+                400,
+                "Missing required parameter: 'model'.",
+                param="model",
+                code="missing_required_parameter",
+            )
+        if model in self.unknown_models:
+            raise ApiError(
+                400,
+                f"The requested model '{model}' does not exist.",
+                param="model",
+                code="model_not_found",
+            )
+        if model not in supported:
+            shown = ", ".join(f"'{m}'" for m in supported[:-1]) + f", and '{supported[-1]}'"
+            raise ApiError(
+                400,
+                f"Invalid value: '{model}'. Supported values are: {shown}.",
+                param="model",
+                code="invalid_value",
+            )
+
+    def _audio_failure(self, endpoint: str) -> None:
+        failures = self._audio_failures[endpoint]
+        if failures:
+            raise _status_error(failures.popleft())
+
     async def _h_transcription(self, ctx: _Ctx) -> web.StreamResponse:
         upload = ctx.uploads.get("file")
+        call = TranscriptionCall(
+            model=ctx.form.get("model", ""),
+            filename=upload.filename if upload else "",
+            content_type=upload.content_type if upload else "",
+            size=len(upload.data) if upload else 0,
+            duration=None,
+            form=dict(ctx.form),
+        )
+        self.transcriptions.append(call)
+        try:
+            resp = self._transcribe(ctx, call)
+        except ApiError as err:
+            call.status, call.error = err.status, err.message
+            raise
+        call.status = resp.status
+        return resp
+
+    def _transcribe(self, ctx: _Ctx, call: TranscriptionCall) -> web.StreamResponse:
+        upload = ctx.uploads.get("file")
         if upload is None:
-            raise ApiError(400, "Missing required parameter: 'file'.", param="file")
-        text = self.transcript
+            raise ApiError(
+                400,
+                "Missing required parameter: 'file'.",
+                param="file",
+                code="missing_required_parameter",
+            )
+        if len(upload.data) > MAX_AUDIO_BYTES:
+            read = max(ctx.request.content_length or 0, len(upload.data))
+            raise ApiError(
+                413,
+                f"Maximum content size limit ({MAX_AUDIO_BYTES}) exceeded ({read} bytes read)",
+                type_="server_error",
+            )
+        model = call.model
+        self._audio_model(model, TRANSCRIPTION_MODELS)
+        form = ctx.form
+        fmt = form.get("response_format") or "json"
+        allowed = _TRANSCRIPTION_RESPONSE_FORMATS.get(model, ("json", "text"))
+        if fmt not in allowed:
+            instead = " or ".join(f"'{f}'" for f in allowed)
+            if len(allowed) > 2:
+                instead = ", ".join(f"'{f}'" for f in allowed[:-1]) + f" or '{allowed[-1]}'"
+            raise ApiError(
+                400,
+                f"response_format '{fmt}' is not compatible with model '{model}'. "
+                f"Use {instead} instead.",
+                param="response_format",
+                code="unsupported_value",
+            )
+        language = form.get("language")
+        if language is not None and not re.fullmatch(r"[a-z]{2}", language):
+            raise ApiError(
+                400,
+                f"Invalid language '{language}'. Language parameter must be specified in "
+                "ISO-639-1 format.",
+                param="language",
+                code="invalid_language_format",
+            )
+        name = upload.filename
+        ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+        if ext not in TRANSCRIPTION_FORMATS:
+            raise ApiError(
+                400,
+                f"Invalid file format. Supported formats: {list(TRANSCRIPTION_FORMATS)}",
+                param="file",
+                code="invalid_value",
+            )
+        # The real service decodes with ffmpeg; here the headers must be readable
+        # (mutagen, and for WebM the EBML Duration or the last block).
+        duration = audio_files.audio_length(upload.data)
+        if duration is None:
+            raise ApiError(
+                400,
+                "Audio file might be corrupted or unsupported",
+                param="file",
+                code="invalid_value",
+            )
+        call.duration = duration
+        if duration < _MIN_AUDIO_SECONDS:
+            raise ApiError(
+                400,
+                f"Audio file is too short. Minimum audio length is {_MIN_AUDIO_SECONDS} seconds.",
+                param="file",
+                code="audio_too_short",
+            )
+        if model != "whisper-1" and duration > _MAX_TRANSCRIBE_SECONDS:
+            raise ApiError(
+                400,
+                f"audio duration {duration:.1f} seconds is longer than "
+                f"{_MAX_TRANSCRIBE_SECONDS} seconds which is the maximum for this model",
+                param=None,
+                code="invalid_value",
+            )
+        self._audio_failure("transcription")
+
+        text = self.transcripts.get(name)
         if text is None:
-            text = f"transcript of {upload.filename}"
-        if ctx.form.get("response_format") == "text":
+            text = self.transcript if self.transcript is not None else f"transcript of {name}"
+        call.text = text
+        words = text.split()
+        usage: JSON
+        if model == "whisper-1":
+            usage = {"type": "duration", "seconds": math.ceil(duration)}
+        else:
+            audio_tokens = max(1, math.ceil(duration * AUDIO_TOKENS_PER_SECOND))
+            text_tokens = len((form.get("prompt") or "").split())
+            usage = {
+                "type": "tokens",
+                "input_tokens": audio_tokens + text_tokens,
+                "input_token_details": {"text_tokens": text_tokens, "audio_tokens": audio_tokens},
+                "output_tokens": len(words),
+                "total_tokens": audio_tokens + text_tokens + len(words),
+            }
+        include = {v for k, v in ctx.form_pairs if k in ("include", "include[]")}
+        logprobs: list[JSON] | None = None
+        if "logprobs" in include and model not in ("whisper-1", "gpt-4o-transcribe-diarize"):
+            tokens = [w if i == 0 else " " + w for i, w in enumerate(words)]
+            logprobs = [{"token": t, "logprob": -0.01, "bytes": list(t.encode())} for t in tokens]
+
+        # stream=true: server-sent events for the gpt-4o models; whisper-1 ignores it.
+        if form.get("stream") == "true" and model != "whisper-1":
+            return self._transcript_stream(text, usage, logprobs)
+        if fmt == "text":
             return web.Response(text=text + "\n", content_type="text/plain")
-        usage = {"type": "duration", "seconds": max(1, len(upload.data) // 16_000)}
-        return self._json({"text": text, "usage": usage})
+        if fmt in ("srt", "vtt"):
+            return web.Response(text=_subtitles(fmt, text, duration), content_type="text/plain")
+        if fmt == "verbose_json":
+            granularities = {
+                v
+                for k, v in ctx.form_pairs
+                if k in ("timestamp_granularities", "timestamp_granularities[]")
+            }
+            return self._json(_verbose_transcript(text, duration, language, granularities, usage))
+        if fmt == "diarized_json":
+            segment = {
+                "type": "transcript.text.segment",
+                "id": "seg_0",
+                "start": 0.0,
+                "end": duration,
+                "text": text,
+                "speaker": "A",
+            }
+            body = {
+                "task": "transcribe",
+                "duration": duration,
+                "text": text,
+                "segments": [segment],
+                "usage": usage,
+            }
+            return self._json(body)
+        body = {"text": text, "usage": usage}
+        if logprobs is not None:
+            body["logprobs"] = logprobs
+        return self._json(body)
+
+    def _transcript_stream(
+        self, text: str, usage: JSON, logprobs: list[JSON] | None
+    ) -> web.StreamResponse:
+        pieces = [w if i == 0 else " " + w for i, w in enumerate(text.split())]
+        out = b""
+        for i, piece in enumerate(pieces):
+            delta: JSON = {"type": "transcript.text.delta", "delta": piece}
+            if logprobs is not None:
+                delta["logprobs"] = [logprobs[i]]
+            out += format_sse(delta)
+        done: JSON = {"type": "transcript.text.done", "text": text, "usage": usage}
+        if logprobs is not None:
+            done["logprobs"] = logprobs
+        out += format_sse(done)
+        return web.Response(body=out, content_type="text/event-stream")
 
     async def _h_speech(self, ctx: _Ctx) -> web.StreamResponse:
         body = ctx.json_body()
-        fmt = str(body.get("response_format") or "mp3")
-        mime = {"mp3": "audio/mpeg", "wav": "audio/wav", "opus": "audio/ogg"}.get(fmt, "audio/mpeg")
-        # Not real audio: a recognisable header, then the text.
-        data = b"ID3\x04\x00\x00" + str(body.get("input") or "").encode()
+        voice = body.get("voice")
+        if isinstance(voice, dict):
+            voice = voice.get("id")
+        instructions = body.get("instructions")
+        speed = body.get("speed", 1.0)
+        call = SpeechCall(
+            model=str(body.get("model") or ""),
+            voice=str(voice or ""),
+            input=str(body.get("input") or ""),
+            response_format=str(body.get("response_format") or "mp3"),
+            instructions=instructions if isinstance(instructions, str) else None,
+            speed=float(speed) if isinstance(speed, int | float) else 1.0,
+            stream_format=str(body.get("stream_format") or "audio"),
+        )
+        self.speeches.append(call)
+        try:
+            resp = self._speak(body, call)
+        except ApiError as err:
+            call.status, call.error = err.status, err.message
+            raise
+        call.status = resp.status
+        return resp
+
+    def _speak(self, body: JSON, call: SpeechCall) -> web.StreamResponse:
+        # The definition holds input and instructions to 4096 characters, response_format
+        # and stream_format to their values, speed to 0.25..4 (spec.py answers those).
+        model = call.model
+        self._audio_model(model, SPEECH_MODELS)
+        if not call.input:
+            raise ApiError(
+                400,
+                "Invalid 'input': string too short. Expected a string with minimum length 1, "
+                "but got a string with length 0 instead.",
+                param="input",
+                code="string_below_min_length",
+            )
+        if call.instructions is not None and not model.startswith("gpt-4o-mini-tts"):
+            raise ApiError(
+                400,
+                "Unsupported parameter: 'instructions' is not supported with this model.",
+                param="instructions",
+                code="unsupported_parameter",
+            )
+        if not isinstance(body.get("voice"), dict) and call.voice not in SPEECH_VOICES:
+            shown = ", ".join(f"'{v}'" for v in SPEECH_VOICES[:-1]) + f", and '{SPEECH_VOICES[-1]}'"
+            raise ApiError(
+                400,
+                f"Invalid value: '{call.voice}'. Supported values are: {shown}.",
+                param="voice",
+                code="invalid_value",
+            )
+        if call.stream_format == "sse" and not model.startswith("gpt-4o-mini-tts"):
+            raise ApiError(
+                400,
+                "Unsupported value: 'stream_format' does not support 'sse' with this model. "
+                "Supported values are: 'audio'.",
+                param="stream_format",
+                code="unsupported_value",
+            )
+        self._audio_failure("speech")
+        seconds = max(0.5, len(call.input) / SPEECH_CHARS_PER_SECOND) / max(0.25, call.speed)
+        data, mime = _speech_audio(call.response_format, seconds)
+        call.duration, call.size = seconds, len(data)
+        if call.stream_format == "sse":
+            out = b""
+            for pos in range(0, len(data), 32_768):
+                chunk = base64.b64encode(data[pos : pos + 32_768]).decode()
+                out += format_sse({"type": "speech.audio.delta", "audio": chunk})
+            in_tokens = len(call.input.split()) + len((call.instructions or "").split())
+            out_tokens = math.ceil(seconds * AUDIO_TOKENS_PER_SECOND)
+            usage = {
+                "input_tokens": in_tokens,
+                "output_tokens": out_tokens,
+                "total_tokens": in_tokens + out_tokens,
+            }
+            out += format_sse({"type": "speech.audio.done", "usage": usage})
+            return web.Response(body=out, content_type="text/event-stream")
         return web.Response(body=data, content_type=mime)
+
+
+def _speech_audio(fmt: str, seconds: float) -> tuple[bytes, str]:
+    """Silent audio of ``seconds`` in a /audio/speech response_format, and its type.
+
+    mp3, opus (Ogg Opus), flac, wav (24 kHz mono 16-bit, as the API's) and pcm (raw 24 kHz
+    16-bit little-endian samples) are real files of that format. "aac" is WAV bytes under
+    the aac type: no AAC encoder here (mutagen and ffmpeg still read the length from the
+    content, not the type).
+    """
+    if fmt == "mp3":
+        return audio_files.mp3_bytes(seconds), "audio/mpeg"
+    if fmt == "opus":
+        return audio_files.ogg_opus_bytes(seconds), "audio/opus"
+    if fmt == "flac":
+        return audio_files.flac_bytes(seconds, rate=24_000), "audio/flac"
+    if fmt == "pcm":
+        return audio_files.pcm_bytes(seconds, rate=24_000), "audio/pcm"
+    wav = audio_files.wav_bytes(seconds, rate=24_000)
+    return wav, "audio/aac" if fmt == "aac" else "audio/wav"
+
+
+def _clock(seconds: float, sep: str) -> str:
+    ms = round(seconds * 1000)
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    s, ms = divmod(rest, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
+
+
+def _subtitles(fmt: str, text: str, duration: float) -> str:
+    """One cue spanning the audio, as srt or vtt."""
+    sep = "," if fmt == "srt" else "."
+    cue = f"{_clock(0, sep)} --> {_clock(duration, sep)}\n{text}\n"
+    return f"1\n{cue}\n" if fmt == "srt" else f"WEBVTT\n\n{cue}\n"
+
+
+def _verbose_transcript(
+    text: str, duration: float, language: str | None, granularities: set[str], usage: JSON
+) -> JSON:
+    """whisper-1's verbose_json: one segment; words too if timestamp_granularities asks."""
+    words = text.split()
+    body: JSON = {
+        "task": "transcribe",
+        "language": _LANGUAGE_NAMES.get(language or "en", language or "english"),
+        "duration": duration,
+        "text": text,
+        "segments": [
+            {
+                "id": 0,
+                "seek": 0,
+                "start": 0.0,
+                "end": duration,
+                "text": " " + text,
+                "tokens": list(range(50_364, 50_364 + len(words))),
+                "temperature": 0.0,
+                "avg_logprob": -0.25,
+                "compression_ratio": 1.0,
+                "no_speech_prob": 0.01,
+            }
+        ],
+        "usage": usage,
+    }
+    if "word" in granularities:
+        step = duration / max(1, len(words))
+        body["words"] = [
+            {"word": w, "start": round(i * step, 3), "end": round((i + 1) * step, 3)}
+            for i, w in enumerate(words)
+        ]
+        if "segment" not in granularities:
+            del body["segments"]
+    return body
 
 
 def _annotation_end(ann: JSON) -> int:

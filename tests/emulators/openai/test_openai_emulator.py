@@ -469,6 +469,19 @@ async def test_image_generation_and_web_search(
     assert web.action.query == "cats"
 
 
+async def test_several_generated_images(
+    openai_emulator: OpenAIEmulator, client: openai.AsyncOpenAI
+) -> None:
+    other = base64.b64encode(b"\x89PNG\r\n\x1a\nother").decode()
+    openai_emulator.script(Reply(text="Two.", image_b64=PNG_B64, images_b64=[other, PNG_B64]))
+    resp = await client.responses.create(
+        model="gpt-4.1", input="draw three", tools=[{"type": "image_generation"}]
+    )
+    results = [o.result for o in resp.output if o.type == "image_generation_call"]
+    assert results == [PNG_B64, other, PNG_B64]
+    assert resp.output[-1].type == "message"
+
+
 async def test_failed_incomplete_and_stream_error(
     openai_emulator: OpenAIEmulator, client: openai.AsyncOpenAI
 ) -> None:
