@@ -182,3 +182,21 @@ async def test_check_passes(llama_server: LlamaServer, slack_emulator: Any, tmp_
     model_line = next(line for line in lines if "OpenAI model" in line)
     assert llama_server.model_id in model_line
     assert not any("Conversations" in line for line in lines), out
+
+
+async def test_console_voice_file_on_a_server_without_transcription(
+    llama_server: LlamaServer, tmp_path: Path
+) -> None:
+    """llama-server has /v1/audio/transcriptions, but a text model refuses audio: the user
+    gets a short note and the words of the message are answered."""
+    from tests.emulators.openai.audio import wav_bytes
+
+    (tmp_path / "voice.wav").write_bytes(wav_bytes(1.0))
+    env = bot_env(llama_server, tmp_path)
+    code, out, err = await run_bot(
+        "console", "--thread", "t1", env=env, cwd=tmp_path, stdin="/file voice.wav hi\n"
+    )
+    assert code == 0, out + err
+    note = "  [note] This model server can't transcribe audio, so I left out voice.wav."
+    assert note in out.splitlines(), out + err
+    assert replies(out) == [tiny_model.FRESH_ANSWER], out + err

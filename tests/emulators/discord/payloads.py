@@ -90,6 +90,7 @@ MESSAGE_THREAD_STARTER = 21
 FLAG_HAS_THREAD = 1 << 5
 FLAG_EPHEMERAL = 1 << 6
 FLAG_LOADING = 1 << 7
+FLAG_IS_VOICE_MESSAGE = 1 << 13
 FLAG_IS_COMPONENTS_V2 = 1 << 15
 
 # --- application command option types ---------------------------------------

@@ -23,6 +23,7 @@ this off).
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import copy
 import json
@@ -1218,6 +1219,7 @@ class DiscordEmulator:
         message_type: int | None = None,
         dispatch: bool = True,
         reply_ping: bool = True,
+        flags: int = 0,
     ) -> JSON:
         """A user posts a message: stored + MESSAGE_CREATE. Mentions come from
         ``<@id>`` in content plus ``mentions`` (user dicts or ids). ``reply_to`` makes
@@ -1225,7 +1227,8 @@ class DiscordEmulator:
         replied-to author mentioned unless ``reply_ping=False``, as when the user turns
         the reply's ping off). With
         ``dispatch=False`` it is only stored: written before the bot connected, or in
-        a channel it does not receive, readable through the REST history."""
+        a channel it does not receive, readable through the REST history. ``flags``:
+        message flags, e.g. ``P.FLAG_IS_VOICE_MESSAGE`` with a ``voice_attachment``."""
         channel = self._get_channel(channel_id or self.channel_id)
         user = self._user(author)
         guild = self._guild_of(channel)
@@ -1271,6 +1274,7 @@ class DiscordEmulator:
             message_reference=ref,
             referenced_message=referenced,
         )
+        msg["flags"] = int(msg.get("flags") or 0) | flags
         self._store_message(msg, MessageMeta(created=time.monotonic()))
         if dispatch:
             await self.dispatch("MESSAGE_CREATE", msg)
@@ -1722,6 +1726,17 @@ class DiscordEmulator:
             proxy_url=self.cdn.url("media.discordapp.net", path) + query,
             content_type=ctype,
         )
+
+    def voice_attachment(
+        self, content: bytes, duration_secs: float, *, channel_id: str | None = None
+    ) -> JSON:
+        """A voice message's attachment as the client records one: ``voice-message.ogg``
+        (Ogg Opus) with ``duration_secs`` and a base64 ``waveform``; send it with
+        ``send_message(..., flags=P.FLAG_IS_VOICE_MESSAGE)``."""
+        att = self.host_attachment("voice-message.ogg", content, "audio/ogg", channel_id=channel_id)
+        att["duration_secs"] = duration_secs
+        att["waveform"] = base64.b64encode(bytes(range(0, 256, 4))).decode()
+        return att
 
     def cdn_serve(
         self,

@@ -1,0 +1,333 @@
+"""Voice in, spoken replies out, and generated images the code interpreter can use."""
+
+from __future__ import annotations
+
+import base64
+import io
+import struct
+import zlib
+from typing import Any
+
+import pptx
+from pptx.util import Inches
+
+from bot.models import Attachment, AttachmentError, Inbound
+from tests.emulators.openai import Reply
+from tests.emulators.openai.audio import audio_length, ogg_opus_bytes, wav_bytes
+from tests.helpers import inbound, key
+
+
+def attachment(
+    name: str, data: bytes, mime: str, *, duration: float | None = None, voice: bool = False
+) -> Attachment:
+    async def download(max_bytes: int) -> bytes:
+        if len(data) > max_bytes:
+            raise AttachmentError("it is over the size limit")
+        return data
+
+    return Attachment(
+        name=name,
+        mime_type=mime,
+        size=len(data),
+        download=download,
+        duration=duration,
+        voice=voice,
+    )
+
+
+def with_files(text: str, *files: Attachment, thread: str = "t1") -> Inbound:
+    base = inbound(text, thread=thread)
+    return Inbound(
+        key=base.key,
+        text=text,
+        user_id=base.user_id,
+        event_id=base.event_id,
+        message_id=base.message_id,
+        anchor=base.anchor,
+        attachments=files,
+    )
+
+
+def voice_message(seconds: float = 3.0, *, declared: float | None = None) -> Attachment:
+    return attachment(
+        "voice-message.ogg",
+        ogg_opus_bytes(seconds),
+        "audio/ogg",
+        duration=declared if declared is not None else seconds,
+        voice=True,
+    )
+
+
+def png(red: int, green: int, blue: int) -> bytes:
+    """A real 2x2 PNG of one colour."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    row = b"\x00" + bytes([red, green, blue]) * 2
+    header = struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(row * 2))
+        + chunk(b"IEND", b"")
+    )
+
+
+def user_texts(body: dict[str, Any]) -> list[str]:
+    texts = []
+    for item in body["input"]:
+        content = item.get("content")
+        if isinstance(content, str):
+            texts.append(content)
+        elif isinstance(content, list):
+            texts.extend(p["text"] for p in content if p.get("type") == "input_text")
+    return texts
+
+
+async def usage_row(core: Any) -> dict[str, Any]:
+    (row,) = await core.store.usage_rows()
+    return row
+
+
+# --- audio in -------------------------------------------------------------------------
+
+
+async def test_a_voice_message_reaches_the_model_as_its_transcript(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    core = await make_core()
+    openai_emulator.transcripts["voice-message.ogg"] = "What is on my calendar tomorrow?"
+    await core.service.submit(with_files("", voice_message(3.0)))
+    await core.service.drain()
+    (call,) = openai_emulator.transcriptions
+    assert (call.model, call.filename) == ("gpt-4o-mini-transcribe", "voice-message.ogg")
+    body = openai_emulator.responses_requests()[0].body
+    assert any(
+        "(Voice message voice-message.ogg, transcribed) What is on my calendar tomorrow?" in t
+        for t in user_texts(body)
+    )
+    reply = core.replier.replies[0]
+    # The user sees what was heard, before the answer.
+    assert reply.notices == ["Heard in voice-message.ogg: “What is on my calendar tomorrow?”"]
+    assert "What is on my calendar tomorrow?" in reply.text  # the echo model answers it
+    assert reply.error is None
+    assert (await usage_row(core))["audio_seconds"] == 3.0
+    assert openai_emulator.speeches == []  # spoken replies are off by default
+
+
+async def test_an_audio_file_length_is_read_from_its_headers(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    core = await make_core()
+    clip = attachment("standup.wav", wav_bytes(4.0), "audio/wav")  # no declared length
+    await core.service.submit(with_files("summarise this", clip))
+    await core.service.drain()
+    assert [c.filename for c in openai_emulator.transcriptions] == ["standup.wav"]
+    body = openai_emulator.responses_requests()[0].body
+    assert any(
+        "(Audio file standup.wav, transcribed) transcript of standup.wav" in t
+        for t in user_texts(body)
+    )
+    assert (await usage_row(core))["audio_seconds"] == 4.0
+
+
+async def test_a_clip_over_the_length_cap_gets_a_note_and_the_text_is_answered(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    core = await make_core(THREADBRIDGE_AUDIO_MAX_SECONDS="60")
+    await core.service.submit(with_files("and also hello", voice_message(2.0, declared=754.0)))
+    await core.service.drain()
+    assert openai_emulator.transcriptions == []  # never sent
+    reply = core.replier.replies[0]
+    assert reply.notices == ["voice-message.ogg is too long to transcribe (12:34; limit 1:00)."]
+    assert "and also hello" in reply.text
+    assert reply.error is None
+
+
+async def test_audio_over_the_endpoints_size_limit_is_not_sent(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    core = await make_core(
+        THREADBRIDGE_MAX_FILE_BYTES=str(40 * 1024 * 1024),
+        THREADBRIDGE_AUDIO_MAX_SECONDS="3600",
+    )
+    big = attachment("meeting.wav", wav_bytes(830.0), "audio/wav")  # 25.3 MiB
+    await core.service.submit(with_files("notes please", big))
+    await core.service.drain()
+    assert openai_emulator.transcriptions == []
+    reply = core.replier.replies[0]
+    assert reply.notices == ["meeting.wav is too large to transcribe (25.3 MB; limit 25.0 MB)."]
+    assert "notes please" in reply.text and reply.error is None
+
+
+async def test_undecodable_audio_gets_a_note_once_and_the_thread_stays_usable(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    core = await make_core()
+    broken = attachment("memo.mp3", b"this is not audio at all" * 10, "audio/mpeg")
+    await core.service.submit(with_files("here is my memo", broken))
+    await core.service.drain()
+    assert len(openai_emulator.transcriptions) == 1  # a 400 is not retried
+    reply = core.replier.replies[0]
+    assert reply.notices == ["I couldn't make out memo.mp3: the audio could not be decoded."]
+    assert "here is my memo" in reply.text and reply.error is None
+    await core.service.submit(inbound("still there?"))
+    await core.service.drain()
+    assert "still there?" in core.replier.replies[1].text
+
+
+async def test_a_failing_transcription_service_is_retried_once_then_noted(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    core = await make_core()
+    openai_emulator.fail_transcriptions(10, status=500)
+    await core.service.submit(with_files("listen", voice_message()))
+    await core.service.drain()
+    assert len(openai_emulator.transcriptions) == 2
+    reply = core.replier.replies[0]
+    assert reply.notices == [
+        "I couldn't transcribe voice-message.ogg just now (the service is busy); please try again."
+    ]
+    assert "listen" in reply.text and reply.error is None
+
+
+async def test_audio_is_not_listened_to_without_a_transcription_model(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    core = await make_core(THREADBRIDGE_TRANSCRIPTION_MODEL="")
+    await core.service.submit(with_files("hi", voice_message()))
+    await core.service.drain()
+    assert openai_emulator.transcriptions == []
+    assert core.replier.replies[0].notices == [
+        "I can't listen to audio here, so I left out voice-message.ogg."
+    ]
+
+
+async def test_stateless_server_without_transcription_gets_a_note(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    openai_emulator.compat = "llama.cpp"  # answers /v1/audio/transcriptions with a 500
+    core = await make_core(THREADBRIDGE_CONVERSATION_MODE="stateless")
+    await core.service.submit(with_files("what did I say?", voice_message()))
+    await core.service.drain()
+    reply = core.replier.replies[0]
+    assert reply.notices == [
+        "This model server can't transcribe audio, so I left out voice-message.ogg."
+    ]
+    assert reply.error is None and reply.text
+
+
+# --- spoken replies ---------------------------------------------------------------------
+
+
+async def test_spoken_reply_is_attached_when_enabled(make_core: Any, openai_emulator: Any) -> None:
+    core = await make_core(THREADBRIDGE_SPOKEN_REPLIES="true", THREADBRIDGE_SPEECH_VOICE="coral")
+    openai_emulator.script(Reply(text="Tomorrow you have **two** meetings."))
+    await core.service.submit(with_files("", voice_message()))
+    await core.service.drain()
+    reply = core.replier.replies[0]
+    assert reply.text == "Tomorrow you have **two** meetings."
+    (spoken,) = reply.files
+    assert (spoken.name, spoken.mime_type) == ("reply.mp3", "audio/mpeg")
+    assert (audio_length(spoken.data) or 0) > 0  # real audio
+    (speech,) = openai_emulator.speeches
+    assert (speech.model, speech.voice, speech.input) == (
+        "gpt-4o-mini-tts",
+        "coral",
+        "Tomorrow you have two meetings.",  # read aloud without the markup
+    )
+    row = await usage_row(core)
+    assert row["speech_characters"] == len("Tomorrow you have two meetings.")
+
+
+async def test_no_spoken_reply_to_a_typed_question(make_core: Any, openai_emulator: Any) -> None:
+    core = await make_core(THREADBRIDGE_SPOKEN_REPLIES="true")
+    await core.service.submit(inbound("typed"))
+    await core.service.drain()
+    assert core.replier.replies[0].files == []
+    assert openai_emulator.speeches == []
+
+
+# --- images for the code ------------------------------------------------------------------
+
+
+def build_deck(files: dict[str, bytes]) -> list[tuple[str, bytes]]:
+    """What the model's code does in the sandbox: one slide per generated image."""
+    deck = pptx.Presentation()
+    for path in sorted(p for p in files if "/image-" in p):
+        slide = deck.slides.add_slide(deck.slide_layouts[6])
+        slide.shapes.add_picture(io.BytesIO(files[path]), Inches(1), Inches(1), width=Inches(4))
+    out = io.BytesIO()
+    deck.save(out)
+    return [("deck.pptx", out.getvalue())]
+
+
+async def test_generated_images_reach_the_code_and_make_a_deck_in_one_turn(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    core = await make_core(
+        THREADBRIDGE_CODE_INTERPRETER="true", THREADBRIDGE_IMAGE_GENERATION="true"
+    )
+    pictures = [png(255, 0, 0), png(0, 255, 0), png(0, 0, 255)]
+    openai_emulator.script(
+        Reply(
+            text="Generating the pictures.",
+            images_b64=[base64.b64encode(p).decode() for p in pictures],
+        ),
+        Reply(
+            text="Here is your deck: sandbox:/mnt/data/deck.pptx",
+            code="build_deck()",
+            make_files=build_deck,
+        ),
+    )
+    await core.service.submit(inbound("make me a 3-slide deck with a generated picture on each"))
+    await core.service.drain()
+    reply = core.replier.replies[0]
+    assert reply.error is None
+    names = [f.name for f in reply.files]
+    assert names == ["image-1.png", "image-2.png", "image-3.png", "deck.pptx"]
+    deck = pptx.Presentation(io.BytesIO(reply.files[3].data))
+    blobs = [shape.image.blob for slide in deck.slides for shape in slide.shapes]
+    assert blobs == pictures  # each slide carries its generated image
+    # The images went into the thread's container, and the model was told where.
+    thread = await core.store.find_thread(key())
+    assert thread is not None
+    uploads = [
+        u for u in openai_emulator.container_uploads if u.container_id == thread.container_id
+    ]
+    assert len(uploads) == 3
+    first, second = (r.body for r in openai_emulator.responses_requests())
+    assert "copied into your code interpreter sandbox" in first["instructions"]
+    (note,) = [i for i in second["input"] if i.get("role") == "developer"]
+    for upload in uploads:
+        assert upload.path in note["content"]
+    assert (await usage_row(core))["images"] == 3
+
+
+async def test_images_are_not_copied_without_the_code_interpreter(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    core = await make_core(THREADBRIDGE_IMAGE_GENERATION="true")
+    openai_emulator.script(Reply(text="A dot", image_b64=base64.b64encode(png(1, 2, 3)).decode()))
+    await core.service.submit(inbound("draw"))
+    await core.service.drain()
+    assert len(openai_emulator.responses_requests()) == 1  # no continuation
+    assert openai_emulator.container_uploads == []
+
+
+async def test_a_shared_image_is_also_in_the_container(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    core = await make_core(THREADBRIDGE_CODE_INTERPRETER="true")
+    picture = attachment("photo.png", png(9, 9, 9), "image/png")
+    await core.service.submit(with_files("crop this", picture))
+    await core.service.drain()
+    (upload,) = openai_emulator.container_uploads
+    assert upload.filename == "photo.png"
+    body = openai_emulator.responses_requests()[0].body
+    parts = body["input"][0]["content"]
+    assert [p["type"] for p in parts] == ["input_text", "input_image", "input_text"]
+    assert upload.path in parts[2]["text"]
