@@ -26,6 +26,23 @@ TRANSCRIBABLE_EXTENSIONS = {
     ".webm",
 }
 AUDIO_EXTENSIONS = TRANSCRIBABLE_EXTENSIONS - {".mp4", ".mpeg"} | {".opus", ".aac", ".amr"}
+# The extension to send for an audio type whose file name has none it takes (a Slack clip
+# named "Audio clip", say).
+AUDIO_TYPE_EXTENSIONS = {
+    "audio/mp4": ".m4a",
+    "audio/x-m4a": ".m4a",
+    "audio/m4a": ".m4a",
+    "audio/mpeg": ".mp3",
+    "audio/mp3": ".mp3",
+    "audio/ogg": ".ogg",
+    "audio/opus": ".ogg",
+    "audio/webm": ".webm",
+    "audio/wav": ".wav",
+    "audio/x-wav": ".wav",
+    "audio/wave": ".wav",
+    "audio/flac": ".flac",
+    "audio/x-flac": ".flac",
+}
 
 IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 DOCUMENT_TYPES = {
@@ -78,7 +95,7 @@ def classify(name: str, mime_type: str, *, code_interpreter: bool) -> FileKind:
     ext = PurePath(name).suffix.lower()
     if mime in IMAGE_TYPES:
         return "image"
-    if mime.startswith("audio/") or ext in AUDIO_EXTENSIONS:
+    if mime.startswith("audio/") or (ext in AUDIO_EXTENSIONS and not mime.startswith("video/")):
         return "audio"
     if ext in DATA_ONLY or mime in {"text/csv", "application/json"}:
         return "data" if code_interpreter else "unsupported"
@@ -94,13 +111,17 @@ def is_text(name: str, mime_type: str) -> bool:
     return mime.startswith("text/") or PurePath(name).suffix.lower() in TEXT_EXTENSIONS
 
 
-def transcribable_name(name: str) -> str | None:
-    """The file name to send for transcription, or None for a format it does not take."""
+def transcribable_name(name: str, mime_type: str = "") -> str | None:
+    """The file name to send for transcription (the endpoint goes by its extension), or
+    None for a format it does not take."""
     path = PurePath(name)
     ext = path.suffix.lower()
     if ext == ".opus":
         return str(path.with_suffix(".ogg"))
-    return name if ext in TRANSCRIBABLE_EXTENSIONS else None
+    if ext in TRANSCRIBABLE_EXTENSIONS:
+        return name
+    known = AUDIO_TYPE_EXTENSIONS.get(guess_mime(name, mime_type))
+    return f"{name}{known}" if known else None
 
 
 def audio_seconds(data: bytes) -> float | None:

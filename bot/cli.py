@@ -286,18 +286,16 @@ async def cmd_usage(settings: Settings, args: argparse.Namespace) -> int:
         ):
             entry[i] += value
         tokens_usd = cost(line.model, line.input_tokens, line.output_tokens, prices)
-        extra_usd = media_cost(
+        media_usd, media_unknown = media_cost(
             audio_seconds=line.audio_seconds,
             speech_characters=line.speech_characters,
             images=line.images,
             models=media_models,
             prices=media_prices,
         )
-        for usd in (tokens_usd, extra_usd):
-            if usd is None:
-                entry[7] = True  # something without a price: the estimate is a lower bound
-            else:
-                entry[6] += usd
+        entry[6] += (tokens_usd or 0.0) + media_usd
+        if tokens_usd is None or media_unknown:
+            entry[7] = True  # something without a price: the estimate is a lower bound
     print(
         f"{'platform':<9} {args.by:<24} {'turns':>6} {'input':>10} {'output':>10} "
         f"{'audio min':>9} {'spoken ch':>9} {'images':>6} {'est. USD':>10}"

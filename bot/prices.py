@@ -73,11 +73,12 @@ def media_cost(
     images: int,
     models: tuple[str, str],
     prices: Mapping[str, float],
-) -> float | None:
+) -> tuple[float, bool]:
     """Estimated USD for audio heard, speech made and images generated, by the
-    (transcription, speech) models; None when one that was used has no price."""
+    (transcription, speech) models, and whether any of them used has no price (then the
+    sum is a lower bound)."""
     transcription, speech = models
-    total = 0.0
+    total, unknown = 0.0, False
     for used, model, per in (
         (audio_seconds / 60, transcription, 1.0),
         (speech_characters, speech, 1_000_000.0),
@@ -87,9 +88,10 @@ def media_cost(
             continue
         price = price_of(model, prices)
         if price is None:
-            return None
-        total += used * price / per
-    return total
+            unknown = True
+        else:
+            total += used * price / per
+    return total, unknown
 
 
 def cost(

@@ -179,7 +179,8 @@ def attachments(
             size=f.size,
             download=fetcher.downloader(f.url),
             url=f.url,
-            # A voice message: an ogg/opus attachment flagged as one, with its length.
+            # A voice message: Opus in Ogg with a length and a waveform (what discord.py's
+            # is_voice_message checks; the message also carries the IS_VOICE_MESSAGE flag).
             duration=f.duration,
             voice=f.is_voice_message(),
         )

@@ -102,8 +102,10 @@ class FileFetcher:
         served = mime
         # An audio clip recorded in Slack (a voice memo); its file may say video/mp4.
         clip = info.get("subtype") == "slack_audio" or info.get("media_display_type") == "audio"
-        if clip and mime.startswith("video/"):
-            mime = "audio/" + mime.split("/", 1)[1]
+        if clip and not mime.startswith("audio/"):
+            # video/mp4, or no type at all: the container format, as audio.
+            kind = mime.split("/", 1)[1] if mime.startswith("video/") else ""
+            mime = "audio/" + (kind or str(info.get("filetype") or "webm")).lower()
         duration_ms = info.get("duration_ms")
 
         async def download(max_bytes: int) -> bytes:

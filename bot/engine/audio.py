@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,8 @@ TRANSCRIBE_MAX_BYTES = 25 * 1024 * 1024
 SPEECH_MAX_CHARS = 4096
 # How much of a transcript the user is shown.
 SHOWN_CHARS = 300
+# A server found without transcription is not asked again for this long.
+NO_ENDPOINT_SECONDS = 600.0
 
 
 class NotHeard(Exception):
@@ -53,15 +56,17 @@ class Audio:
         self.client = client.with_options(max_retries=min(1, settings.openai_max_retries))
         self.settings = settings
         self.stateless = settings.conversation_mode == "stateless"
-        # Set when the server answered that it has no transcription endpoint.
-        self._no_endpoint = False
+        # Until when the server is taken to have no transcription (it said so).
+        self._no_endpoint_until = 0.0
 
     async def listen(self, file: InputFile) -> Heard:
         """The transcript of `file`, or NotHeard saying why there is none."""
         model = self.settings.transcription_model
-        if not model or self._no_endpoint:
+        if not model:
             raise NotHeard(f"I can't listen to audio here, so I left out {file.name}.")
-        name = transcribable_name(file.name)
+        if time.monotonic() < self._no_endpoint_until:
+            raise NotHeard(f"This model server can't transcribe audio, so I left out {file.name}.")
+        name = transcribable_name(file.name, file.mime_type)
         if name is None:
             raise NotHeard(f"I can't listen to {file.name}: I can't transcribe that format.")
         if len(file.data) > TRANSCRIBE_MAX_BYTES:
@@ -100,18 +105,23 @@ class Audio:
     def _refusal(self, name: str, exc: openai.APIStatusError) -> str:
         status = exc.status_code
         logger.warning("transcription of %s refused: %s %s", name, status, exc.message)
-        if status in NO_ENDPOINT_STATUSES:
-            self._no_endpoint = True
+        # OpenAI's errors carry a string code; a route the server lacks does not.
+        coded = isinstance(exc.code, str)
+        if exc.code == "model_not_found" or exc.param == "model":
+            logger.error("THREADBRIDGE_TRANSCRIPTION_MODEL is refused: %s", exc.message)
+            return f"I couldn't transcribe {name}: the transcription model is misconfigured."
+        if (status in NO_ENDPOINT_STATUSES and not coded) or (status >= 500 and self.stateless):
+            # No such route; or llama.cpp's server, which answers 500 for a model without
+            # audio input. Not asked again for a while.
+            self._no_endpoint_until = time.monotonic() + NO_ENDPOINT_SECONDS
             return f"This model server can't transcribe audio, so I left out {name}."
         if status == 413:
             return f"{name} is too large to transcribe."
-        if status == 400 and _param(exc) == "model":
-            return f"I couldn't transcribe {name}: the transcription model is misconfigured."
+        if status == 400 and "longer than" in exc.message:
+            # The length cap of the gpt-4o models, for a file whose headers do not tell it.
+            return f"{name} is too long to transcribe."
         if status in (400, 415):
             return f"I couldn't make out {name}: the audio could not be decoded."
-        if status >= 500 and self.stateless:
-            # llama.cpp's server answers 500 for a model without audio input.
-            return f"This model server can't transcribe audio, so I left out {name}."
         if status >= 500 or status == 429:
             return f"I couldn't transcribe {name} just now (the service is busy); please try again."
         return f"I couldn't transcribe {name} (the service refused it: {status})."
@@ -131,18 +141,11 @@ class Audio:
         return answer.content, len(text)
 
 
-def _param(exc: openai.APIStatusError) -> str | None:
-    body = exc.body
-    if isinstance(body, dict):
-        error = body.get("error", body)
-        if isinstance(error, dict) and isinstance(error.get("param"), str):
-            return str(error["param"])
-    return None
-
-
 _CODE_BLOCK = re.compile(r"```.*?(```|$)", re.S)
 _LINK = re.compile(r"\[([^\]]+)\]\([^)]+\)")
-_MARKUP = re.compile(r"[*_`#>|~]+")
+# Emphasis, inline code and strike marks, underscores that are not inside a word,
+# heading and quote marks at a line's start.
+_MARKUP = re.compile(r"[*`~]+|(?<!\w)_+|_+(?!\w)|^\s*(#+|>)\s?", re.M)
 
 
 def speakable(reply: str) -> str:

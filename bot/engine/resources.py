@@ -13,12 +13,12 @@ import time
 from dataclasses import dataclass
 
 import openai
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, omit
 
 from bot.assistant import Assistant
 from bot.attachments import guess_mime
 from bot.config import CoreSettings
-from bot.engine.errors import TurnFailed
+from bot.engine.errors import TurnFailed, is_container_gone
 from bot.models import CheckResult, InputFile
 from bot.store import Store, ThreadRow
 
@@ -51,6 +51,14 @@ def build_client(settings: CoreSettings) -> AsyncOpenAI:
         max_retries=settings.openai_max_retries,
         http_client=openai.DefaultAioHttpClient(timeout=timeout),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """Where a file given to the code interpreter is: its container and path."""
+
+    container_id: str | None
+    path: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,18 +192,31 @@ class Resources:
         file: InputFile,
         *,
         file_id: str | None = None,
-    ) -> str | None:
+        keep_seconds: int | None = None,
+    ) -> Placed:
         """Give the code interpreter a file (uploaded here unless `file_id` names its
-        upload); a container made later for the thread gets it too. Returns its path in
-        the container, None while the thread has none."""
-        file_id = file_id or await self.upload(file)
+        upload, kept `keep_seconds` if given); a container made later for the thread
+        gets it too. A container that expired meanwhile is made anew (with the thread's
+        files). Says where the file is: the container and the file's path in it (None
+        while the thread has no container)."""
+        file_id = file_id or await self.upload(file, keep_seconds=keep_seconds)
         await self.store.add_thread_file(
             thread.id, file_id=file_id, name=file.name, purpose="container"
         )
         if not container_id:
-            return None
-        added = await self.client.containers.files.create(container_id, file_id=file_id)
-        return added.path
+            return Placed(None, None)
+        try:
+            added = await self.client.containers.files.create(container_id, file_id=file_id)
+            return Placed(container_id, added.path)
+        except openai.APIStatusError as exc:
+            if not is_container_gone(exc):
+                raise
+        # Expired: the new container has every file of the thread, this one included.
+        container_id = await self.new_container(thread)
+        async for cfile in self.client.containers.files.list(container_id):
+            if cfile.path.endswith(file.name):
+                return Placed(container_id, cfile.path)
+        return Placed(container_id, None)
 
     async def generated_files(self, container_id: str, *, since: float) -> list[GeneratedFile]:
         """Files the code interpreter wrote in the container since `since`."""
@@ -259,9 +280,12 @@ class Resources:
 
     # --- uploads -----------------------------------------------------------------------
 
-    async def upload(self, file: InputFile) -> str:
+    async def upload(self, file: InputFile, *, keep_seconds: int | None = None) -> str:
         uploaded = await self.client.files.create(
             file=(file.name, file.data, guess_mime(file.name, file.mime_type)),
             purpose="user_data",
+            expires_after=(
+                {"anchor": "created_at", "seconds": keep_seconds} if keep_seconds else omit
+            ),
         )
         return uploaded.id

@@ -90,6 +90,9 @@ IMAGES_IN_SANDBOX = (
     "edits), go on with it now; otherwise say in one short sentence that they are ready."
 )
 SPOKEN_FAILED = "I couldn't make the spoken reply this time."
+IMAGES_NOT_COPIED = "I couldn't give the generated images to the code interpreter."
+# Generated images copied for the code are kept in Files this long (the API's maximum).
+GENERATED_KEEP_SECONDS = 30 * 24 * 3600
 
 Item = dict[str, Any]
 
@@ -267,10 +270,16 @@ class Engine:
             for round_number in range(self.settings.tool_rounds + 1):
                 result = Round(announce=not self.stateless, images=images)
                 current = result
+                # A round's text after an earlier round's starts a new paragraph.
+                joined = bool(said)
                 if resume_response is not None and not self.stateless:
                     resumed = Round(announce=False, images=images)
                     async for event in self._resume(state, resume_response, resumed):
                         if isinstance(event, TextDelta):
+                            if joined:
+                                yield TextDelta("\n\n")
+                                said.append("\n\n")
+                                joined = False
                             said.append(event.text)
                         yield event
                     resume_response = None
@@ -280,6 +289,10 @@ class Engine:
                     request_input = history + transcript if self.stateless else pending_input
                     async for event in self._respond(state, request_input, result):
                         if isinstance(event, TextDelta):
+                            if joined:
+                                yield TextDelta("\n\n")
+                                said.append("\n\n")
+                                joined = False
                             said.append(event.text)
                         yield event
                 images = result.images
@@ -291,7 +304,10 @@ class Engine:
                 if result.cited_names:
                     names = ", ".join(dict.fromkeys(result.cited_names))
                     yield TextDelta(f"\n\nSources: {names}")
-                shown = await self._images_for_code(state, result)
+                shown: list[Item] = []
+                if round_number < self.settings.tool_rounds:  # else no round is left
+                    async for event in self._images_for_code(state, result, shown):
+                        yield event
                 if not result.calls and not result.approvals and not shown:
                     break
                 if round_number == self.settings.tool_rounds and result.calls:
@@ -365,23 +381,34 @@ class Engine:
         out = OutFile(name="reply.mp3", mime_type="audio/mpeg", data=data, alt_text="Spoken reply")
         return out, characters
 
-    async def _images_for_code(self, state: _TurnState, result: Round) -> list[Item]:
-        """Generated images copied into the code interpreter's container, and the note
-        that tells the model where they are (the turn goes on so it can use them)."""
+    async def _images_for_code(
+        self, state: _TurnState, result: Round, shown: list[Item]
+    ) -> AsyncIterator[EngineEvent]:
+        """Copy the round's generated images into the code interpreter's container and
+        put the note that tells the model where they are in `shown` (the turn then goes
+        on, so the model can use them). A failed copy is a notice; the turn ends as it
+        would without the copy."""
         if not result.generated or not state.assistant.code_interpreter or not state.container_id:
-            return []
+            return
         paths = []
-        for item_id, image in result.generated:
-            stem = image.name.rsplit(".", 1)[0]
-            name = f"{stem}-{item_id[-8:]}.png"
-            path = await self.resources.add_container_file(
-                state.thread,
-                state.container_id,
-                InputFile(name, image.mime_type, image.data),
-            )
-            paths.append(f"{path or name} ({image.name})")
+        try:
+            for item_id, image in result.generated:
+                stem = image.name.rsplit(".", 1)[0]
+                name = f"{stem}-{item_id[-8:]}.png"
+                placed = await self.resources.add_container_file(
+                    state.thread,
+                    state.container_id,
+                    InputFile(name, image.mime_type, image.data),
+                    keep_seconds=GENERATED_KEEP_SECONDS,
+                )
+                state.container_id = placed.container_id or state.container_id
+                paths.append(f"{placed.path or name} ({image.name})")
+        except openai.APIError as exc:
+            logger.warning("generated images not copied to the container: %s", exc.message)
+            yield Notice(IMAGES_NOT_COPIED)
+            return
         note = IMAGES_IN_SANDBOX.format(paths=", ".join(paths))
-        return [{"type": "message", "role": "developer", "content": note}]
+        shown.append({"type": "message", "role": "developer", "content": note})
 
     # --- one response ---------------------------------------------------------------
 
@@ -424,7 +451,10 @@ class Engine:
             try:
                 return await self._create_client.responses.create(
                     model=assistant.model,
-                    instructions=assistant.request_instructions,
+                    # Stateless: no container for generated images to reach.
+                    instructions=(
+                        assistant.instructions if self.stateless else assistant.request_instructions
+                    ),
                     reasoning=reasoning,
                     # JSON items built here, by the tool registry and the stored history.
                     input=cast("ResponseInputParam", request_input),
@@ -733,7 +763,9 @@ class Engine:
                 return []
             notices.append(heard.shown)
             state.audio_seconds += heard.seconds
-            state.voice_asked = state.voice_asked or asked
+            # A spoken reply answers a recorded voice message of the asker's, not an
+            # audio file, nor audio read as the thread's context.
+            state.voice_asked = state.voice_asked or (asked and file.voice)
             return [heard.part]
         if self.stateless:
             return _inline_parts(file, kind, notices)
@@ -741,16 +773,18 @@ class Engine:
             file_id = await self.resources.upload(file)
             image: list[Item] = [{"type": "input_image", "file_id": file_id, "detail": "auto"}]
             if state.assistant.code_interpreter:
-                path = await self.resources.add_container_file(
+                placed = await self.resources.add_container_file(
                     state.thread, state.container_id, file, file_id=file_id
                 )
-                where = path or f"/mnt/data/{file.name}"
-                note = f"(Image {file.name} is also in the code interpreter at {where}.)"
+                state.container_id = placed.container_id or state.container_id
+                where = f" at {placed.path}" if placed.path else ""
+                note = f"(Image {file.name} is also in the code interpreter{where}.)"
                 image.append({"type": "input_text", "text": note})
             return image
         if kind == "data":
             # Re-attached by the next new container if this thread has none yet.
-            await self.resources.add_container_file(state.thread, state.container_id, file)
+            placed = await self.resources.add_container_file(state.thread, state.container_id, file)
+            state.container_id = placed.container_id or state.container_id
             return [
                 {
                     "type": "input_text",

@@ -13,7 +13,7 @@ from pptx.util import Inches
 
 from bot.models import Attachment, AttachmentError, Inbound
 from tests.emulators.openai import Reply
-from tests.emulators.openai.audio import audio_length, ogg_opus_bytes, wav_bytes
+from tests.emulators.openai.audio import audio_length, mp3_bytes, ogg_opus_bytes, wav_bytes
 from tests.helpers import inbound, key
 
 
@@ -217,7 +217,7 @@ async def test_stateless_server_without_transcription_gets_a_note(
     assert reply.notices == [
         "This model server can't transcribe audio, so I left out voice-message.ogg."
     ]
-    assert reply.error is None and reply.text
+    assert reply.error is None and "what did I say?" in reply.text
 
 
 # --- spoken replies ---------------------------------------------------------------------
@@ -331,3 +331,144 @@ async def test_a_shared_image_is_also_in_the_container(
     parts = body["input"][0]["content"]
     assert [p["type"] for p in parts] == ["input_text", "input_image", "input_text"]
     assert upload.path in parts[2]["text"]
+
+
+# --- what the review found ----------------------------------------------------------------
+
+
+async def test_a_refused_transcription_model_is_named_and_asked_again_next_time(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    openai_emulator.unknown_models.add("gpt-4o-mini-transcribe")
+    core = await make_core()
+    for text in ("one", "two"):
+        await core.service.submit(with_files(text, voice_message()))
+        await core.service.drain()
+    assert len(openai_emulator.transcriptions) == 2  # not taken for "no endpoint"
+    for reply in core.replier.replies:
+        assert reply.notices == [
+            "I couldn't transcribe voice-message.ogg: the transcription model is misconfigured."
+        ]
+
+
+async def test_an_audio_file_gets_no_spoken_reply_only_a_voice_message_does(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    core = await make_core(THREADBRIDGE_SPOKEN_REPLIES="true")
+    podcast = attachment("podcast.mp3", mp3_bytes(2.0), "audio/mpeg")
+    await core.service.submit(with_files("summarise this", podcast))
+    await core.service.drain()
+    assert [c.filename for c in openai_emulator.transcriptions] == ["podcast.mp3"]
+    assert core.replier.replies[0].files == [] and openai_emulator.speeches == []
+
+
+async def test_a_failed_spoken_reply_is_a_note_and_the_text_stands(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    core = await make_core(THREADBRIDGE_SPOKEN_REPLIES="true")
+    openai_emulator.fail_speeches(5, status=500)
+    openai_emulator.script(Reply(text="Here you are."))
+    await core.service.submit(with_files("", voice_message()))
+    await core.service.drain()
+    reply = core.replier.replies[0]
+    assert reply.text == "Here you are." and reply.files == [] and reply.error is None
+    assert reply.notices[-1] == "I couldn't make the spoken reply this time."
+    assert len(openai_emulator.speeches) == 2  # one retry, not more
+
+
+def test_speech_leaves_out_code_and_markup_and_fits_the_endpoint() -> None:
+    from bot.engine.audio import SPEECH_MAX_CHARS, speakable
+
+    said = speakable("# Plan\n> note\nRun `make` **now**:\n```sh\nmake all\n```\nsee file_name.")
+    assert said == "Plan note Run make now: (code left out) see file_name."
+    long = speakable("A sentence that goes on. " * 400)
+    assert len(long) <= SPEECH_MAX_CHARS and long.endswith("goes on.")
+
+
+async def test_images_are_copied_into_a_new_container_when_the_old_one_expired(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    core = await make_core(
+        THREADBRIDGE_CODE_INTERPRETER="true", THREADBRIDGE_IMAGE_GENERATION="true"
+    )
+    picture = png(200, 100, 0)
+
+    def model(req: Any) -> Reply:
+        if req.call_index == 0:
+            # The container expires while the image is being made.
+            openai_emulator.expire_container(req.tool("code_interpreter")["container"])
+            return Reply(text="A picture.", image_b64=base64.b64encode(picture).decode())
+        return Reply(text="It is in the sandbox.")
+
+    openai_emulator.model = model
+    await core.service.submit(inbound("draw, then keep it for code"))
+    await core.service.drain()
+    reply = core.replier.replies[0]
+    assert reply.error is None
+    assert reply.text == "A picture.\n\nIt is in the sandbox."
+    first, second = (r.body for r in openai_emulator.responses_requests())
+    old = first["tools"][[t["type"] for t in first["tools"]].index("code_interpreter")]
+    new = second["tools"][[t["type"] for t in second["tools"]].index("code_interpreter")]
+    assert old["container"] != new["container"]
+    files = openai_emulator.containers[new["container"]].files.values()
+    (copied,) = [f for f in files if f.data == picture]
+    (note,) = [i for i in second["input"] if i.get("role") == "developer"]
+    assert copied.path in note["content"]
+
+
+async def test_images_of_the_last_allowed_round_are_not_copied(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    core = await make_core(
+        THREADBRIDGE_CODE_INTERPRETER="true",
+        THREADBRIDGE_IMAGE_GENERATION="true",
+        THREADBRIDGE_TOOL_ROUNDS="1",
+    )
+    image = base64.b64encode(png(5, 5, 5)).decode()
+    openai_emulator.script(Reply(text="one", image_b64=image), Reply(text="two", image_b64=image))
+    await core.service.submit(inbound("draw twice"))
+    await core.service.drain()
+    assert len(openai_emulator.responses_requests()) == 2
+    assert len(openai_emulator.container_uploads) == 1  # no round is left for the second
+    assert [f.name for f in core.replier.replies[0].files] == ["image-1.png", "image-2.png"]
+
+
+async def test_usage_reports_media_and_its_estimated_cost(
+    make_core: Any, openai_emulator: Any, tmp_path: Any
+) -> None:
+    from tests.core.test_config import run_cli
+
+    core = await make_core(
+        THREADBRIDGE_SPOKEN_REPLIES="true",
+        THREADBRIDGE_CODE_INTERPRETER="true",
+        THREADBRIDGE_IMAGE_GENERATION="true",
+    )
+    openai_emulator.script(
+        Reply(text="Drawn.", image_b64=base64.b64encode(png(1, 1, 1)).decode(), usage=(0, 0)),
+        Reply(text="Ready.", usage=(0, 0)),
+    )
+    await core.service.submit(with_files("", voice_message(90.0)))
+    await core.service.drain()
+    (tmp_path / "assistants.toml").write_text(
+        '[[assistant]]\nname = "default"\nmodel = "gpt-5-mini"\ninstructions = "x"\n'
+        "default = true\n[prices]\n"
+        '"gpt-4o-mini-transcribe" = { minute = 0.01 }\n"gpt-image-1" = { image = 0.5 }\n'
+        '"gpt-4o-mini-tts" = { million_characters = 1000000 }\n'
+        f'"{core.settings.openai_model}" = {{ input = 0, output = 0 }}\n'
+    )
+    code, out, err = await run_cli(
+        "usage",
+        env={
+            "OPENAI_API_KEY": "sk-x",
+            "DATABASE_URL": core.settings.database_url,
+            "THREADBRIDGE_ASSISTANTS_FILE": str(tmp_path / "assistants.toml"),
+        },
+        cwd=tmp_path,
+    )
+    assert code == 0, err
+    (line,) = out.splitlines()[1:]
+    *_, minutes, spoken, images, usd = line.split()
+    characters = len("Drawn.\n\nReady.".replace("\n\n", " "))
+    assert (minutes, spoken, images) == ("1.5", str(characters), "1")
+    # 1.5 min x 0.01 + characters x 1 USD + 1 image x 0.5; the tokens were zero.
+    assert usd == f"{0.015 + characters + 0.5:.4f}"

@@ -48,3 +48,29 @@ async def test_an_audio_clip_is_transcribed_shown_and_answered_aloud(
     assert stored.name == "reply.mp3" and (audio_length(stored.content) or 0) > 0
     rows = await bot.store.usage_rows()
     assert rows[0]["audio_seconds"] == 4.0
+
+
+async def test_a_clip_filed_as_video_without_an_extension_is_heard_as_audio(
+    slack_bot: Any, openai_emulator: Any
+) -> None:
+    bot = await slack_bot()
+    emu = bot.emulator
+    clip = emu.host_file(
+        "Audio clip",
+        webm_bytes(2.0),
+        "video/webm",
+        subtype="slack_audio",
+        duration_ms=2000,
+    )
+    event = mention("what do you think?", files=[clip])
+    await bot.send(event)
+    await bot.settle()
+    (call,) = openai_emulator.transcriptions
+    # Sent as audio, under a name the endpoint takes.
+    assert (call.filename, call.content_type, call.status) == (
+        "Audio clip.webm",
+        "audio/webm",
+        200,
+    )
+    texts = emu.bot_texts("C0001", event["ts"])
+    assert any("Heard in Audio clip: “transcript of Audio clip.webm”" in t for t in texts)
