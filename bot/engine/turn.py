@@ -122,6 +122,34 @@ class _TurnState:
     voice_asked: bool = False
 
 
+@dataclass
+class _Said:
+    """The model's words in a turn (what a spoken reply reads); a round's text after an
+    earlier round's starts a new paragraph."""
+
+    parts: list[str] = field(default_factory=list)
+    gap: bool = False
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def new_round(self) -> None:
+        self.gap = bool(self.parts)
+
+    def note(self, event: EngineEvent) -> list[EngineEvent]:
+        """`event`, and the paragraph break before the round's first text."""
+        if not isinstance(event, TextDelta):
+            return [event]
+        events: list[EngineEvent] = [event]
+        if self.gap:
+            self.gap = False
+            self.parts.append("\n\n")
+            events.insert(0, TextDelta("\n\n"))
+        self.parts.append(event.text)
+        return events
+
+
 class Engine:
     """Runs turns against the Responses API. One instance per process."""
 
@@ -260,7 +288,7 @@ class Engine:
             new_thread = True
 
         usage = Usage()
-        said: list[str] = []  # the model's words, for a spoken reply
+        said = _Said()
         transcript: list[Item] = list(new_items)
         pending_input: list[Item] = list(new_items)
         response_id: str | None = None
@@ -270,31 +298,20 @@ class Engine:
             for round_number in range(self.settings.tool_rounds + 1):
                 result = Round(announce=not self.stateless, images=images)
                 current = result
-                # A round's text after an earlier round's starts a new paragraph.
-                joined = bool(said)
+                said.new_round()
                 if resume_response is not None and not self.stateless:
                     resumed = Round(announce=False, images=images)
                     async for event in self._resume(state, resume_response, resumed):
-                        if isinstance(event, TextDelta):
-                            if joined:
-                                yield TextDelta("\n\n")
-                                said.append("\n\n")
-                                joined = False
-                            said.append(event.text)
-                        yield event
+                        for out in said.note(event):
+                            yield out
                     resume_response = None
                     if resumed.finished:
                         result = current = resumed
                 if not result.finished:
                     request_input = history + transcript if self.stateless else pending_input
                     async for event in self._respond(state, request_input, result):
-                        if isinstance(event, TextDelta):
-                            if joined:
-                                yield TextDelta("\n\n")
-                                said.append("\n\n")
-                                joined = False
-                            said.append(event.text)
-                        yield event
+                        for out in said.note(event):
+                            yield out
                 images = result.images
                 usage = usage + result.usage
                 response_id = result.response_id or response_id
@@ -358,7 +375,7 @@ class Engine:
             self.pool.fill()
         usage = usage + Usage(audio_seconds=state.audio_seconds, images=images)
         if state.voice_asked and self.settings.spoken_replies:
-            spoken = await self._speak("".join(said))
+            spoken = await self._speak(said.text)
             if isinstance(spoken, Notice):
                 yield spoken
             elif spoken is not None:

@@ -11,7 +11,8 @@ from typing import Any
 import pptx
 from pptx.util import Inches
 
-from bot.models import Attachment, AttachmentError, Inbound
+from bot.models import Attachment, AttachmentError
+from tests.core.test_tools import with_files
 from tests.emulators.openai import Reply
 from tests.emulators.openai.audio import audio_length, mp3_bytes, ogg_opus_bytes, wav_bytes
 from tests.helpers import inbound, key
@@ -32,19 +33,6 @@ def attachment(
         download=download,
         duration=duration,
         voice=voice,
-    )
-
-
-def with_files(text: str, *files: Attachment, thread: str = "t1") -> Inbound:
-    base = inbound(text, thread=thread)
-    return Inbound(
-        key=base.key,
-        text=text,
-        user_id=base.user_id,
-        event_id=base.event_id,
-        message_id=base.message_id,
-        anchor=base.anchor,
-        attachments=files,
     )
 
 
