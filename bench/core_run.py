@@ -97,10 +97,20 @@ async def run_core_scenario(scenario: Scenario) -> dict[str, Any]:
     )
     url, connect_args = settings.store_url
     store = await Store.open(url, connect_args=connect_args)
+    # This process's CPU time when each model request goes out (httpx's request hook).
+    requests_cpu: list[float] = []
+
+    async def on_request(request: Any) -> None:
+        if request.method == "POST" and request.url.path.endswith("/responses"):
+            requests_cpu.append(time.process_time())
+
     # Wired as bot/cli.py wires it: the service stores each new thread's assistant.
     assistants = single(Assistant.from_settings(settings))
     engine = Engine(
-        client=build_client(settings), assistants=assistants, store=store, settings=settings
+        client=build_client(settings, event_hooks={"request": [on_request]}),
+        assistants=assistants,
+        store=store,
+        settings=settings,
     )
     replier = TimingReplier()
     service = Service(
@@ -112,6 +122,8 @@ async def run_core_scenario(scenario: Scenario) -> dict[str, Any]:
     )
     await service.start()
     turns: list[Turn] = []
+    # One thread at a time: the CPU from a message's submit to its model request.
+    to_request_ms: list[float] = []
 
     async def thread(n: int, delay: float, *, record: bool = True) -> None:
         await asyncio.sleep(delay)
@@ -129,12 +141,17 @@ async def run_core_scenario(scenario: Scenario) -> dict[str, Any]:
                 anchor=key.thread,
             )
             turn.t_sent = time.monotonic()
+            seen, cpu_sent = len(requests_cpu), time.process_time()
             await service.submit(inbound)
             turn.t_acked = time.monotonic()
             try:
                 await asyncio.wait_for(turn.done.wait(), TURN_TIMEOUT)
             except TimeoutError:
                 turn.finish(time.monotonic(), error="no reply (timeout)")
+            if scenario.threads == 1:
+                await service.drain()  # the turn's own bookkeeping is not the next one's
+            if record and scenario.threads == 1 and len(requests_cpu) > seen:
+                to_request_ms.append((requests_cpu[seen] - cpu_sent) * 1000)
 
     try:
         await thread(-1, 0, record=False)  # warm-up
@@ -178,4 +195,10 @@ async def run_core_scenario(scenario: Scenario) -> dict[str, Any]:
         "machine_cores_busy": round(busy / wall, 2),
         "core_cpu_ms_per_turn": round(cpu / max(1, len(turns)) * 1000, 2),
     }
+    if to_request_ms:
+        # Sequential turns only: then no other turn's work is in between.
+        to_request_ms.sort()
+        result["cpu"]["core_cpu_ms_to_request_p50"] = round(
+            to_request_ms[len(to_request_ms) // 2], 2
+        )
     return result

@@ -13,6 +13,7 @@ TURNS_PER_SECOND = 100.0
 RSS_MB = 250.0
 EDITS_PER_SECOND = 1
 LOOKUP_MS = 1.0
+TO_REQUEST_CPU_MS = 3.0
 
 
 def _run(report: dict[str, Any], path: str, name: str) -> dict[str, Any] | None:
@@ -62,6 +63,18 @@ def check_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
                 p99,
                 p99 is not None and p99 <= limit and burst["errors"] == 0,
                 f"slack {name}",
+            )
+        )
+    r1 = _run(report, "core", "threads-1")
+    if r1 is not None and "core_cpu_ms_to_request_p50" in r1["cpu"]:
+        spent = r1["cpu"]["core_cpu_ms_to_request_p50"]
+        out.append(
+            _target(
+                "CPU from a message to its model request (core path, p50)",
+                f"<= {TO_REQUEST_CPU_MS:g} ms",
+                spent,
+                spent <= TO_REQUEST_CPU_MS,
+                "core threads-1 (one turn at a time; Slack intake not included)",
             )
         )
     r500 = _run(report, "slack", "threads-500")

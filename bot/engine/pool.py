@@ -27,7 +27,7 @@ POOL_METADATA = {"purpose": "threadbridge pool"}
 
 
 class ConversationPool:
-    """`await pool.take()` a conversation id (None if none is ready); after the turn,
+    """`await pool.take(thread_id)` a conversation id (None if none is ready); after the turn,
     `fill()` tops the pool up in the background, so it does not compete with the
     turn's own request."""
 
@@ -37,10 +37,13 @@ class ConversationPool:
         self.size = size
         self._filling: asyncio.Task[None] | None = None
 
-    async def take(self) -> str | None:
+    async def take(self, thread_id: int) -> str | None:
+        """A pooled conversation, already recorded as the thread's."""
         if self.size <= 0:
             return None
-        return await self.store.pool_take(created_after=time.time() - MAX_AGE_SECONDS)
+        return await self.store.pool_take(
+            created_after=time.time() - MAX_AGE_SECONDS, thread_id=thread_id
+        )
 
     def fill(self) -> None:
         """Top the pool up in the background (one filler at a time per process)."""

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import openai
 from openai import AsyncOpenAI, omit
@@ -35,7 +37,9 @@ MISCONFIGURED_CONVERSATIONS = (
 )
 
 
-def build_client(settings: CoreSettings) -> AsyncOpenAI:
+def build_client(
+    settings: CoreSettings, *, event_hooks: Mapping[str, list[Callable[..., Any]]] | None = None
+) -> AsyncOpenAI:
     """The one OpenAI client of the process, with explicit timeouts and retries.
 
     Its HTTP transport is aiohttp (the SDK's `DefaultAioHttpClient`) instead of
@@ -49,7 +53,8 @@ def build_client(settings: CoreSettings) -> AsyncOpenAI:
         base_url=settings.openai_base_url,
         timeout=timeout,
         max_retries=settings.openai_max_retries,
-        http_client=openai.DefaultAioHttpClient(timeout=timeout),
+        # `event_hooks` (httpx's): for the bench, which times the way to each request.
+        http_client=openai.DefaultAioHttpClient(timeout=timeout, event_hooks=event_hooks),
     )
 
 

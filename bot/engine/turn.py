@@ -280,9 +280,8 @@ class Engine:
                 await self.store.history(thread.id, self.settings.history_limit)
             )
         elif state.conversation_id is None:
-            pooled = await self.pool.take()
+            pooled = await self.pool.take(thread.id)
             if pooled is not None:
-                await self.store.update_thread(thread.id, conversation_id=pooled)
                 logger.info("thread %s -> conversation %s (pooled)", thread.key, pooled)
             state.conversation_id = pooled or await self.resources.new_conversation(thread)
             new_thread = True

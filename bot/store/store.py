@@ -1059,17 +1059,22 @@ class Store:
 
     # --- conversations created ahead ----------------------------------------------
 
-    async def pool_take(self, *, created_after: float) -> str | None:
+    async def pool_take(self, *, created_after: float, thread_id: int) -> str | None:
         """Take one pooled conversation (the oldest created after `created_after`; older
-        ones are dropped), or None if the pool is empty. Safe across processes: a row
-        another process deleted first is skipped."""
-        cp = t.conversation_pool
+        ones are dropped) for the thread, recorded on its row in the same transaction;
+        None if the pool is empty. Safe across processes: a row another process deleted
+        first is skipped."""
+        cp, th = t.conversation_pool, t.threads
 
         def take(conn: Connection) -> str | None:
             conn.execute(cp.delete().where(cp.c.created_at <= created_after))
             for row in conn.execute(sa.select(cp).order_by(cp.c.id).limit(5)):
                 if conn.execute(cp.delete().where(cp.c.id == row.id)).rowcount:
-                    return str(row.conversation_id)
+                    conversation = str(row.conversation_id)
+                    conn.execute(
+                        th.update().where(th.c.id == thread_id).values(conversation_id=conversation)
+                    )
+                    return conversation
             return None
 
         return await self.run(take)
