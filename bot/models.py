@@ -91,13 +91,30 @@ class InputFile:
 
 
 @dataclass(frozen=True, slots=True)
+class Transcript:
+    """What was heard in one of a message's audio files."""
+
+    name: str
+    text: str
+    voice: bool = False
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class UserMessage:
-    """A queued message handed to the engine for a turn."""
+    """A queued message handed to the engine for a turn.
+
+    `inbound_id` names its row in the store (None for context read from the platform);
+    `heard` is what an earlier attempt at the turn heard in its audio, whose files a
+    resumed turn no longer has.
+    """
 
     text: str
     user_id: str
     user_name: str | None = None
     files: tuple[InputFile, ...] = ()
+    inbound_id: int | None = None
+    heard: tuple[Transcript, ...] = ()
     # Context read from the platform's thread: when it was written, and whether the
     # bot wrote it (then it is the assistant's own earlier answer).
     sent_at: float | None = None

@@ -61,6 +61,7 @@ from bot.models import (
     Started,
     TextDelta,
     ThreadKey,
+    Transcript,
     UserMessage,
 )
 from bot.store import (
@@ -500,7 +501,10 @@ class Service:
             if response_id is not None:
                 # The model has these messages already; they are only needed again if
                 # its response cannot be found, and their files are gone with the process.
-                messages = [UserMessage(r.text, r.user_id, r.user_name) for r in rows]
+                messages = [
+                    UserMessage(r.text, r.user_id, r.user_name, inbound_id=r.id, heard=_heard(r))
+                    for r in rows
+                ]
             else:
                 messages = []
                 if work.first:
@@ -720,12 +724,22 @@ class Service:
         return messages
 
     async def _user_message(self, row: InboundRow, sink: ReplySink) -> UserMessage:
+        heard = _heard(row)
         attachments = self._attachments.get(row.id)
         if attachments is None and row.attachments:
             for meta in row.attachments:
-                await sink.notice(f"{meta['name']} could not be fetched any more; send it again.")
+                if not any(h.name == meta["name"] for h in heard):
+                    await sink.notice(
+                        f"{meta['name']} could not be fetched any more; send it again."
+                    )
             attachments = ()
-        message = UserMessage(text=row.text, user_id=row.user_id, user_name=row.user_name)
+        message = UserMessage(
+            text=row.text,
+            user_id=row.user_id,
+            user_name=row.user_name,
+            inbound_id=row.id,
+            heard=heard,
+        )
         return await self._files_of(message, attachments or (), sink)
 
     async def _files_of(
@@ -766,6 +780,19 @@ class Service:
                 )
             )
         return dataclasses.replace(message, files=tuple(files)) if files else message
+
+
+def _heard(row: InboundRow) -> tuple[Transcript, ...]:
+    """What an earlier attempt heard in the message's audio."""
+    return tuple(
+        Transcript(
+            name=str(h["name"]),
+            text=str(h["text"]),
+            voice=bool(h.get("voice")),
+            seconds=float(h.get("seconds") or 0),
+        )
+        for h in row.heard
+    )
 
 
 def in_platform_order(rows: list[InboundRow]) -> list[InboundRow]:

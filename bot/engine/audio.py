@@ -21,7 +21,7 @@ from openai import AsyncOpenAI
 from bot.attachments import audio_seconds, clock, guess_mime, human_size, transcribable_name
 from bot.config import CoreSettings
 from bot.engine.resources import NO_ENDPOINT_STATUSES
-from bot.models import InputFile
+from bot.models import InputFile, Transcript
 
 logger = logging.getLogger(__name__)
 
@@ -41,11 +41,20 @@ class NotHeard(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Heard:
-    """A transcribed audio file: the model's input part, the user's line, the seconds."""
+    """A transcribed audio file: what was heard, and the line that shows it to the user."""
 
-    part: dict[str, Any]
+    transcript: Transcript
     shown: str
-    seconds: float
+
+    @property
+    def part(self) -> dict[str, Any]:
+        return heard_part(self.transcript)
+
+
+def heard_part(heard: Transcript) -> dict[str, Any]:
+    """The input part that gives the model a transcript as the user's words."""
+    what = "Voice message" if heard.voice else "Audio file"
+    return {"type": "input_text", "text": f"({what} {heard.name}, transcribed) {heard.text}"}
 
 
 class Audio:
@@ -94,12 +103,10 @@ class Audio:
         text = " ".join(result.text.split())
         if not text:
             raise NotHeard(f"I heard no words in {file.name}.")
-        what = "Voice message" if file.voice else "Audio file"
         shown = text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1].rstrip() + "…"
         return Heard(
-            part={"type": "input_text", "text": f"({what} {file.name}, transcribed) {text}"},
+            Transcript(file.name, text, voice=file.voice, seconds=seconds or 0.0),
             shown=f"Heard in {file.name}: “{shown}”",
-            seconds=seconds or 0.0,
         )
 
     def _refusal(self, name: str, exc: openai.APIStatusError) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import logging
 import secrets
 import time
@@ -34,9 +35,9 @@ from openai.types.shared_params import Reasoning, ReasoningEffort
 
 from bot.assistant import Assistant
 from bot.assistants import Assistants, single
-from bot.attachments import classify, guess_mime, human_size, is_text
+from bot.attachments import FileKind, classify, guess_mime, human_size, is_text
 from bot.config import CoreSettings
-from bot.engine.audio import Audio, NotHeard
+from bot.engine.audio import Audio, NotHeard, heard_part
 from bot.engine.errors import (
     TurnFailed,
     is_container_gone,
@@ -64,6 +65,7 @@ from bot.models import (
     OutFile,
     Progress,
     TextDelta,
+    Transcript,
     Usage,
     UserMessage,
 )
@@ -756,33 +758,51 @@ class Engine:
             text = f"[{message.user_name}] {text}"
         parts: list[Item] = [{"type": "input_text", "text": text}]
         asked = message.sent_at is None  # not an earlier message read as context
+        heard = list(message.heard)  # by an earlier attempt (a resumed turn)
+        for earlier in heard:
+            parts.append(heard_part(earlier))
+            self._count_heard(state, earlier, asked=asked)
         for file in message.files:
-            parts.extend(await self._file_parts(state, file, notices, asked=asked))
+            if any(h.name == file.name for h in message.heard):
+                continue  # heard already
+            kind = classify(
+                file.name, file.mime_type, code_interpreter=state.assistant.code_interpreter
+            )
+            if kind != "audio":
+                parts.extend(await self._file_parts(state, file, kind, notices))
+                continue
+            try:
+                now = await self.audio.listen(file)
+            except NotHeard as exc:
+                notices.append(str(exc))
+                continue
+            notices.append(now.shown)
+            parts.append(now.part)
+            heard.append(now.transcript)
+            self._count_heard(state, now.transcript, asked=asked)
+        if message.inbound_id is not None and len(heard) > len(message.heard):
+            # Kept with the message: a turn resumed after a crash has no files.
+            await self.store.record_heard(
+                message.inbound_id, [dataclasses.asdict(h) for h in heard]
+            )
         if self.stateless and len(parts) == 1:
             return {"type": "message", "role": "user", "content": text}
         return {"type": "message", "role": "user", "content": parts}
 
+    @staticmethod
+    def _count_heard(state: _TurnState, heard: Transcript, *, asked: bool) -> None:
+        state.audio_seconds += heard.seconds
+        # A spoken reply answers a recorded voice message of the asker's, not an audio
+        # file, nor audio read as the thread's context.
+        state.voice_asked = state.voice_asked or (asked and heard.voice)
+
     async def _file_parts(
-        self, state: _TurnState, file: InputFile, notices: list[str], *, asked: bool
+        self, state: _TurnState, file: InputFile, kind: FileKind, notices: list[str]
     ) -> list[Item]:
-        kind = classify(
-            file.name, file.mime_type, code_interpreter=state.assistant.code_interpreter
-        )
+        """A file other than audio as content parts (or a notice why it has none)."""
         if kind == "unsupported":
             notices.append(f"I can't read {file.name} ({guess_mime(file.name, file.mime_type)}).")
             return []
-        if kind == "audio":
-            try:
-                heard = await self.audio.listen(file)
-            except NotHeard as exc:
-                notices.append(str(exc))
-                return []
-            notices.append(heard.shown)
-            state.audio_seconds += heard.seconds
-            # A spoken reply answers a recorded voice message of the asker's, not an
-            # audio file, nor audio read as the thread's context.
-            state.voice_asked = state.voice_asked or (asked and file.voice)
-            return [heard.part]
         if self.stateless:
             return _inline_parts(file, kind, notices)
         if kind == "image":

@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
 
@@ -106,6 +106,7 @@ class InboundRow:
     message_id: str | None = None
     event_id: str | None = None
     ambient: bool = False
+    heard: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +222,7 @@ def _inbound(row: sa.Row[Any]) -> InboundRow:
         message_id=row.message_id,
         event_id=row.event_id,
         ambient=bool(row.ambient),
+        heard=list(row.heard or []),
     )
 
 
@@ -964,6 +966,12 @@ class Store:
         values = [{"thread_id": thread_id, "item": item, "created_at": now} for item in items]
         if values:
             await self.run(lambda conn: conn.execute(t.messages.insert(), values))
+
+    async def record_heard(self, inbound_id: int, heard: list[dict[str, Any]]) -> None:
+        """Keep what was heard in a message's audio (see `InboundRow.heard`)."""
+        ib = t.inbound
+        statement = ib.update().where(ib.c.id == inbound_id).values(heard=heard)
+        await self.run(lambda conn: conn.execute(statement))
 
     # --- usage ------------------------------------------------------------------
 

@@ -60,6 +60,8 @@ inbound = sa.Table(
     # Said in a thread the bot is part of, not to the bot: context for the next turn,
     # which it does not start.
     sa.Column("ambient", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Transcripts of the message's audio ([{name, text, voice, seconds}]), once heard.
+    sa.Column("heard", sa.JSON),
     # NULLs never collide, so a message without one of the keys is still unique.
     sa.UniqueConstraint("platform", "event_id"),
     sa.UniqueConstraint("platform", "channel", "message_id"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import struct
@@ -460,3 +461,41 @@ async def test_usage_reports_media_and_its_estimated_cost(
     assert (minutes, spoken, images) == ("1.5", str(characters), "1")
     # 1.5 min x 0.01 + characters x 1 USD + 1 image x 0.5; the tokens were zero.
     assert usd == f"{0.015 + characters + 0.5:.4f}"
+
+
+async def test_a_turn_resumed_after_a_crash_keeps_what_was_heard(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    from tests.core.test_resume import LEASE, StallingReplier, cut_off
+    from tests.helpers import RecordingReplier
+
+    replier = RecordingReplier()
+    settings = {"THREADBRIDGE_LEASE_SECONDS": LEASE, "THREADBRIDGE_SPOKEN_REPLIES": "true"}
+    first = await make_core(**settings)
+    first.service.register("test", StallingReplier(replier))
+    openai_emulator.transcripts["voice-message.ogg"] = "Book the usual room for Monday."
+    openai_emulator.script(
+        Reply(text="Booking the room for you now", chunk_chars=2, tokens_per_second=10)
+    )
+    await first.service.submit(with_files("", voice_message(3.0)))
+    await cut_off(first)  # died mid-answer; the voice file is gone with the process
+
+    second = await make_core(**settings)
+    second.service.register("test", replier)
+    openai_emulator.script(Reply(text="The room is booked."))
+    await second.service.start()
+    await asyncio.sleep(0.2)
+    await second.service.drain()
+
+    assert len(openai_emulator.transcriptions) == 1  # heard once
+    asked_again = openai_emulator.responses_requests()[-1].body
+    assert any(
+        "(Voice message voice-message.ogg, transcribed) Book the usual room for Monday." in t
+        for t in user_texts(asked_again)
+    )
+    reply = replier.replies[0]
+    assert reply.finished and reply.text == "The room is booked."
+    assert not any("could not be fetched" in n for n in reply.notices)
+    assert [f.name for f in reply.files] == ["reply.mp3"]  # still answered aloud
+    (row,) = await second.store.usage_rows()
+    assert row["audio_seconds"] == 3.0
