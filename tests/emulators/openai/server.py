@@ -2468,13 +2468,7 @@ class OpenAIEmulator:
             form=dict(ctx.form),
         )
         self.transcriptions.append(call)
-        try:
-            resp = self._transcribe(ctx, call)
-        except ApiError as err:
-            call.status, call.error = err.status, err.message
-            raise
-        call.status = resp.status
-        return resp
+        return _recording(call, lambda: self._transcribe(ctx, call))
 
     def _transcribe(self, ctx: _Ctx, call: TranscriptionCall) -> web.StreamResponse:
         upload = ctx.uploads.get("file")
@@ -2647,13 +2641,7 @@ class OpenAIEmulator:
             stream_format=str(body.get("stream_format") or "audio"),
         )
         self.speeches.append(call)
-        try:
-            resp = self._speak(body, call)
-        except ApiError as err:
-            call.status, call.error = err.status, err.message
-            raise
-        call.status = resp.status
-        return resp
+        return _recording(call, lambda: self._speak(body, call))
 
     def _speak(self, body: JSON, call: SpeechCall) -> web.StreamResponse:
         # The definition holds input and instructions to 4096 characters, response_format
@@ -2782,6 +2770,19 @@ def _verbose_transcript(
         if "segment" not in granularities:
             del body["segments"]
     return body
+
+
+def _recording(
+    call: TranscriptionCall | SpeechCall, answer: Callable[[], web.StreamResponse]
+) -> web.StreamResponse:
+    """`answer()`, with the status (and error) it gave kept on the call's record."""
+    try:
+        resp = answer()
+    except ApiError as err:
+        call.status, call.error = err.status, err.message
+        raise
+    call.status = resp.status
+    return resp
 
 
 def _annotation_end(ann: JSON) -> int:
