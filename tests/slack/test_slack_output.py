@@ -127,7 +127,9 @@ async def test_long_reply_continues_in_more_messages_with_code_fences_intact(
     bot = await slack_bot()
     fast(bot)
     body = long_reply()
-    openai_emulator.script(Reply(text=body, chunk_chars=97))
+    # Paced (about 0.8 s in all), so the reply is seen growing: with no pause between
+    # deltas a loaded machine can read the whole stream before the first flush.
+    openai_emulator.script(Reply(text=body, chunk_chars=97, tokens_per_second=200))
     event = ask(where)
     await bot.send(event)
     await bot.settle()
