@@ -67,6 +67,7 @@ from bot.models import (
 from bot.store import (
     FeedbackValue,
     InboundRow,
+    Start,
     Store,
     ThreadRow,
     TurnRow,
@@ -133,6 +134,8 @@ class Service:
         self._dirty: set[int] = set()
         # Threads with a message submitted to this process that no worker has leased yet.
         self._submitted: set[int] = set()
+        # Turns a new thread's claim started (store.Start), for the thread's worker.
+        self._started: dict[int, Work] = {}
         # Download callables live only in memory; after a restart the metadata in the
         # store is all that is left of an attachment.
         self._attachments: dict[int, tuple[Attachment, ...]] = {}
@@ -320,18 +323,28 @@ class Service:
         assistant = None
         if self._assistants is not None:
             assistant = self._assistants.choose(inbound.places, inbound.assistant).name
-        claimed = await self._store.claim(inbound, meta, assistant=assistant)
+        start = None
+        if inbound.key.platform in self.repliers and not self._slots.locked():
+            # A new thread's first turn starts in its claim: the model request is one
+            # transaction away (the thread cannot be anyone else's yet).
+            start = Start(
+                owner=self.owner,
+                ttl=self.settings.lease_seconds,
+                pool_after=self._engine.pool_after(),
+            )
+        claimed = await self._store.claim(inbound, meta, assistant=assistant, start=start)
         if claimed is None:
             logger.debug("duplicate delivery ignored: %s", inbound.key)
             return False
         failpoint("after_claim")
-        inbound_id, thread_id = claimed
         if inbound.attachments:
-            self._attachments[inbound_id] = inbound.attachments
+            self._attachments[claimed.inbound_id] = inbound.attachments
+        if claimed.work is not None:
+            self._started[claimed.thread_id] = claimed.work
         if inbound.ambient:
             return True  # context for the next turn; it starts none
-        self._submitted.add(thread_id)
-        self.wake(thread_id)
+        self._submitted.add(claimed.thread_id)
+        self.wake(claimed.thread_id)
         return True
 
     def wake(self, thread_id: int) -> None:
@@ -392,9 +405,11 @@ class Service:
             while True:
                 self._dirty.discard(thread_id)
                 async with self._slots:
-                    # One transaction: the lease, then what a dead process left (that comes
-                    # first), else the queue, started as a turn.
-                    work = await self._store.take_work(
+                    # Started by the new thread's claim, or taken now in one transaction:
+                    # the lease, then what a dead process left (that comes first), else
+                    # the queue, started as a turn.
+                    started = self._started.pop(thread_id, None)
+                    work = started or await self._store.take_work(
                         thread_id, owner=self.owner, ttl=ttl, platforms=frozenset(self.repliers)
                     )
                     leased = work is not None
@@ -403,6 +418,9 @@ class Service:
                     if work is not None and work.turn is not None:
                         # finish_turn let go of the lease unless more messages wait.
                         leased = await self._run_turn(work)
+                    if started is not None and started.thread.conversation_id is not None:
+                        # After the turn, so the refill does not compete with its request.
+                        self._engine.pool_taken()
                 if work is None:
                     if thread_id not in self._submitted:
                         break  # its owner is alive; the sweep looks again later
@@ -826,6 +844,13 @@ class TurnEngine(Protocol):
     ) -> AsyncGenerator[EngineEvent, None]: ...
 
     def start(self) -> None: ...
+
+    def pool_after(self) -> float | None:
+        """A new thread's claim may take a conversation created ahead after this time
+        (None: the engine keeps no pool)."""
+
+    def pool_taken(self) -> None:
+        """A claim took a pooled conversation: top the pool up (in the background)."""
 
     def describe(self, name: str | None = None) -> list[str]: ...
 

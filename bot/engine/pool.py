@@ -37,13 +37,17 @@ class ConversationPool:
         self.size = size
         self._filling: asyncio.Task[None] | None = None
 
+    def cutoff(self) -> float | None:
+        """Pooled conversations created after this time are fresh enough to take; None
+        without a pool. (A new thread's claim takes one in its own transaction.)"""
+        return time.time() - MAX_AGE_SECONDS if self.size > 0 else None
+
     async def take(self, thread_id: int) -> str | None:
         """A pooled conversation, already recorded as the thread's."""
-        if self.size <= 0:
+        cutoff = self.cutoff()
+        if cutoff is None:
             return None
-        return await self.store.pool_take(
-            created_after=time.time() - MAX_AGE_SECONDS, thread_id=thread_id
-        )
+        return await self.store.pool_take(created_after=cutoff, thread_id=thread_id)
 
     def fill(self) -> None:
         """Top the pool up in the background (one filler at a time per process)."""
@@ -57,6 +61,7 @@ class ConversationPool:
 
     async def _fill(self) -> None:
         try:
+            await self.store.pool_prune(created_after=time.time() - MAX_AGE_SECONDS)
             while await self.store.pool_size() < self.size:
                 conversation = await self.client.conversations.create(metadata=POOL_METADATA)
                 await self.store.pool_add(conversation.id)

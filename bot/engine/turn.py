@@ -186,6 +186,14 @@ class Engine:
         """Background work of a running process: fill the conversation pool."""
         self.pool.fill()
 
+    def pool_after(self) -> float | None:
+        """Pooled conversations created after this time may be taken (None: no pool)."""
+        return self.pool.cutoff()
+
+    def pool_taken(self) -> None:
+        """A new thread's claim took a pooled conversation (`Store.claim`)."""
+        self.pool.fill()
+
     def describe(self, name: str | None = None) -> list[str]:
         """An assistant's tools (the default's), one short line each."""
         return (self.assistants.get(name) or self.assistant).describe()

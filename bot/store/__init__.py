@@ -2,9 +2,11 @@
 
 from bot.store.store import (
     ApprovalRow,
+    Claimed,
     FeedbackRow,
     FeedbackValue,
     InboundRow,
+    Start,
     Store,
     ThreadRow,
     TurnControl,
@@ -17,9 +19,11 @@ from bot.store.store import (
 
 __all__ = [
     "ApprovalRow",
+    "Claimed",
     "FeedbackRow",
     "FeedbackValue",
     "InboundRow",
+    "Start",
     "Store",
     "ThreadRow",
     "TurnControl",

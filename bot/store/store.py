@@ -196,6 +196,28 @@ class Work:
     first: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Start:
+    """What a claim needs to start a *new* thread's first turn at once (`Store.claim`):
+    the lease for `owner` (`ttl` seconds) and, with `pool_after`, a conversation from
+    the pool created after that time. A new thread then gets to its model request
+    with this one transaction."""
+
+    owner: str
+    ttl: float
+    pool_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A message recorded and queued (`Store.claim`); `work` is the turn its claim
+    started (a new thread, claimed with a `Start`), else None: a worker takes it."""
+
+    inbound_id: int
+    thread_id: int
+    work: Work | None = None
+
+
 def _thread(row: sa.Row[Any]) -> ThreadRow:
     return ThreadRow(
         id=row.id,
@@ -293,8 +315,8 @@ _CURRENT = (
 )
 _THREAD = sa.select(_th).where(_th.c.id == _p("tid"))
 _NEW_THREAD: dict[str, sa.Insert] = {
-    "postgresql": pg_insert(_th).on_conflict_do_nothing(),
-    "sqlite": sqlite_insert(_th).on_conflict_do_nothing(),
+    "postgresql": pg_insert(_th).on_conflict_do_nothing().returning(_th),
+    "sqlite": sqlite_insert(_th).on_conflict_do_nothing().returning(_th),
 }
 _TOUCH_THREAD = _th.update().where(_th.c.id == _p("tid")).values(last_active_at=_p("now"))
 # Take the lease if it is free, ours, or ran out (a dead owner's).
@@ -315,7 +337,7 @@ _RELEASE = (
     .where(_th.c.id == _p("tid"), _th.c.lease_owner == _p("owner"))
     .values(lease_owner=None, lease_until=None)
 )
-_INSERT_INBOUND = _ib.insert()
+_INSERT_INBOUND = _ib.insert().returning(_ib)
 _PENDING = (
     sa.select(_ib).where(_ib.c.thread_id == _p("tid"), _ib.c.turn_id.is_(None)).order_by(_ib.c.id)
 )
@@ -343,6 +365,53 @@ _INSERT_TURN = _tu.insert()
 _UPDATE_TURN = _tu.update().where(_tu.c.id == _p("turn"))
 _TURN_THREAD = sa.select(_tu.c.thread_id).where(_tu.c.id == _p("turn"))
 _INSERT_USAGE = t.usage.insert()
+
+
+_cp = t.conversation_pool
+# The oldest pooled conversation created after `after`, taken in one statement.
+_TAKE_POOLED = (
+    _cp.delete()
+    .where(
+        _cp.c.id
+        == sa.select(_cp.c.id)
+        .where(_cp.c.created_at > _p("after"))
+        .order_by(_cp.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    .returning(_cp.c.conversation_id)
+)
+_ANY_POOLED = sa.select(_cp.c.id).where(_cp.c.created_at > _p("after")).limit(1)
+
+
+def _take_pooled(conn: Connection, created_after: float) -> str | None:
+    """Take the oldest pooled conversation created after `created_after`; None if there
+    is none. One that another process takes at the same moment is skipped."""
+    for _ in range(3):
+        row = conn.execute(_TAKE_POOLED, {"after": created_after}).first()
+        if row is not None:
+            return str(row.conversation_id)
+        if conn.execute(_ANY_POOLED, {"after": created_after}).first() is None:
+            return None
+    return None
+
+
+def _new_turn(conn: Connection, thread_id: int, anchor: str, now: float) -> TurnRow:
+    """Insert a running turn (its first attempt) that answers at `anchor`."""
+    turn = TurnRow(0, thread_id, "running", 1, None, anchor, [], None)
+    result = conn.execute(
+        _INSERT_TURN,
+        {
+            "thread_id": thread_id,
+            "status": turn.status,
+            "attempts": turn.attempts,
+            "anchor": anchor,
+            "posted": [],
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    return replace(turn, id=_new_id(result))
 
 
 def _key(key: ThreadKey) -> dict[str, str]:
@@ -488,18 +557,40 @@ class Store:
         row = conn.execute(_CURRENT, _key(key)).first()
         if row is not None:
             return int(row.id)
-        # Another process may create the same thread at the same moment: insert-or-ignore,
-        # then read whichever row won (and its assistant).
-        conn.execute(
-            _NEW_THREAD[self.dialect],
-            {
-                **_key(key),
-                "epoch": 0,
-                "created_at": now,
-                "last_active_at": now,
-                "assistant": assistant,
-            },
-        )
+        made = self._create_thread(conn, key, now, assistant, None)
+        return made.id if isinstance(made, ThreadRow) else made
+
+    def _create_thread(
+        self,
+        conn: Connection,
+        key: ThreadKey,
+        now: float,
+        assistant: str | None,
+        start: Start | None,
+    ) -> ThreadRow | int:
+        """Insert the thread (held by `start.owner`, with a pooled conversation, given a
+        `start`): its row if this transaction created it, else the id of the row another
+        process created at the same moment (insert-or-ignore, then read the row that won,
+        and with it its assistant)."""
+        values: dict[str, Any] = {
+            **_key(key),
+            "epoch": 0,
+            "created_at": now,
+            "last_active_at": now,
+            "assistant": assistant,
+        }
+        pooled = None
+        if start is not None:
+            if start.pool_after is not None:
+                pooled = _take_pooled(conn, start.pool_after)
+            values.update(
+                lease_owner=start.owner, lease_until=now + start.ttl, conversation_id=pooled
+            )
+        row = conn.execute(_NEW_THREAD[self.dialect], values).first()
+        if row is not None:
+            return _thread(row)
+        if pooled is not None:  # lost the race: the conversation goes back
+            conn.execute(_cp.insert(), {"conversation_id": pooled, "created_at": now})
         return int(conn.execute(_CURRENT, _key(key)).one().id)
 
     async def ensure_thread(self, key: ThreadKey) -> ThreadRow:
@@ -617,22 +708,8 @@ class Store:
                 return Work(thread)  # context only: it waits for a message to the bot
             if not ready:
                 return Work(thread, rows=rows, waiting=True)
-            anchor = addressed[-1].anchor
             first = conn.execute(_ANY_TURN, {"tid": thread_id}).first() is None
-            turn = TurnRow(0, thread_id, "running", 1, None, anchor, [], None)
-            result = conn.execute(
-                _INSERT_TURN,
-                {
-                    "thread_id": thread_id,
-                    "status": turn.status,
-                    "attempts": turn.attempts,
-                    "anchor": anchor,
-                    "posted": [],
-                    "created_at": now,
-                    "updated_at": now,
-                },
-            )
-            turn = replace(turn, id=_new_id(result))
+            turn = _new_turn(conn, thread_id, addressed[-1].anchor, now)
             conn.execute(_TAKE_PENDING, {"tid": thread_id, "last": rows[-1].id, "turn": turn.id})
             return Work(thread, turn, rows, first=first)
 
@@ -646,19 +723,36 @@ class Store:
         attachments: list[dict[str, Any]],
         *,
         assistant: str | None = None,
-    ) -> tuple[int, int] | None:
-        """Record `inbound` and queue it; (inbound id, thread id), or None if seen before.
+        start: Start | None = None,
+    ) -> Claimed | None:
+        """Record `inbound` and queue it, or None if it was seen before.
 
         The dedup keys and the queue entry are written in one transaction: either the
         message is queued exactly once or not at all. A thread created here talks to
-        `assistant`; an existing one keeps its own.
+        `assistant`; an existing one keeps its own. With `start`, a thread created here
+        (nobody can hold it yet) also gets its lease, its first turn over this message
+        and a pooled conversation, in the same transaction (`Claimed.work`).
         """
         key = inbound.key
 
-        def claim(conn: Connection) -> tuple[int, int]:
+        def claim(conn: Connection) -> Claimed:
             now = time.time()
-            thread_id = self._ensure_thread(conn, key, now, assistant)
-            result = conn.execute(
+            # A thread created here: nobody else can hold it yet, so given a `start`, its
+            # first turn starts now.
+            created: ThreadRow | None = None
+            row = conn.execute(_CURRENT, _key(key)).first()
+            if row is not None:
+                thread_id = int(row.id)
+            else:
+                made = self._create_thread(
+                    conn, key, now, assistant, None if inbound.ambient else start
+                )
+                created = made if isinstance(made, ThreadRow) else None
+                thread_id = made.id if isinstance(made, ThreadRow) else made
+            turn = None
+            if created is not None and start is not None and not inbound.ambient:
+                turn = _new_turn(conn, thread_id, inbound.anchor, now)
+            queued = conn.execute(
                 _INSERT_INBOUND,
                 {
                     "platform": key.platform,
@@ -674,10 +768,15 @@ class Store:
                     "anchor": inbound.anchor,
                     "created_at": now,
                     "ambient": inbound.ambient,
+                    "turn_id": None if turn is None else turn.id,
                 },
-            )
-            conn.execute(_TOUCH_THREAD, {"tid": thread_id, "now": now})
-            return _new_id(result), thread_id
+            ).one()
+            if created is None:
+                conn.execute(_TOUCH_THREAD, {"tid": thread_id, "now": now})
+            if created is None or turn is None:
+                return Claimed(int(queued.id), thread_id)
+            work = Work(created, turn, [_inbound(queued)], first=True)
+            return Claimed(int(queued.id), thread_id, work)
 
         try:
             return await self.run(claim)
@@ -1068,28 +1167,29 @@ class Store:
     # --- conversations created ahead ----------------------------------------------
 
     async def pool_take(self, *, created_after: float, thread_id: int) -> str | None:
-        """Take one pooled conversation (the oldest created after `created_after`; older
-        ones are dropped) for the thread, recorded on its row in the same transaction;
-        None if the pool is empty. Safe across processes: a row another process deleted
-        first is skipped."""
-        cp, th = t.conversation_pool, t.threads
+        """Take one pooled conversation (the oldest created after `created_after`) for the
+        thread, recorded on its row in the same transaction; None if the pool is empty.
+        Safe across processes: a row another process takes first is skipped."""
+        th = t.threads
 
         def take(conn: Connection) -> str | None:
-            conn.execute(cp.delete().where(cp.c.created_at <= created_after))
-            for row in conn.execute(sa.select(cp).order_by(cp.c.id).limit(5)):
-                if conn.execute(cp.delete().where(cp.c.id == row.id)).rowcount:
-                    conversation = str(row.conversation_id)
-                    conn.execute(
-                        th.update().where(th.c.id == thread_id).values(conversation_id=conversation)
-                    )
-                    return conversation
-            return None
+            conversation = _take_pooled(conn, created_after)
+            if conversation is not None:
+                conn.execute(
+                    th.update().where(th.c.id == thread_id).values(conversation_id=conversation)
+                )
+            return conversation
 
         return await self.run(take)
 
     async def pool_add(self, conversation_id: str) -> None:
         row = {"conversation_id": conversation_id, "created_at": time.time()}
         await self.run(lambda conn: conn.execute(t.conversation_pool.insert(), row))
+
+    async def pool_prune(self, *, created_after: float) -> None:
+        """Drop pooled conversations created before `created_after`."""
+        statement = _cp.delete().where(_cp.c.created_at <= created_after)
+        await self.run(lambda conn: conn.execute(statement))
 
     async def pool_size(self) -> int:
         query = sa.select(sa.func.count()).select_from(t.conversation_pool)

@@ -61,6 +61,12 @@ class ScriptedEngine:
     def start(self) -> None:
         return None
 
+    def pool_after(self) -> float | None:
+        return None
+
+    def pool_taken(self) -> None:
+        return None
+
     async def cancel(self, response_id: str | None) -> None:
         self.cancelled.append(response_id)
 

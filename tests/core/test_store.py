@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from bot.config import normalize_database_url
-from bot.store import Store
+from bot.store import Start, Store
 from tests.dbs import database_url
 from tests.helpers import inbound, key
 
@@ -205,6 +206,73 @@ async def test_take_work_resumes_an_open_turn_first_and_counts_the_attempt(
         assert [r.text for r in await store.pending(thread.id)] == ["second"]
         [stored] = await store.turns_of(thread.id)
         assert stored.attempts == 2
+    finally:
+        await store.close()
+
+
+async def test_a_new_threads_claim_starts_its_first_turn_in_the_same_transaction(
+    database_url: str,
+) -> None:
+    store = await open_store(database_url)
+    try:
+        await store.pool_add("conv_pooled")
+        start = Start(owner="a", ttl=60, pool_after=0.0)
+        claimed = await store.claim(inbound("hi", thread="new"), [], start=start)
+        assert claimed is not None and claimed.work is not None
+        work = claimed.work
+        assert work.turn is not None and work.first and not work.resumed
+        assert (work.turn.status, work.turn.attempts, work.turn.anchor) == ("running", 1, "new")
+        assert [r.text for r in work.rows or []] == ["hi"]
+        assert [r.id for r in work.rows or []] == [claimed.inbound_id]
+        # The thread carries the pooled conversation and is held by "a".
+        assert work.thread.id == claimed.thread_id
+        assert work.thread.conversation_id == "conv_pooled"
+        assert await store.pool_size() == 0
+        assert not await store.acquire_lease(claimed.thread_id, "b", ttl=60)
+        assert await store.pending(claimed.thread_id) == []
+        [stored] = await store.turns_of(claimed.thread_id)
+        assert stored.id == work.turn.id
+
+        # A known thread: queued for its worker, nothing started by the claim.
+        again = await store.claim(inbound("again", thread="new"), [], start=start)
+        assert again is not None and again.work is None
+        assert [r.text for r in await store.pending(claimed.thread_id)] == ["again"]
+
+        # Without a pool (or with it empty) the new thread has no conversation yet.
+        bare = await store.claim(inbound("x", thread="bare"), [], start=start)
+        assert bare is not None and bare.work is not None
+        assert bare.work.thread.conversation_id is None
+
+        # Context only (ambient) starts nothing, even in a new thread.
+        quiet = dataclasses.replace(inbound("y", thread="quiet"), ambient=True)
+        said = await store.claim(quiet, [], start=start)
+        assert said is not None and said.work is None
+        assert [r.text for r in await store.pending(said.thread_id)] == ["y"]
+    finally:
+        await store.close()
+
+
+async def test_a_stale_pooled_conversation_is_neither_taken_nor_kept(database_url: str) -> None:
+    store = await open_store(database_url)
+    try:
+        await store.pool_add("conv_old")
+        await store.pool_add("conv_fresh")
+        pool = sa.table("conversation_pool", sa.column("conversation_id"), sa.column("created_at"))
+        await store.run(
+            lambda conn: conn.execute(
+                pool.update().where(pool.c.conversation_id == "conv_old").values(created_at=1.0)
+            )
+        )
+        start = Start(owner="a", ttl=60, pool_after=100.0)
+        claimed = await store.claim(inbound("hi", thread="n1"), [], start=start)
+        assert claimed is not None and claimed.work is not None
+        assert claimed.work.thread.conversation_id == "conv_fresh"
+        other = await store.claim(inbound("hi", thread="n2"), [], start=start)
+        assert other is not None and other.work is not None
+        assert other.work.thread.conversation_id is None  # the old one is not handed out
+        assert await store.pool_size() == 1
+        await store.pool_prune(created_after=100.0)
+        assert await store.pool_size() == 0
     finally:
         await store.close()
 
