@@ -135,6 +135,17 @@ def inbound(
     )
 
 
+def model_input(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """A `responses.create` body's `input` as items. A plain string is one user message
+    with that text, as the API reads it (the engine sends a lone text message so)."""
+    raw = body["input"]
+    if isinstance(raw, str):
+        return [
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": raw}]}
+        ]
+    return list(raw)
+
+
 def texts_of(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """(role, text) of each input item the model got (a request body's `input`)."""
     out = []

@@ -99,6 +99,27 @@ GENERATED_KEEP_SECONDS = 30 * 24 * 3600
 Item = dict[str, Any]
 
 
+def wire_input(items: list[Item]) -> str | ResponseInputParam:
+    """A request's `input`: a lone text message from the user goes as the plain string
+    the API takes for one (the same message to the model and in the Conversation); the
+    SDK's parameter transform walks each item through every type it could be, which
+    for one short message costs more CPU than the rest of the request."""
+    if len(items) == 1:
+        item = items[0]
+        content = item.get("content")
+        if (
+            item.keys() == {"type", "role", "content"}
+            and item["type"] == "message"
+            and item["role"] == "user"
+            and isinstance(content, list)
+            and len(content) == 1
+            and content[0].keys() == {"type", "text"}
+            and content[0]["type"] == "input_text"
+        ):
+            return str(content[0]["text"])
+    return cast("ResponseInputParam", items)
+
+
 def _call_detail(call: FunctionCall) -> str:
     """`name(arguments)`, short, for a progress step."""
     text = f"{call.name}({call.arguments})"
@@ -483,7 +504,7 @@ class Engine:
                     ),
                     reasoning=reasoning,
                     # JSON items built here, by the tool registry and the stored history.
-                    input=cast("ResponseInputParam", request_input),
+                    input=wire_input(request_input),
                     tools=cast("list[ToolParam]", tools) if tools else omit,
                     conversation=omit if self.stateless else state.conversation_id,
                     store=False if self.stateless else omit,

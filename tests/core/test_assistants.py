@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.core.test_config import run_cli
-from tests.helpers import inbound, key
+from tests.helpers import inbound, key, model_input
 
 FILE = """
 [[assistant]]
@@ -57,7 +57,7 @@ async def test_each_channel_gets_its_assistant(
     await core.service.submit(at("review", "slack:C2", "t2"))
     await core.service.submit(at("elsewhere", "slack:C9", "t3"))
     await core.service.drain()
-    by_text = {b["input"][0]["content"][0]["text"]: b for b in bodies(openai_emulator)}
+    by_text = {model_input(b)[0]["content"][0]["text"]: b for b in bodies(openai_emulator)}
     support, coder, fallback = by_text["hi"], by_text["review"], by_text["elsewhere"]
     assert (support["model"], support["instructions"]) == ("model-support", "You help customers.")
     assert (coder["model"], coder["instructions"]) == ("model-coder", "You review code.")
@@ -102,7 +102,7 @@ async def test_an_explicit_choice_wins_where_that_assistant_may_answer(
         dataclasses.replace(inbound("b", thread="t2"), places=("slack:C2",), assistant="coder")
     )
     await core.service.drain()
-    models = {b["input"][0]["content"][0]["text"]: b["model"] for b in bodies(openai_emulator)}
+    models = {model_input(b)[0]["content"][0]["text"]: b["model"] for b in bodies(openai_emulator)}
     assert models == {"a": "model-support", "b": "model-coder"}
     assert core.service.assistants_at(("slack:C2",)) == [("coder", True), ("support", False)]
     assert core.service.assistants_at(("slack:C1",)) == [("support", True)]

@@ -12,7 +12,7 @@ from bot.engine import replay_window
 from bot.models import Attachment
 from bot.tools import ToolContext, ToolRegistry
 from tests.emulators.openai import Reply
-from tests.helpers import inbound, key
+from tests.helpers import inbound, key, model_input
 
 STATELESS = {"THREADBRIDGE_CONVERSATION_MODE": "stateless"}
 PNG = base64.b64decode(
@@ -26,7 +26,7 @@ def whoami(context: ToolContext) -> str:
 
 
 def request_inputs(emulator: Any) -> list[list[dict[str, Any]]]:
-    return [r.body["input"] for r in emulator.responses_requests()]
+    return [model_input(r.body) for r in emulator.responses_requests()]
 
 
 async def stored_history(core: Any) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from bot.models import Attachment, AttachmentError
 from tests.core.test_tools import with_files
 from tests.emulators.openai import Reply
 from tests.emulators.openai.audio import audio_length, mp3_bytes, ogg_opus_bytes, wav_bytes
-from tests.helpers import inbound, key
+from tests.helpers import inbound, key, model_input
 
 
 def attachment(
@@ -67,7 +67,7 @@ def png(red: int, green: int, blue: int) -> bytes:
 
 def user_texts(body: dict[str, Any]) -> list[str]:
     texts = []
-    for item in body["input"]:
+    for item in model_input(body):
         content = item.get("content")
         if isinstance(content, str):
             texts.append(content)
@@ -290,7 +290,7 @@ async def test_generated_images_reach_the_code_and_make_a_deck_in_one_turn(
     assert len(uploads) == 3
     first, second = (r.body for r in openai_emulator.responses_requests())
     assert "copied into your code interpreter sandbox" in first["instructions"]
-    (note,) = [i for i in second["input"] if i.get("role") == "developer"]
+    (note,) = [i for i in model_input(second) if i.get("role") == "developer"]
     for upload in uploads:
         assert upload.path in note["content"]
     assert (await usage_row(core))["images"] == 3
@@ -317,7 +317,7 @@ async def test_a_shared_image_is_also_in_the_container(
     (upload,) = openai_emulator.container_uploads
     assert upload.filename == "photo.png"
     body = openai_emulator.responses_requests()[0].body
-    parts = body["input"][0]["content"]
+    parts = model_input(body)[0]["content"]
     assert [p["type"] for p in parts] == ["input_text", "input_image", "input_text"]
     assert upload.path in parts[2]["text"]
 
@@ -401,7 +401,7 @@ async def test_images_are_copied_into_a_new_container_when_the_old_one_expired(
     assert old["container"] != new["container"]
     files = openai_emulator.containers[new["container"]].files.values()
     (copied,) = [f for f in files if f.data == picture]
-    (note,) = [i for i in second["input"] if i.get("role") == "developer"]
+    (note,) = [i for i in model_input(second) if i.get("role") == "developer"]
     assert copied.path in note["content"]
 
 

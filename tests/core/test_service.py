@@ -12,7 +12,7 @@ import openai
 from bot.models import Context, ContextMessage, ThreadKey
 from tests.dbs import database_url
 from tests.emulators.openai import Reply
-from tests.helpers import RecordingReplier, inbound, key
+from tests.helpers import RecordingReplier, inbound, key, model_input
 
 __all__ = ["database_url"]  # every test here runs on SQLite and on PostgreSQL
 
@@ -94,7 +94,7 @@ async def test_five_messages_at_once_are_answered_in_order_without_overlap(
     sent = [
         part["text"]
         for request in responses(openai_emulator)
-        for item in request.body["input"]
+        for item in model_input(request.body)
         for part in item["content"]
     ]
     assert sent == ["m0", "m1", "m2", "m3", "m4"]
@@ -235,7 +235,7 @@ async def test_stateless_mode_replays_history_from_the_store(
     second = responses(openai_emulator)[-1].body
     assert "conversation" not in second
     assert second["store"] is False
-    assert second["input"] == [
+    assert model_input(second) == [
         {"type": "message", "role": "user", "content": "who are you?"},
         {"type": "message", "role": "assistant", "content": "I am Ada"},
         {"type": "message", "role": "user", "content": "say it again"},
@@ -318,7 +318,7 @@ async def test_two_services_on_one_database_answer_each_message_once(
     asked = [
         part["text"]
         for request in openai_emulator.responses_requests()
-        for item in request.body["input"]
+        for item in model_input(request.body)
         for part in item["content"]
     ]
     assert sorted(asked) == ["q0", "q1", "q2", "solo0", "solo1", "solo2"]  # each once
@@ -381,7 +381,7 @@ async def test_messages_merged_into_one_turn_go_in_the_platforms_order(
     await core.service.submit(inbound("written third", message_id="1700000003.000100"))
     await core.service.submit(inbound("written second", message_id="1700000002.000100"))
     await core.service.drain()
-    merged = responses(openai_emulator)[-1].body["input"]
+    merged = model_input(responses(openai_emulator)[-1].body)
     texts = [part["text"] for item in merged for part in item["content"]]
     assert texts == ["written second", "written third"]
 
@@ -415,7 +415,7 @@ async def test_the_context_is_read_from_the_first_messages_anchor_on_the_first_t
     await core.service.submit(again)
     await core.service.drain()
     assert replier.reads == [("history", first.message_id)]
-    inputs = [r.body["input"] for r in responses(openai_emulator)]
+    inputs = [model_input(r.body) for r in responses(openai_emulator)]
     texts = [[part["text"] for item in i for part in item["content"]] for i in inputs]
     assert texts[0] == ["[Ann, 2023-11-14 22:13 UTC] we said Friday", "what did we say?"]
     assert texts[1] == ["and the time?"]

@@ -14,7 +14,7 @@ import pytest
 from bot.models import Attachment, AttachmentError, Inbound
 from bot.tools import ToolContext, ToolRegistry
 from tests.emulators.openai import Reply
-from tests.helpers import inbound, key
+from tests.helpers import inbound, key, model_input
 
 
 def attachment(name: str, data: bytes, mime: str, *, size: int | None = None) -> Attachment:
@@ -124,7 +124,7 @@ async def test_parallel_calls_run_concurrently_and_answer_in_one_request(
     assert paris[0] < oslo[1] and oslo[0] < paris[1]  # they overlapped
     bodies = response_bodies(openai_emulator)
     assert len(bodies) == 2
-    outputs = [i for i in bodies[1]["input"] if i.get("type") == "function_call_output"]
+    outputs = [i for i in model_input(bodies[1]) if i.get("type") == "function_call_output"]
     assert len(outputs) == 2
     assert {json.loads(o["output"])["city"] for o in outputs} == {"Paris", "Oslo"}
     assert bodies[0]["tools"][0]["name"] == "slow_lookup"
@@ -178,7 +178,7 @@ async def test_broken_functions_become_error_outputs_and_the_user_gets_an_answer
     )
     await core.service.submit(inbound("try everything"))
     await core.service.drain()
-    outputs = [i["output"] for i in response_bodies(openai_emulator)[1]["input"]]
+    outputs = [i["output"] for i in model_input(response_bodies(openai_emulator)[1])]
     assert outputs[0] == "Error: boom failed: RuntimeError: database is down"
     assert outputs[1] == "Error: hang did not finish within 0.3 seconds."
     assert outputs[2].startswith("Error: unserialisable returned a object")
@@ -304,7 +304,7 @@ async def test_images_and_documents_go_to_the_model(make_core: Any, openai_emula
         )
     )
     await core.service.drain()
-    content = response_bodies(openai_emulator)[0]["input"][0]["content"]
+    content = model_input(response_bodies(openai_emulator)[0])[0]["content"]
     assert [p["type"] for p in content] == ["input_text", "input_image", "input_file"]
     uploads = [r for r in openai_emulator.requests if r.path == "/v1/files"]
     assert [(u.body["purpose"], u.body["file"]["filename"]) for u in uploads] == [

@@ -9,6 +9,7 @@ from typing import Any
 from bot.tools import ToolRegistry, requires_approval
 from tests.discord.conftest import Bot, MakeBot
 from tests.emulators.openai import Reply
+from tests.helpers import model_input
 
 DENIED = "Not run: denied by the user."
 
@@ -55,7 +56,7 @@ async def note(bot: Bot, click: dict[str, Any]) -> list[str]:
 
 
 def sent_output(openai_emulator: Any) -> str:
-    last = openai_emulator.responses_requests()[-1].body["input"]
+    last = model_input(openai_emulator.responses_requests()[-1].body)
     (output,) = [i for i in last if i.get("type") == "function_call_output"]
     return str(output["output"])
 
@@ -191,5 +192,5 @@ async def test_a_denied_mcp_call_is_answered_approve_false(
     await bot.core.service.drain()
     assert openai_emulator.mcp_calls_run == []
     assert list(openai_emulator.mcp_approvals.values()) == [False]
-    last = openai_emulator.responses_requests()[-1].body["input"]
+    last = model_input(openai_emulator.responses_requests()[-1].body)
     assert [i["approve"] for i in last if i["type"] == "mcp_approval_response"] == [False]

@@ -12,13 +12,13 @@ import pytest
 from bot.models import ThreadKey
 from tests.discord.conftest import Bot, MakeBot
 from tests.emulators.discord import payloads as P
-from tests.helpers import strip_time, texts_of
+from tests.helpers import model_input, strip_time, texts_of
 
 NOTE = "-# ℹ️ I couldn't read the earlier messages in this thread."
 
 
 def sent(openai_emulator: Any, index: int = 0) -> list[tuple[str, str]]:
-    items = openai_emulator.responses_requests()[index].body["input"]
+    items = model_input(openai_emulator.responses_requests()[index].body)
     return [(role, strip_time(text)) for role, text in texts_of(items)]
 
 
@@ -74,7 +74,7 @@ async def test_a_mention_in_someone_elses_thread_gives_the_model_the_thread(
         ("user", "[alice] Here is the plan\nFiles: plan.txt"),
         ("user", "[bob] what did we decide?"),
     ]  # the other bot is left out; the question comes last, once
-    first = texts_of(openai_emulator.responses_requests()[0].body["input"])[0][1]
+    first = texts_of(model_input(openai_emulator.responses_requests()[0].body))[0][1]
     assert first.startswith("[alice, 20") and " UTC] " in first
     # The file of the earlier message went to the model like one of the question's.
     assert [f.data for f in openai_emulator.files.values()] == [b"the release plan"]

@@ -11,6 +11,7 @@ from adapters.discord.chunks import split_message
 from adapters.discord.events import clean_text
 from tests.discord.conftest import Bot, MakeBot
 from tests.emulators.openai import Reply
+from tests.helpers import model_input
 
 CODE = """look at this:
 ```python
@@ -24,7 +25,7 @@ and `a  =  b` inline"""
 
 def model_text(openai_emulator: Any, index: int = -1) -> str:
     body = openai_emulator.responses_requests()[index].body
-    return str(body["input"][0]["content"][0]["text"])
+    return str(model_input(body)[0]["content"][0]["text"])
 
 
 async def test_pasted_code_reaches_the_model_with_its_indentation(

@@ -15,6 +15,7 @@ from bot.models import ThreadKey
 from tests.discord.conftest import Bot
 from tests.emulators.discord import DiscordEmulator
 from tests.emulators.openai import Reply
+from tests.helpers import model_input
 
 
 async def test_mention_in_channel_opens_thread_from_the_message(
@@ -31,7 +32,7 @@ async def test_mention_in_channel_opens_thread_from_the_message(
         "echo: [alice] summarize our plan"
     ]
     # The bot's mention is not part of what the model reads.
-    sent = openai_emulator.responses_requests()[0].body["input"][0]["content"][0]["text"]
+    sent = model_input(openai_emulator.responses_requests()[0].body)[0]["content"][0]["text"]
     assert sent == "[alice] summarize our plan"
     key = ThreadKey("discord", bot.emu.guild_id, thread["id"], thread["id"])
     assert await bot.core.store.find_thread(key) is not None

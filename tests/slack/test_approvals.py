@@ -10,6 +10,7 @@ import pytest
 from bot.tools import ToolRegistry, requires_approval
 from tests.emulators.openai import Reply
 from tests.emulators.slack import BOT_USER_ID, app_mention_event
+from tests.helpers import model_input
 
 ASKER = "U0USER"
 
@@ -61,7 +62,7 @@ async def test_the_asker_decides(
     assert "Only the person who asked (or an admin) can decide this." in emu.ephemeral_texts(
         "U0OTHER", "C0001"
     )
-    last = openai_emulator.responses_requests()[-1].body["input"]
+    last = model_input(openai_emulator.responses_requests()[-1].body)
     (output,) = [i["output"] for i in last if i.get("type") == "function_call_output"]
     updated = emu.message("C0001", asked.ts)
     if choice == "tb_approve":

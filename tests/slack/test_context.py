@@ -12,7 +12,7 @@ import pytest
 from bot.models import ThreadKey
 from tests.emulators.slack import BOT_USER_ID, app_mention_event, message_event
 from tests.emulators.slack.models import new_ts
-from tests.helpers import strip_time, texts_of
+from tests.helpers import model_input, strip_time, texts_of
 
 CHANNEL = "C0001"
 
@@ -57,7 +57,7 @@ async def test_a_first_mention_in_a_thread_gives_the_model_the_thread(
     await bot.send(event)
     await bot.settle()
 
-    items = openai_emulator.responses_requests()[0].body["input"]
+    items = model_input(openai_emulator.responses_requests()[0].body)
     got = [(role, strip_time(text)) for role, text in texts_of(items)]
     assert got == [
         ("user", "[Ann] Shall we ship on Friday?"),
@@ -82,7 +82,7 @@ async def test_a_first_mention_in_a_thread_gives_the_model_the_thread(
     follow = message_event(channel=CHANNEL, user="U0BOB", text="and then?", thread_ts=root)
     await bot.send(follow)
     await bot.settle()
-    assert texts_of(openai_emulator.responses_requests()[1].body["input"]) == [
+    assert texts_of(model_input(openai_emulator.responses_requests()[1].body)) == [
         ("user", "[Bob] and then?")
     ]
     assert len(bot.emulator.calls_to("conversations.replies")) == 1
@@ -100,7 +100,8 @@ async def test_a_long_thread_keeps_its_root_and_latest_and_counts_the_gap(
     await bot.send(event)
     await bot.settle()
     got = [
-        strip_time(t) for _, t in texts_of(openai_emulator.responses_requests()[0].body["input"])
+        strip_time(t)
+        for _, t in texts_of(model_input(openai_emulator.responses_requests()[0].body))
     ]
     assert got[0] == "[u0user] message 0"
     assert got[1] == "(240 earlier messages omitted)"
@@ -162,7 +163,7 @@ async def test_history_reading_can_be_turned_off(slack_bot: Any, openai_emulator
     await bot.send(event)
     await bot.settle()
     assert bot.emulator.calls_to("conversations.replies") == []
-    assert texts_of(openai_emulator.responses_requests()[0].body["input"]) == [
+    assert texts_of(model_input(openai_emulator.responses_requests()[0].body)) == [
         ("user", "[u0user] hi")
     ]
 
@@ -193,7 +194,7 @@ async def test_with_require_mention_what_was_said_meanwhile_comes_with_the_next_
     )
     await bot.send(again)
     await bot.settle()
-    assert texts_of(openai_emulator.responses_requests()[-1].body["input"]) == [
+    assert texts_of(model_input(openai_emulator.responses_requests()[-1].body)) == [
         ("user", "[Ann] we picked Tuesday"),
         ("user", "[Ann] and Ann owns it"),
         ("user", "[u0user] who owns it?"),
@@ -215,7 +216,8 @@ async def test_stateless_mode_keeps_the_context_in_the_replayed_history(
     await bot.send(follow)
     await bot.settle()
     replayed = [
-        strip_time(t) for _, t in texts_of(openai_emulator.responses_requests()[1].body["input"])
+        strip_time(t)
+        for _, t in texts_of(model_input(openai_emulator.responses_requests()[1].body))
     ]
     assert replayed[0] == "[u0user] the budget is 10k"
     assert replayed[-1] == "[u0user] and now?"

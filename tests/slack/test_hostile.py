@@ -17,6 +17,7 @@ from adapters.slack.events import Anchor, parse_message
 from adapters.slack.text import ZWSP, page_cut, safe_markdown
 from bot.models import OutFile, Progress, ThreadKey
 from tests.emulators.slack import BOT_USER_ID, app_mention_event, event_callback, message_event
+from tests.helpers import model_input
 
 PING = re.compile(r"<!(channel|here|everyone)|<@U|&lt;!|&#60;!|@(channel|here|everyone)\b")
 
@@ -33,7 +34,7 @@ async def test_a_lone_surrogate_in_the_text_is_answered_not_retried_forever(
     await bot.send(event)
     await bot.settle()
     assert bot.emulator.bot_texts("C0001", event["ts"]) == ["echo: [u0user] broken \ufffd text"]
-    sent = openai_emulator.responses_requests()[0].body["input"][0]["content"][0]["text"]
+    sent = model_input(openai_emulator.responses_requests()[0].body)[0]["content"][0]["text"]
     assert sent.endswith("broken \ufffd text")
 
 

@@ -18,6 +18,7 @@ import aiohttp
 from tests.dbs import database_url
 from tests.emulators.openai import Reply
 from tests.emulators.slack import BOT_USER_ID, SlackEmulator, app_mention_event, event_callback
+from tests.helpers import model_input
 from tests.slack.test_cli import base_env, free_port, run
 
 __all__ = ["database_url"]
@@ -105,7 +106,7 @@ async def test_two_processes_answer_each_message_once_without_overlap(
     asked_texts = [
         part["text"]
         for request in openai_emulator.responses_requests()
-        for item in request.body["input"]
+        for item in model_input(request.body)
         for part in item["content"]
         if part.get("type") == "input_text"
     ]

@@ -24,7 +24,7 @@ from adapters.slack.shortcut import (
 from bot.models import ThreadKey
 from tests.emulators.slack import InteractiveDelivery, SlackEmulator, View
 from tests.emulators.slack.models import new_ts
-from tests.helpers import strip_time, texts_of
+from tests.helpers import model_input, strip_time, texts_of
 
 CHANNEL = "C0001"
 MODES = pytest.mark.parametrize("mode", ["socket", "http"])
@@ -110,7 +110,7 @@ async def test_the_answer_goes_into_the_thread_with_the_thread_as_context(
     # A normal thread reply: streamed, to the asker.
     assert answer.edits[0].method == "chat.startStream"
     assert answer.recipient_user_id == "U0USER"
-    items = openai_emulator.responses_requests()[0].body["input"]
+    items = model_input(openai_emulator.responses_requests()[0].body)
     assert [(role, strip_time(text)) for role, text in texts_of(items)] == [
         ("user", "[Ann] Shall we ship on Friday?"),
         ("user", "[Bob] Only with the flag off."),
@@ -144,7 +144,7 @@ async def test_a_second_question_in_the_thread_does_not_read_it_again(
     await submit(bot, second, "Is that the default?")
     await bot.settle()
     assert len(emu.calls_to("conversations.replies")) == 1
-    assert texts_of(openai_emulator.responses_requests()[1].body["input"]) == [
+    assert texts_of(model_input(openai_emulator.responses_requests()[1].body)) == [
         (
             "user",
             "[u0user] Is that the default?\n\n"
@@ -172,7 +172,8 @@ async def test_a_message_without_a_thread_gets_one(
     assert texts[0] == "<@U0CARL> asked:\n> what time zone?"
     assert texts[1].startswith("echo: [u0carl] what time zone?")
     got = [
-        strip_time(t) for _, t in texts_of(openai_emulator.responses_requests()[0].body["input"])
+        strip_time(t)
+        for _, t in texts_of(model_input(openai_emulator.responses_requests()[0].body))
     ]
     assert got[0] == "[u0ann] Deploy is at 5pm & not later <3"  # the message itself
 
@@ -261,7 +262,8 @@ async def test_a_question_in_a_direct_message_reads_its_thread(
     assert texts[0] == "<@U0USER> asked:\n> turn this into a list"
     assert texts[1].startswith("echo: [u0user] turn this into a list")
     got = [
-        strip_time(t) for _, t in texts_of(openai_emulator.responses_requests()[0].body["input"])
+        strip_time(t)
+        for _, t in texts_of(model_input(openai_emulator.responses_requests()[0].body))
     ]
     assert got[0] == "[u0user] my notes: buy milk"
 
