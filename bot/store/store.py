@@ -353,6 +353,9 @@ _TAKE_PENDING = (
     .values(turn_id=_p("turn"))
 )
 _ANY_TURN = sa.select(_tu.c.id).where(_tu.c.thread_id == _p("tid")).limit(1)
+_TURN_BEFORE = (
+    sa.select(_tu.c.id).where(_tu.c.thread_id == _p("tid"), _tu.c.id < _p("turn")).limit(1)
+)
 _TURN_INBOUND = sa.select(_ib).where(_ib.c.turn_id == _p("turn")).order_by(_ib.c.id)
 _OPEN_TURN = (
     sa.select(_tu)
@@ -701,7 +704,11 @@ class Store:
                 conn.execute(
                     _UPDATE_TURN, {"turn": turn.id, "attempts": attempts, "updated_at": now}
                 )
-                return Work(thread, replace(turn, attempts=attempts), rows, resumed=True)
+                # The thread's first turn still reads what was said before it, should it
+                # have to ask the model again.
+                earlier = conn.execute(_TURN_BEFORE, {"tid": thread_id, "turn": turn.id}).first()
+                turn = replace(turn, attempts=attempts)
+                return Work(thread, turn, rows, resumed=True, first=earlier is None)
             rows = [_inbound(r) for r in conn.execute(_PENDING, {"tid": thread_id})]
             addressed = [r for r in rows if not r.ambient]
             if not addressed:

@@ -10,6 +10,7 @@ from typing import Any
 import openai
 
 from bot.models import Context, ContextMessage, ThreadKey
+from bot.store import Start
 from tests.dbs import database_url
 from tests.emulators.openai import Reply
 from tests.helpers import RecordingReplier, inbound, key, model_input
@@ -419,3 +420,26 @@ async def test_the_context_is_read_from_the_first_messages_anchor_on_the_first_t
     texts = [[part["text"] for item in i for part in item["content"]] for i in inputs]
     assert texts[0] == ["[Ann, 2023-11-14 22:13 UTC] we said Friday", "what did we say?"]
     assert texts[1] == ["and the time?"]
+
+
+async def test_a_first_turn_resumed_after_a_crash_still_reads_the_thread(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    """A new thread's claim started its turn, then the process died: the turn that
+    resumes it reads what was said before, as the first turn would have."""
+    core = await make_core()
+    replier = ContextReplier()
+    core.service.register("test", replier)
+    first = dataclasses.replace(inbound("what did we say?"), anchor="history")
+    dead = Start(owner="dead-process", ttl=0.01)
+    claimed = await core.store.claim(first, [], start=dead)
+    assert claimed is not None and claimed.work is not None  # started, never run
+    await asyncio.sleep(0.05)  # the dead process's lease runs out
+    await core.service.sweep()
+    await core.service.drain()
+    assert replier.reads == [("history", first.message_id)]
+    [request] = responses(openai_emulator)
+    texts = [part["text"] for item in model_input(request.body) for part in item["content"]]
+    assert texts == ["[Ann, 2023-11-14 22:13 UTC] we said Friday", "what did we say?"]
+    [turn] = await core.store.turns_of(claimed.thread_id)
+    assert (turn.status, turn.attempts) == ("done", 2)

@@ -201,6 +201,7 @@ async def test_take_work_resumes_an_open_turn_first_and_counts_the_attempt(
         resumed = await store.take_work(thread.id, owner="b", ttl=60, platforms={"test"})
         assert resumed is not None and resumed.resumed and resumed.turn is not None
         assert resumed.turn.id == work.turn.id
+        assert resumed.first  # the thread's first turn, resumed
         assert (resumed.turn.attempts, resumed.turn.posted) == (2, ["5.5"])
         assert [r.text for r in resumed.rows or []] == ["first"]  # "second" waits its turn
         assert [r.text for r in await store.pending(thread.id)] == ["second"]
