@@ -146,6 +146,12 @@ def model_input(body: dict[str, Any]) -> list[dict[str, Any]]:
     return list(raw)
 
 
+def conversation_of(body: dict[str, Any]) -> str:
+    """The Conversation id a `responses.create` body names."""
+    conv = body["conversation"]
+    return str(conv["id"] if isinstance(conv, dict) else conv)
+
+
 def texts_of(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """(role, text) of each input item the model got (a request body's `input`)."""
     out = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tests.helpers import inbound, key
+from tests.helpers import conversation_of, inbound, key
 
 
 async def wait_pool(core: Any, size: int) -> None:
@@ -14,11 +14,6 @@ async def wait_pool(core: Any, size: int) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"the pool did not reach {size}")
-
-
-def conversation_of(request: Any) -> str:
-    conv = request.body["conversation"]
-    return str(conv["id"] if isinstance(conv, dict) else conv)
 
 
 async def test_a_new_thread_takes_a_conversation_created_ahead(
@@ -37,7 +32,7 @@ async def test_a_new_thread_takes_a_conversation_created_ahead(
     first_calls = [(r.method, r.path) for r in openai_emulator.requests]
     assert first_calls[0] == ("POST", "/v1/responses")
     [response] = openai_emulator.responses_requests()
-    assert conversation_of(response) == created[0]
+    assert conversation_of(response.body) == created[0]
     thread = await core.store.find_thread(key("new-1"))
     assert thread is not None and thread.conversation_id == created[0]
     assert core.replier.replies[0].text == "echo: hello"
@@ -54,7 +49,7 @@ async def test_two_threads_never_share_a_pooled_conversation(
     await wait_pool(core, 1)
     await asyncio.gather(*(core.service.submit(inbound(f"q{i}", thread=f"t{i}")) for i in range(5)))
     await core.service.drain()
-    used = [conversation_of(r) for r in openai_emulator.responses_requests()]
+    used = [conversation_of(r.body) for r in openai_emulator.responses_requests()]
     assert len(used) == 5 and len(set(used)) == 5
     assert [r.error for r in core.replier.replies] == [None] * 5
 

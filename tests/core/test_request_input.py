@@ -6,12 +6,7 @@ import asyncio
 from typing import Any
 
 from tests.emulators.openai import Reply
-from tests.helpers import inbound
-
-
-def conversation_of(body: dict[str, Any]) -> str:
-    conv = body["conversation"]
-    return str(conv["id"] if isinstance(conv, dict) else conv)
+from tests.helpers import conversation_of, inbound
 
 
 async def test_a_lone_text_message_goes_as_the_string_the_api_takes(
