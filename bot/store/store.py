@@ -382,18 +382,19 @@ _TAKE_POOLED = (
         .limit(1)
         .scalar_subquery()
     )
-    .returning(_cp.c.conversation_id)
+    .returning(_cp.c.conversation_id, _cp.c.created_at)
 )
 _ANY_POOLED = sa.select(_cp.c.id).where(_cp.c.created_at > _p("after")).limit(1)
 
 
-def _take_pooled(conn: Connection, created_after: float) -> str | None:
-    """Take the oldest pooled conversation created after `created_after`; None if there
-    is none. One that another process takes at the same moment is skipped."""
+def _take_pooled(conn: Connection, created_after: float) -> sa.Row[Any, Any] | None:
+    """Take the oldest pooled conversation created after `created_after` (its
+    `conversation_id` and `created_at`); None if there is none. One that another process
+    takes at the same moment is skipped."""
     for _ in range(3):
         row = conn.execute(_TAKE_POOLED, {"after": created_after}).first()
         if row is not None:
-            return str(row.conversation_id)
+            return row
         if conn.execute(_ANY_POOLED, {"after": created_after}).first() is None:
             return None
     return None
@@ -587,13 +588,15 @@ class Store:
             if start.pool_after is not None:
                 pooled = _take_pooled(conn, start.pool_after)
             values.update(
-                lease_owner=start.owner, lease_until=now + start.ttl, conversation_id=pooled
+                lease_owner=start.owner,
+                lease_until=now + start.ttl,
+                conversation_id=None if pooled is None else pooled.conversation_id,
             )
         row = conn.execute(_NEW_THREAD[self.dialect], values).first()
         if row is not None:
             return _thread(row)
-        if pooled is not None:  # lost the race: the conversation goes back
-            conn.execute(_cp.insert(), {"conversation_id": pooled, "created_at": now})
+        if pooled is not None:  # lost the race: the conversation goes back, as old as it was
+            conn.execute(_cp.insert(), dict(pooled._mapping))
         return int(conn.execute(_CURRENT, _key(key)).one().id)
 
     async def ensure_thread(self, key: ThreadKey) -> ThreadRow:
@@ -1180,7 +1183,8 @@ class Store:
         th = t.threads
 
         def take(conn: Connection) -> str | None:
-            conversation = _take_pooled(conn, created_after)
+            pooled = _take_pooled(conn, created_after)
+            conversation = None if pooled is None else str(pooled.conversation_id)
             if conversation is not None:
                 conn.execute(
                     th.update().where(th.c.id == thread_id).values(conversation_id=conversation)

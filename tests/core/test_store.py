@@ -124,6 +124,35 @@ async def test_lease_is_exclusive_and_expires(database_url: str) -> None:
         await store.close()
 
 
+async def test_concurrent_first_messages_that_start_their_turn_use_one_conversation(
+    database_url: str,
+) -> None:
+    """Three processes claim a new thread's first messages at once, each ready to start
+    the turn with a pooled conversation: one thread, one turn, and the conversations of
+    the claims that lost the race are back in the pool."""
+    stores = [await open_store(database_url) for _ in range(3)]
+    try:
+        for n in range(3):
+            await stores[0].pool_add(f"conv_{n}")
+        claims = await asyncio.gather(
+            *(
+                s.claim(inbound(f"m{i}", thread="race"), [], start=Start(f"p{i}", 60, 0.0))
+                for i, s in enumerate(stores)
+            )
+        )
+        started = [c.work for c in claims if c is not None and c.work is not None]
+        assert len(started) == 1 and None not in claims
+        [thread] = await stores[0].thread_history(key("race"))
+        assert thread.conversation_id == started[0].thread.conversation_id
+        assert thread.conversation_id in {"conv_0", "conv_1", "conv_2"}
+        assert await stores[0].pool_size() == 2
+        assert len(await stores[0].turns_of(thread.id)) == 1
+        assert len(await stores[0].pending(thread.id)) == 2  # the others wait for it
+    finally:
+        for s in stores:
+            await s.close()
+
+
 async def test_take_work_starts_one_turn_over_everything_queued(database_url: str) -> None:
     store = await open_store(database_url)
     try:
