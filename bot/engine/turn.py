@@ -24,11 +24,10 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import openai
-from openai import AsyncOpenAI, AsyncStream, Omit, omit
+from openai import AsyncOpenAI, Omit, omit
 from openai.types.responses import (
     ResponseInputItemParam,
     ResponseInputParam,
-    ResponseStreamEvent,
     ToolParam,
 )
 from openai.types.shared_params import Reasoning, ReasoningEffort
@@ -50,7 +49,7 @@ from bot.engine.errors import (
 )
 from bot.engine.pool import ConversationPool
 from bot.engine.resources import Resources
-from bot.engine.stream import Round, map_event, map_response
+from bot.engine.stream import EventStream, Round, map_event, map_response
 from bot.models import (
     ApprovalKind,
     ApprovalOutcome,
@@ -469,9 +468,7 @@ class Engine:
         if not result.finished:
             raise TurnFailed("The model stream ended before the answer was complete.")
 
-    async def _create(
-        self, state: _TurnState, request_input: list[Item]
-    ) -> AsyncStream[ResponseStreamEvent]:
+    async def _create(self, state: _TurnState, request_input: list[Item]) -> EventStream:
         """`responses.create(stream=True)`, retried here rather than by the SDK.
 
         A locked conversation is retried for `locked_retry_seconds`; an expired
@@ -496,7 +493,7 @@ class Engine:
                 container_id=state.container_id, vector_store_ids=state.vector_store_ids
             )
             try:
-                return await self._create_client.responses.create(
+                raw = await self._create_client.responses.with_raw_response.create(
                     model=assistant.model,
                     # Stateless: no container for generated images to reach.
                     instructions=(
@@ -514,6 +511,7 @@ class Engine:
                     include=["code_interpreter_call.outputs"] if state.container_id else omit,
                     stream=True,
                 )
+                return raw.parse(to=EventStream)
             except openai.APIConnectionError as exc:  # also a timeout
                 if retries >= self.settings.openai_max_retries:
                     raise
@@ -551,9 +549,7 @@ class Engine:
                 logger.info("model request failed (%s), retrying", exc.status_code)
                 await asyncio.sleep(retry_delay(exc, retries))
 
-    async def _read(
-        self, stream: AsyncStream[ResponseStreamEvent], result: Round
-    ) -> AsyncIterator[EngineEvent]:
+    async def _read(self, stream: EventStream, result: Round) -> AsyncIterator[EngineEvent]:
         """The one loop over a response's stream, new or resumed, until it ends.
 
         The stream is closed on every way out. Nothing for `stream_idle_timeout`
@@ -722,7 +718,8 @@ class Engine:
             return
         status = response.status
         if status in ("queued", "in_progress") and response.background:
-            stream = await self.client.responses.retrieve(response_id, stream=True)
+            raw = await self.client.responses.with_raw_response.retrieve(response_id, stream=True)
+            stream = raw.parse(to=EventStream)
             async for event in self._read(stream, result):
                 yield event
             return

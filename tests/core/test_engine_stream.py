@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Sequence
 from typing import Any
 
+import openai
+from openai.types.responses import (
+    ResponseCompletedEvent,
+    ResponseOutputItemDoneEvent,
+    ResponseTextDeltaEvent,
+)
+
+from bot.engine.stream import EventStream
 from bot.models import OnPosted, ThreadKey
 from tests.emulators.openai import Reply
 from tests.helpers import RecordingReplier, RecordingSink, inbound, key
@@ -161,3 +170,55 @@ async def test_a_stream_that_stalls_past_the_read_timeout_fails_the_turn(
     assert reply.error is not None
     assert reply.error.startswith("The assistant took too long to answer. Please try again.")
     assert await turn_statuses(core) == ["failed"]
+
+
+async def test_the_engines_stream_builds_the_same_events_as_the_sdks_own(
+    openai_emulator: Any,
+) -> None:
+    """`EventStream` (pydantic's tagged union) gives the SDK's event classes with the
+    same fields as the SDK's default stream, for known, odd and unknown events."""
+    reply = Reply(
+        text="same events",
+        function_calls=[("lookup", {"q": "x"})],
+        image_b64=base64.b64encode(b"\x89PNG fake").decode(),
+        extra_events=[
+            {"type": "response.hologram.delta", "output_index": 0, "delta": "zap"},
+            {"type": "response.reasoning_summary_text.delta"},
+            {"type": "response.output_text.delta", "delta": "no item id"},
+        ],
+    )
+
+    async def events(to: type[Any] | None) -> list[tuple[type[Any], dict[str, Any]]]:
+        openai_emulator.script(reply)
+        async with openai.AsyncOpenAI(
+            base_url=openai_emulator.base_url, api_key="sk-test", max_retries=0
+        ) as client:
+            raw = await client.responses.with_raw_response.create(
+                model="gpt-test", input="hi", stream=True
+            )
+            stream = raw.parse(to=to) if to is not None else raw.parse()
+            got = [(type(e), e.model_dump(exclude={"sequence_number"})) async for e in stream]
+        # Ids and times differ between the two responses.
+        return [(cls, _without_ids(body)) for cls, body in got]
+
+    # Ours first: the SDK caches what it learns of the union when it builds an event that
+    # fails validation, and that would hide a fallback of ours that lacked it.
+    ours = await events(EventStream)
+    sdk = await events(None)
+    assert [cls for cls, _ in ours] == [cls for cls, _ in sdk]
+    assert ours == sdk
+    classes = {cls for cls, _ in ours}
+    assert {ResponseTextDeltaEvent, ResponseCompletedEvent, ResponseOutputItemDoneEvent} <= classes
+    assert len(ours) > 10
+
+
+def _without_ids(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: _without_ids(v)
+            for k, v in value.items()
+            if k not in {"id", "item_id", "call_id", "created_at", "completed_at", "response_id"}
+        }
+    if isinstance(value, list):
+        return [_without_ids(v) for v in value]
+    return value
