@@ -55,7 +55,7 @@ from .events import (
 from .shortcut import AskShortcut
 from .sink import SinkOptions, SlackReplier
 from .text import inert
-from .users import UserNames
+from .users import BACKGROUND_SECONDS, UserNames
 
 logger = logging.getLogger(__name__)
 
@@ -304,7 +304,7 @@ class SlackBridge:
             if not ambient:
                 self._refuse(incoming)
             return None
-        inbound = await self._inbound(incoming, first=known is False)
+        inbound = await self._inbound(incoming, first=known is False, ambient=ambient)
         if ambient:
             inbound = dataclasses.replace(inbound, ambient=True, attachments=(), notices=())
         queued = await self.service.submit(inbound)
@@ -333,7 +333,7 @@ class SlackBridge:
 
     # --- helpers ----------------------------------------------------------------------
 
-    async def _inbound(self, incoming: Incoming, *, first: bool) -> Inbound:
+    async def _inbound(self, incoming: Incoming, *, first: bool, ambient: bool = False) -> Inbound:
         attachments, skipped = self.fetcher.attachments(incoming.files)
         text = incoming.text
         if not text.strip() and not attachments:
@@ -345,14 +345,30 @@ class SlackBridge:
             event_id=incoming.event_id,
             message_id=incoming.ts,
             anchor=incoming.anchor(first=first).dumps(),
-            user_name=await self._user_name(incoming),
+            user_name=await self._user_name(
+                incoming, wait=ambient or incoming.anchor(first=first).history
+            ),
             attachments=attachments,
             notices=tuple(s.notice for s in skipped),
             places=places_of(incoming.channel, incoming.channel_type),
         )
 
-    async def _user_name(self, incoming: Incoming) -> str | None:
-        return None if incoming.is_bot else await self.names.get(incoming.user)
+    async def _user_name(self, incoming: Incoming, *, wait: bool) -> str | None:
+        """The author's display name for the model, without a Slack round trip before
+        the model request: a name not cached yet is looked up in the background (for
+        the author's next messages) and this message goes without it. `wait` for it
+        where no request waits: a message kept as context only, and a first mention in
+        an existing thread (that turn reads the thread, and its authors' names, first)."""
+        if incoming.is_bot:
+            return None
+        if wait:
+            return await self.names.get(incoming.user)
+        known, name = self.names.cached(incoming.user)
+        if not known and self.names.looking_up(incoming.user):
+            self._background(
+                self.names.get(incoming.user, seconds=BACKGROUND_SECONDS), "users.info"
+            )
+        return name
 
     def _refuse(self, incoming: Incoming) -> None:
         if self.options.refusal != "reply" or not (incoming.mentioned or incoming.is_dm):

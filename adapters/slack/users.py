@@ -13,7 +13,10 @@ from .errors import FAILURES, error_code
 
 logger = logging.getLogger(__name__)
 
-LOOKUP_SECONDS = 1.0
+LOOKUP_SECONDS = 1.0  # when a turn waits for the name
+BACKGROUND_SECONDS = 10.0  # when nobody does
+# Answers that will not change by asking again: the name stays unknown for the process.
+FINAL_ERRORS = frozenset({"user_not_found", "missing_scope", "not_allowed_token_type"})
 CACHE_SIZE = 10_000
 
 
@@ -23,20 +26,40 @@ class UserNames:
     def __init__(self, client: AsyncWebClient) -> None:
         self.client = client
         self._names: dict[str, str | None] = {}
+        self._looking: set[str] = set()
 
-    async def get(self, user_id: str) -> str | None:
+    def cached(self, user_id: str) -> tuple[bool, str | None]:
+        """(known, name) without a Slack call: known is False until a lookup finished."""
+        if user_id in self._names:
+            return True, self._names[user_id]
+        return False, None
+
+    def looking_up(self, user_id: str) -> bool:
+        """Claim the lookup of `user_id` (False if one is under way or done)."""
+        if user_id in self._names or user_id in self._looking:
+            return False
+        self._looking.add(user_id)
+        return True
+
+    async def get(self, user_id: str, *, seconds: float = LOOKUP_SECONDS) -> str | None:
         if user_id in self._names:
             return self._names[user_id]
         name: str | None = None
         try:
-            async with asyncio.timeout(LOOKUP_SECONDS):
+            async with asyncio.timeout(seconds):
                 response = await self.client.users_info(user=user_id)
             user = response.get("user") or {}
             profile = user.get("profile") or {}
             found = profile.get("display_name") or profile.get("real_name") or user.get("name")
             name = valid_text(str(found)) if found else None
         except FAILURES as exc:
-            logger.debug("no name for a user: %s", error_code(exc))
+            code = error_code(exc)
+            logger.debug("no name for a user: %s", code)
+            if code not in FINAL_ERRORS:
+                # A timeout, a rate limit, a 5xx: asked again with the user's next message.
+                return None
+        finally:
+            self._looking.discard(user_id)
         if len(self._names) >= CACHE_SIZE:
             self._names.clear()
         self._names[user_id] = name

@@ -81,7 +81,7 @@ async def test_run_socket_mode_answers_and_stops_on_sigterm(
         event = app_mention_event(channel="C0001", text=f"<@{BOT_USER_ID}> from the cli")
         envelope = await slack_emulator.socket_send_event(event)
         await slack_emulator.wait_ack(envelope, 10)
-        await expect_reply(proc, slack_emulator, event, "echo: [u0user] from the cli")
+        await expect_reply(proc, slack_emulator, event, "echo: from the cli")
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(proc.communicate(), 60)
@@ -147,7 +147,7 @@ async def test_run_http_mode_serves_events_and_health(
                 f"{base}/slack/events", event, signing_secret="forged"
             )
             assert status == 401
-        await expect_reply(proc, slack_emulator, event, "echo: [u0user] over http")
+        await expect_reply(proc, slack_emulator, event, "echo: over http")
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(proc.communicate(), 60)

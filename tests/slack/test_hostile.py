@@ -33,7 +33,7 @@ async def test_a_lone_surrogate_in_the_text_is_answered_not_retried_forever(
     event = mention("broken \ud800 text")
     await bot.send(event)
     await bot.settle()
-    assert bot.emulator.bot_texts("C0001", event["ts"]) == ["echo: [u0user] broken \ufffd text"]
+    assert bot.emulator.bot_texts("C0001", event["ts"]) == ["echo: broken \ufffd text"]
     sent = model_input(openai_emulator.responses_requests()[0].body)[0]["content"][0]["text"]
     assert sent.endswith("broken \ufffd text")
 
@@ -68,6 +68,7 @@ async def test_an_unwritable_database_answers_500_and_the_retry_is_answered(
     )
     assert status == 200
     await bot.settle()
+    # The first delivery looked the name up (in the background, so it is known now).
     assert bot.emulator.bot_texts("C0001", event["ts"]) == ["echo: [u0user] are you there?"]
 
 

@@ -56,7 +56,7 @@ async def test_one_failed_call_is_retried(
     event = ask()
     await bot.send(event)
     await bot.settle()
-    assert bot.emulator.bot_texts("C0001", event["ts"]) == ["echo: [u0user] say it"]
+    assert bot.emulator.bot_texts("C0001", event["ts"]) == ["echo: say it"]
 
 
 async def test_a_failed_edit_continues_in_a_new_message(

@@ -62,7 +62,7 @@ async def test_mention_streams_reply_into_new_thread(
     await bot.settle()
 
     # The reply starts a thread under the top-level message.
-    assert emu.bot_texts("C0001", event["ts"]) == ["echo: [u0user] hello there"]
+    assert emu.bot_texts("C0001", event["ts"]) == ["echo: hello there"]
     [reply] = emu.bot_messages("C0001", event["ts"])
     assert reply.thread_ts == event["ts"] and reply.stream_state == "stopped"
     start = emu.calls_to("chat.startStream")[0]
@@ -92,13 +92,35 @@ async def test_follow_up_without_mention_continues_the_conversation(
     await bot.settle()
 
     assert emu.bot_texts("C0001", first["ts"]) == [
-        "echo: [u0user] remember 42",
+        "echo: remember 42",
         "echo: [u0user] what number?",
     ]
     thread = await bot.store.find_thread(key("C0001", first["ts"]))
     bodies = [r.body for r in openai_emulator.responses_requests()]
     assert [b["conversation"] for b in bodies] == [thread.conversation_id] * 2
     assert len(await bot.store.turns_of(thread.id)) == 2
+
+
+async def test_a_new_users_first_message_does_not_wait_for_their_name(
+    slack_bot: Any, openai_emulator: Any
+) -> None:
+    """users.info is not on the way to the model: a name not known yet is looked up in
+    the background, and the author's next message carries it."""
+    bot = await slack_bot()
+    emu = bot.emulator
+    emu.latency["users.info"] = 2.0
+    first = mention("quick one", channel="C0001")
+    await bot.send(first)
+    await bot.settle()
+    assert emu.bot_texts("C0001", first["ts"]) == ["echo: quick one"]
+    [lookup] = emu.calls_to("users.info")
+    assert lookup.params["user"] == "U0USER" and not lookup.answered  # still on its way
+    await wait_for(lambda: lookup.answered, seconds=10)
+    follow = message_event(channel="C0001", text="and now?", thread_ts=first["ts"])
+    await bot.send(follow)
+    await bot.settle()
+    assert emu.bot_texts("C0001", first["ts"])[-1] == "echo: [u0user] and now?"
+    assert len(emu.calls_to("users.info")) == 1
 
 
 async def test_messages_that_are_not_for_the_bot_are_ignored(
@@ -127,7 +149,7 @@ async def test_require_mention_setting(slack_bot: Any, openai_emulator: Any) -> 
     await bot.send(mention("again", channel="C0001", thread_ts=first["ts"]))
     await bot.settle()
     assert emu.bot_texts("C0001", first["ts"]) == [
-        "echo: [u0user] start",
+        "echo: start",
         "echo: [u0user] again",
     ]
 
@@ -142,7 +164,7 @@ async def test_direct_message_root_is_one_conversation_answered_at_the_root(
     await bot.send(message_event(channel="D0001", text="and again"))
     await bot.settle()
     replies = emu.bot_messages("D0001")
-    assert [m.text for m in replies] == ["echo: [u0user] hi in a DM", "echo: [u0user] and again"]
+    assert [m.text for m in replies] == ["echo: hi in a DM", "echo: [u0user] and again"]
     # Slack streams only thread replies: the root gets a posted (and edited) message.
     assert all(m.thread_ts is None for m in replies)
     assert "chat.startStream" not in emu.call_names()
@@ -171,7 +193,7 @@ async def test_ai_pane_thread_prompts_title_status_and_streamed_reply(
     await bot.settle()
 
     assert emu.bot_texts("D0001", thread_ts) == [
-        f"echo: [u0user] {question}",
+        f"echo: {question}",
         "echo: [u0user] thanks",
     ]
     titles = [c.params["title"] for c in emu.calls_to("assistant.threads.setTitle")]
@@ -215,7 +237,7 @@ async def test_retries_and_double_delivery_give_one_turn_and_one_reply(
     await bot.settle()
 
     assert turns(openai_emulator) == 1
-    assert emu.bot_texts("C0001", event["ts"]) == ["echo: [u0user] only once"]
+    assert emu.bot_texts("C0001", event["ts"]) == ["echo: only once"]
     if mode == "socket":
         assert [e["retry_attempt"] for _, e in emu.envelopes] == [0, 1, 2, 3, 0]
         assert len(emu.acks) == 5  # every delivery acked, duplicates too
@@ -238,7 +260,7 @@ async def test_message_before_app_mention_is_also_one_turn(
     await asyncio.gather(bot.send(as_message), bot.send(event))
     await bot.settle()
     assert turns(openai_emulator) == 1
-    assert bot.emulator.bot_texts("C0001", event["ts"]) == ["echo: [u0user] race"]
+    assert bot.emulator.bot_texts("C0001", event["ts"]) == ["echo: race"]
 
 
 @pytest.mark.parametrize("mode", ["socket", "http"])
@@ -336,7 +358,7 @@ async def test_own_messages_other_bots_and_edits_are_ignored(
         await bot.send(event)  # acked all the same
     await bot.settle()
     assert turns(openai_emulator) == 1
-    assert emu.bot_texts("C0001", ts) == ["echo: [u0user] start"]
+    assert emu.bot_texts("C0001", ts) == ["echo: start"]
 
 
 async def test_other_bots_answered_when_allowed(slack_bot: Any, openai_emulator: Any) -> None:
@@ -378,7 +400,7 @@ async def test_allowlists_refuse_politely_once(slack_bot: Any, openai_emulator: 
     await bot.bridge.close()
     assert emu.bot_texts("C0001", event["ts"]) == ["Sorry, I'm not set up to answer here."]
     assert emu.bot_texts("D0001") == ["Sorry, I'm not set up to answer here."]
-    assert emu.bot_texts("C0002", allowed["ts"]) == ["echo: [u0user] here?"]
+    assert emu.bot_texts("C0002", allowed["ts"]) == ["echo: here?"]
     assert turns(openai_emulator) == 1
 
     other = mention("me too", channel="C0002", user="U0STRANGER")
@@ -400,7 +422,7 @@ async def test_refusal_can_be_silent_and_dms_can_be_allowed(
     await bot.settle()
     await bot.bridge.close()
     assert emu.bot_messages("C0001") == []
-    assert emu.bot_texts("D0001") == ["echo: [u0user] dm is fine"]
+    assert emu.bot_texts("D0001") == ["echo: dm is fine"]
 
 
 # --- errors and rate limits -----------------------------------------------------------------
@@ -431,7 +453,7 @@ async def test_rate_limited_calls_are_retried_after_retry_after(
     await bot.settle()
     assert [c.status for c in emu.calls_to("chat.startStream")] == [429, 200]
     assert [c.status for c in emu.calls_to("chat.postMessage")] == [429, 200]
-    assert emu.bot_texts("C0001", event["ts"]) == ["echo: [u0user] busy"]
+    assert emu.bot_texts("C0001", event["ts"]) == ["echo: busy"]
     assert emu.bot_texts("D0001") == ["echo: [u0user] busy dm"]
 
 

@@ -54,6 +54,8 @@ class Call:
     #: The ``fail_next`` failure this call got: a Slack error ("ratelimited", ...),
     #: "html" (an HTML error page) or "drop" (connection closed); None otherwise.
     fault: str | None = None
+    #: Whether the emulator has answered it (False while a ``latency`` holds it).
+    answered: bool = False
 
     @property
     def ok(self) -> bool:

@@ -1683,6 +1683,7 @@ class SlackEmulator:
                 special = await self._fault_response(request, fault, headers)
                 if special is not None:
                     call.status = fault.status
+                    call.answered = True
                     return special
                 raise ApiError(fault.error, status=fault.status, **fault.extra)
             handler = self._handlers.get(method)
@@ -1709,6 +1710,7 @@ class SlackEmulator:
                 headers.setdefault("x-oauth-scopes", ",".join(self.scopes))
         call.status = status
         call.response = body
+        call.answered = True
         return web.json_response(body, status=status, headers=headers)
 
     def _check_arguments(self, call: Call) -> None:
