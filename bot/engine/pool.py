@@ -61,10 +61,11 @@ class ConversationPool:
 
     async def _fill(self) -> None:
         try:
-            await self.store.pool_prune(created_after=time.time() - MAX_AGE_SECONDS)
-            while await self.store.pool_size() < self.size:
+            # One transaction to learn the size, one per conversation added.
+            size = await self.store.pool_prune(created_after=time.time() - MAX_AGE_SECONDS)
+            while size < self.size:
                 conversation = await self.client.conversations.create(metadata=POOL_METADATA)
-                await self.store.pool_add(conversation.id)
+                size = await self.store.pool_add(conversation.id)
         except openai.APIError as exc:
             # Not fatal: new threads create their conversation themselves meanwhile.
             logger.info("conversation pool not filled: %s", exc.message)

@@ -371,6 +371,7 @@ _INSERT_USAGE = t.usage.insert()
 
 
 _cp = t.conversation_pool
+_POOL_SIZE = sa.select(sa.func.count()).select_from(_cp)
 # The oldest pooled conversation created after `after`, taken in one statement.
 _TAKE_POOLED = (
     _cp.delete()
@@ -1193,18 +1194,28 @@ class Store:
 
         return await self.run(take)
 
-    async def pool_add(self, conversation_id: str) -> None:
+    async def pool_add(self, conversation_id: str) -> int:
+        """Pool a conversation; the pool's size after it, from the same transaction."""
         row = {"conversation_id": conversation_id, "created_at": time.time()}
-        await self.run(lambda conn: conn.execute(t.conversation_pool.insert(), row))
 
-    async def pool_prune(self, *, created_after: float) -> None:
-        """Drop pooled conversations created before `created_after`."""
+        def add(conn: Connection) -> int:
+            conn.execute(t.conversation_pool.insert(), row)
+            return int(conn.execute(_POOL_SIZE).scalar() or 0)
+
+        return await self.run(add)
+
+    async def pool_prune(self, *, created_after: float) -> int:
+        """Drop pooled conversations created before `created_after`; the size left."""
         statement = _cp.delete().where(_cp.c.created_at <= created_after)
-        await self.run(lambda conn: conn.execute(statement))
+
+        def prune(conn: Connection) -> int:
+            conn.execute(statement)
+            return int(conn.execute(_POOL_SIZE).scalar() or 0)
+
+        return await self.run(prune)
 
     async def pool_size(self) -> int:
-        query = sa.select(sa.func.count()).select_from(t.conversation_pool)
-        return await self.run(lambda conn: int(conn.execute(query).scalar() or 0))
+        return await self.run(lambda conn: int(conn.execute(_POOL_SIZE).scalar() or 0))
 
     async def get_value(self, key: str) -> str | None:
         query = sa.select(t.kv.c.value).where(t.kv.c.key == key)

@@ -285,8 +285,8 @@ async def test_a_new_threads_claim_starts_its_first_turn_in_the_same_transaction
 async def test_a_stale_pooled_conversation_is_neither_taken_nor_kept(database_url: str) -> None:
     store = await open_store(database_url)
     try:
-        await store.pool_add("conv_old")
-        await store.pool_add("conv_fresh")
+        assert await store.pool_add("conv_old") == 1  # the size after it
+        assert await store.pool_add("conv_fresh") == 2
         pool = sa.table("conversation_pool", sa.column("conversation_id"), sa.column("created_at"))
         await store.run(
             lambda conn: conn.execute(
@@ -301,7 +301,7 @@ async def test_a_stale_pooled_conversation_is_neither_taken_nor_kept(database_ur
         assert other is not None and other.work is not None
         assert other.work.thread.conversation_id is None  # the old one is not handed out
         assert await store.pool_size() == 1
-        await store.pool_prune(created_after=100.0)
+        assert await store.pool_prune(created_after=100.0) == 0  # the size left
         assert await store.pool_size() == 0
     finally:
         await store.close()
