@@ -95,6 +95,10 @@ NO_APPROVAL_HERE = "A tool call needed approval, which cannot be asked for here:
 APPROVAL_POLL_SECONDS = 5.0
 
 
+def _turn_id(work: Work | None) -> int | None:
+    return None if work is None or work.turn is None else work.turn.id
+
+
 def _same_channel(a: ThreadKey, b: ThreadKey) -> bool:
     """A click belongs to a turn only in the turn's own workspace/guild and channel."""
     return (a.platform, a.scope, a.channel) == (b.platform, b.scope, b.channel)
@@ -134,8 +138,11 @@ class Service:
         self._dirty: set[int] = set()
         # Threads with a message submitted to this process that no worker has leased yet.
         self._submitted: set[int] = set()
-        # Turns a new thread's claim started (store.Start), for the thread's worker.
+        # Turns a claim started (store.Start), for the thread's worker.
         self._started: dict[int, Work] = {}
+        # The turn each running worker last got from take_work: one a claim also handed
+        # over (both raced for it) is not run twice.
+        self._taken: dict[int, int] = {}
         # Download callables live only in memory; after a restart the metadata in the
         # store is all that is left of an attachment.
         self._attachments: dict[int, tuple[Attachment, ...]] = {}
@@ -325,12 +332,14 @@ class Service:
             assistant = self._assistants.choose(inbound.places, inbound.assistant).name
         start = None
         if inbound.key.platform in self.repliers and not self._slots.locked():
-            # A new thread's first turn starts in its claim: the model request is one
-            # transaction away (the thread cannot be anyone else's yet).
+            # A new thread's first turn, or an idle thread's next one, starts in its
+            # claim: the model request is one transaction away. Threads this process
+            # has a worker for take their queue themselves.
             start = Start(
                 owner=self.owner,
                 ttl=self.settings.lease_seconds,
                 pool_after=self._engine.pool_after(),
+                busy=frozenset(self._workers),
             )
         claimed = await self._store.claim(inbound, meta, assistant=assistant, start=start)
         if claimed is None:
@@ -409,16 +418,25 @@ class Service:
                     # the lease, then what a dead process left (that comes first), else
                     # the queue, started as a turn.
                     started = self._started.pop(thread_id, None)
+                    if _turn_id(started) == self._taken.get(thread_id, 0):
+                        started = None  # run already: take_work found it (below)
                     work = started or await self._store.take_work(
                         thread_id, owner=self.owner, ttl=ttl, platforms=frozenset(self.repliers)
                     )
+                    if started is None and work is not None and work.turn is not None:
+                        self._taken[thread_id] = work.turn.id
+                        if _turn_id(self._started.get(thread_id)) == work.turn.id:
+                            # A claim started this turn while this worker asked the store
+                            # (a message came in as the worker began): it is the claim's
+                            # new turn, not a dead process's to resume.
+                            work = self._started.pop(thread_id)
                     leased = work is not None
                     if work is not None:
                         self._submitted.discard(thread_id)
                     if work is not None and work.turn is not None:
                         # finish_turn let go of the lease unless more messages wait.
                         leased = await self._run_turn(work)
-                    if started is not None and started.thread.conversation_id is not None:
+                    if started is not None and started.pooled:
                         # After the turn, so the refill does not compete with its request.
                         self._engine.pool_taken()
                 if work is None:
@@ -451,6 +469,7 @@ class Service:
                 await self._store.release_lease(thread_id, self.owner)
         finally:
             self._submitted.discard(thread_id)
+            self._taken.pop(thread_id, None)
             self._workers.pop(thread_id, None)
             if not self._workers:
                 self._idle.set()

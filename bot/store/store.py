@@ -194,24 +194,29 @@ class Work:
     # The thread's first turn (none before it, finished or not): the one that may read
     # the platform thread's earlier messages.
     first: bool = False
+    # The claim that started it gave the new thread a conversation from the pool.
+    pooled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Start:
-    """What a claim needs to start a *new* thread's first turn at once (`Store.claim`):
-    the lease for `owner` (`ttl` seconds) and, with `pool_after`, a conversation from
-    the pool created after that time. A new thread then gets to its model request
-    with this one transaction."""
+    """What a claim needs to start its message's turn at once (`Store.claim`): the
+    lease for `owner` (`ttl` seconds) and, with `pool_after`, a conversation from the
+    pool created after that time for a new thread. The message then gets to its model
+    request with this one transaction. A known thread's turn starts only if the thread
+    is idle: its lease free, no turn open, and not among `busy` (the threads this
+    process has a worker for, which take their queue themselves)."""
 
     owner: str
     ttl: float
     pool_after: float | None = None
+    busy: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
 class Claimed:
     """A message recorded and queued (`Store.claim`); `work` is the turn its claim
-    started (a new thread, claimed with a `Start`), else None: a worker takes it."""
+    started (a new or idle thread, claimed with a `Start`), else None: a worker takes it."""
 
     inbound_id: int
     thread_id: int
@@ -332,6 +337,17 @@ _LEASE = (
     )
     .values(lease_owner=_p("owner"), lease_until=_p("until"))
 )
+# Take the lease only if it is free or ran out (a claim starting an idle thread's turn:
+# a lease of ours means a worker of this process has the thread).
+_LEASE_FREE = (
+    _th.update()
+    .where(
+        _th.c.id == _p("tid"),
+        sa.or_(_th.c.lease_owner.is_(None), _th.c.lease_until < _p("now")),
+    )
+    .values(lease_owner=_p("owner"), lease_until=_p("until"), last_active_at=_p("now"))
+    .returning(_th)
+)
 _RELEASE = (
     _th.update()
     .where(_th.c.id == _p("tid"), _th.c.lease_owner == _p("owner"))
@@ -417,6 +433,25 @@ def _new_turn(conn: Connection, thread_id: int, anchor: str, now: float) -> Turn
         },
     )
     return replace(turn, id=_new_id(result))
+
+
+def _start_idle(conn: Connection, thread_id: int, start: Start, now: float) -> Work | None:
+    """An idle known thread's next turn, over its queue, started by a claim; None if a
+    turn is open (a dead process's is `take_work`'s to resume) or the lease is held."""
+    if conn.execute(_OPEN_TURN, {"tid": thread_id}).first() is not None:
+        return None
+    row = conn.execute(
+        _LEASE_FREE,
+        {"tid": thread_id, "owner": start.owner, "now": now, "until": now + start.ttl},
+    ).first()
+    if row is None:
+        return None
+    rows = [_inbound(r) for r in conn.execute(_PENDING, {"tid": thread_id})]
+    addressed = [r for r in rows if not r.ambient]
+    first = conn.execute(_ANY_TURN, {"tid": thread_id}).first() is None
+    turn = _new_turn(conn, thread_id, addressed[-1].anchor, now)
+    conn.execute(_TAKE_PENDING, {"tid": thread_id, "last": rows[-1].id, "turn": turn.id})
+    return Work(_thread(row), turn, rows, first=first)
 
 
 def _key(key: ThreadKey) -> dict[str, str]:
@@ -742,7 +777,8 @@ class Store:
         message is queued exactly once or not at all. A thread created here talks to
         `assistant`; an existing one keeps its own. With `start`, a thread created here
         (nobody can hold it yet) also gets its lease, its first turn over this message
-        and a pooled conversation, in the same transaction (`Claimed.work`).
+        and a pooled conversation, in the same transaction (`Claimed.work`); so does an
+        idle known thread (see `Start`), with a turn over its whole queue.
         """
         key = inbound.key
 
@@ -782,11 +818,17 @@ class Store:
                     "turn_id": None if turn is None else turn.id,
                 },
             ).one()
-            if created is None:
+            if created is not None:
+                if turn is None:
+                    return Claimed(int(queued.id), thread_id)
+                pooled = created.conversation_id is not None
+                first = Work(created, turn, [_inbound(queued)], first=True, pooled=pooled)
+                return Claimed(int(queued.id), thread_id, first)
+            work = None
+            if start is not None and not inbound.ambient and thread_id not in start.busy:
+                work = _start_idle(conn, thread_id, start, now)
+            if work is None:
                 conn.execute(_TOUCH_THREAD, {"tid": thread_id, "now": now})
-            if created is None or turn is None:
-                return Claimed(int(queued.id), thread_id)
-            work = Work(created, turn, [_inbound(queued)], first=True)
             return Claimed(int(queued.id), thread_id, work)
 
         try:

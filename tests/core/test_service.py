@@ -443,3 +443,27 @@ async def test_a_first_turn_resumed_after_a_crash_still_reads_the_thread(
     assert texts == ["[Ann, 2023-11-14 22:13 UTC] we said Friday", "what did we say?"]
     [turn] = await core.store.turns_of(claimed.thread_id)
     assert (turn.status, turn.attempts) == ("done", 2)
+
+
+async def test_a_follow_up_claimed_as_a_worker_starts_is_answered_once(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    """An idle thread's claim starts the turn itself; a worker that begins while that
+    claim is in the store (the periodic sweep, say) finds the turn open and must not
+    resume it as a dead process's, nor run it again afterwards."""
+    core = await make_core()
+    await core.service.submit(inbound("first"))
+    await core.service.drain()
+    thread = await core.store.find_thread(key())
+    assert thread is not None
+
+    submitting = asyncio.create_task(core.service.submit(inbound("second")))
+    await asyncio.sleep(0)  # the claim is on its way to the store
+    core.service.wake(thread.id)  # a worker starts meanwhile
+    assert await submitting
+    await core.service.drain()
+
+    assert [r.text for r in core.replier.replies] == ["echo: first", "echo: second"]
+    assert len(responses(openai_emulator)) == 2
+    turns = await core.store.turns_of(thread.id)
+    assert [t.status for t in turns] == ["done", "done"]

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from bot.config import normalize_database_url
-from bot.store import Start, Store
+from bot.store import Claimed, Start, Store
 from tests.dbs import database_url
 from tests.helpers import inbound, key
 
@@ -256,14 +256,14 @@ async def test_a_new_threads_claim_starts_its_first_turn_in_the_same_transaction
         assert [r.id for r in work.rows or []] == [claimed.inbound_id]
         # The thread carries the pooled conversation and is held by "a".
         assert work.thread.id == claimed.thread_id
-        assert work.thread.conversation_id == "conv_pooled"
+        assert work.thread.conversation_id == "conv_pooled" and work.pooled
         assert await store.pool_size() == 0
         assert not await store.acquire_lease(claimed.thread_id, "b", ttl=60)
         assert await store.pending(claimed.thread_id) == []
         [stored] = await store.turns_of(claimed.thread_id)
         assert stored.id == work.turn.id
 
-        # A known thread: queued for its worker, nothing started by the claim.
+        # A known thread with its turn open: queued for its worker, nothing started.
         again = await store.claim(inbound("again", thread="new"), [], start=start)
         assert again is not None and again.work is None
         assert [r.text for r in await store.pending(claimed.thread_id)] == ["again"]
@@ -278,6 +278,84 @@ async def test_a_new_threads_claim_starts_its_first_turn_in_the_same_transaction
         said = await store.claim(quiet, [], start=start)
         assert said is not None and said.work is None
         assert [r.text for r in await store.pending(said.thread_id)] == ["y"]
+    finally:
+        await store.close()
+
+
+async def test_an_idle_threads_claim_starts_its_next_turn_over_its_queue(
+    database_url: str,
+) -> None:
+    store = await open_store(database_url)
+    try:
+        start = Start(owner="a", ttl=60, pool_after=0.0)
+
+        async def finish(claimed: Claimed | None, owner: str = "a") -> None:
+            assert claimed is not None and claimed.work is not None
+            assert claimed.work.turn is not None
+            await store.finish_turn(
+                claimed.work.turn.id,
+                status="done",
+                posted=[],
+                error=None,
+                ref=None,
+                response_id=None,
+                usage=None,
+                owner=owner,
+            )
+
+        first = await store.claim(inbound("one", thread="t"), [], start=start)
+        await finish(first)  # no message waits: the lease is let go
+        assert first is not None
+        quiet = dataclasses.replace(inbound("meanwhile", thread="t"), ambient=True)
+        said = await store.claim(quiet, [], start=start)
+        assert said is not None and said.work is None  # context only starts nothing
+
+        asked = await store.claim(inbound("two", thread="t"), [], start=start)
+        assert asked is not None and asked.work is not None
+        work = asked.work
+        assert work.turn is not None and not work.first and not work.resumed
+        assert not work.pooled  # the thread has its conversation already
+        assert [r.text for r in work.rows or []] == ["meanwhile", "two"]
+        assert await store.pending(first.thread_id) == []
+        assert not await store.acquire_lease(first.thread_id, "b", ttl=60)  # held by "a"
+
+        # Its turn is open: the next message waits for the worker, whoever claims it.
+        for owner in ("a", "b"):
+            later = await store.claim(
+                inbound(f"by {owner}", thread="t"), [], start=Start(owner=owner, ttl=60)
+            )
+            assert later is not None and later.work is None
+        await finish(asked)  # messages wait: the lease stays with "a"
+        taken = await store.take_work(first.thread_id, owner="a", ttl=60, platforms={"test"})
+        assert taken is not None and taken.turn is not None
+        assert [r.text for r in taken.rows or []] == ["by a", "by b"]
+        await store.finish_turn(
+            taken.turn.id,
+            status="done",
+            posted=[],
+            error=None,
+            ref=None,
+            response_id=None,
+            usage=None,
+            owner="a",
+        )
+
+        # Idle again, but this process has a worker for it: the worker takes it.
+        busy = Start(owner="a", ttl=60, busy=frozenset({first.thread_id}))
+        held = await store.claim(inbound("three", thread="t"), [], start=busy)
+        assert held is not None and held.work is None
+        assert [r.text for r in await store.pending(first.thread_id)] == ["three"]
+
+        # A thread another live process holds starts nothing here.
+        assert await store.acquire_lease(first.thread_id, "b", ttl=60)
+        other = await store.claim(inbound("four", thread="t"), [], start=start)
+        assert other is not None and other.work is None
+        # Once it lets go, the claim starts the turn over the whole queue.
+        await store.release_lease(first.thread_id, "b")
+        resumed = await store.claim(inbound("five", thread="t"), [], start=start)
+        assert resumed is not None and resumed.work is not None
+        assert [r.text for r in resumed.work.rows or []] == ["three", "four", "five"]
+        assert len(await store.turns_of(first.thread_id)) == 4
     finally:
         await store.close()
 
