@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from adapters.slack import users
 from bot.models import ThreadKey
 from tests.emulators.openai import Reply
 from tests.emulators.slack import (
@@ -121,6 +122,37 @@ async def test_a_new_users_first_message_does_not_wait_for_their_name(
     await bot.settle()
     assert emu.bot_texts("C0001", first["ts"])[-1] == "echo: [u0user] and now?"
     assert len(emu.calls_to("users.info")) == 1
+
+
+async def test_a_failed_name_lookup_is_asked_again_later_not_for_every_message(
+    slack_bot: Any, openai_emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(users, "RETRY_SECONDS", 0.5)
+    bot = await slack_bot()
+    emu = bot.emulator
+    emu.fail_next("users.info", "fatal_error")
+    first = mention("one", channel="C0001")
+    await bot.send(first)
+    await bot.settle()
+    await wait_for(lambda: all(c.answered for c in emu.calls_to("users.info")))
+
+    async def say(text: str) -> None:
+        await bot.send(message_event(channel="C0001", text=text, thread_ts=first["ts"]))
+        await bot.settle()
+
+    await say("two")
+    assert len(emu.calls_to("users.info")) == 1  # not asked again at once
+    await asyncio.sleep(0.6)
+    await say("three")  # asked again (in the background)
+    await wait_for(lambda: len(emu.calls_to("users.info")) == 2)
+    await wait_for(lambda: all(c.answered for c in emu.calls_to("users.info")))
+    await say("four")
+    assert emu.bot_texts("C0001", first["ts"]) == [
+        "echo: one",
+        "echo: two",
+        "echo: three",
+        "echo: [u0user] four",
+    ]
 
 
 async def test_messages_that_are_not_for_the_bot_are_ignored(
