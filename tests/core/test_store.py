@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from bot.config import normalize_database_url
-from bot.store import Claimed, Start, Store
+from bot.store import Start, Store, Work
 from tests.dbs import database_url
 from tests.helpers import inbound, key
 
@@ -289,23 +289,22 @@ async def test_an_idle_threads_claim_starts_its_next_turn_over_its_queue(
     try:
         start = Start(owner="a", ttl=60, pool_after=0.0)
 
-        async def finish(claimed: Claimed | None, owner: str = "a") -> None:
-            assert claimed is not None and claimed.work is not None
-            assert claimed.work.turn is not None
+        async def finish(work: Work | None) -> None:
+            assert work is not None and work.turn is not None
             await store.finish_turn(
-                claimed.work.turn.id,
+                work.turn.id,
                 status="done",
                 posted=[],
                 error=None,
                 ref=None,
                 response_id=None,
                 usage=None,
-                owner=owner,
+                owner="a",
             )
 
         first = await store.claim(inbound("one", thread="t"), [], start=start)
-        await finish(first)  # no message waits: the lease is let go
         assert first is not None
+        await finish(first.work)  # no message waits: the lease is let go
         quiet = dataclasses.replace(inbound("meanwhile", thread="t"), ambient=True)
         said = await store.claim(quiet, [], start=start)
         assert said is not None and said.work is None  # context only starts nothing
@@ -325,20 +324,11 @@ async def test_an_idle_threads_claim_starts_its_next_turn_over_its_queue(
                 inbound(f"by {owner}", thread="t"), [], start=Start(owner=owner, ttl=60)
             )
             assert later is not None and later.work is None
-        await finish(asked)  # messages wait: the lease stays with "a"
+        await finish(work)  # messages wait: the lease stays with "a"
         taken = await store.take_work(first.thread_id, owner="a", ttl=60, platforms={"test"})
         assert taken is not None and taken.turn is not None
         assert [r.text for r in taken.rows or []] == ["by a", "by b"]
-        await store.finish_turn(
-            taken.turn.id,
-            status="done",
-            posted=[],
-            error=None,
-            ref=None,
-            response_id=None,
-            usage=None,
-            owner="a",
-        )
+        await finish(taken)
 
         # Idle again, but this process has a worker for it: the worker takes it.
         busy = Start(owner="a", ttl=60, busy=frozenset({first.thread_id}))
