@@ -447,11 +447,19 @@ def _start_idle(conn: Connection, thread_id: int, start: Start, now: float) -> W
     if row is None:
         return None
     rows = [_inbound(r) for r in conn.execute(_PENDING, {"tid": thread_id})]
+    return _turn_over_queue(conn, _thread(row), rows, now)
+
+
+def _turn_over_queue(
+    conn: Connection, thread: ThreadRow, rows: list[InboundRow], now: float
+) -> Work:
+    """A new turn over the thread's queued `rows` (at least one addressed to the bot),
+    answering at the last addressed one's anchor; the rows are the turn's now."""
     addressed = [r for r in rows if not r.ambient]
-    first = conn.execute(_ANY_TURN, {"tid": thread_id}).first() is None
-    turn = _new_turn(conn, thread_id, addressed[-1].anchor, now)
-    conn.execute(_TAKE_PENDING, {"tid": thread_id, "last": rows[-1].id, "turn": turn.id})
-    return Work(_thread(row), turn, rows, first=first)
+    first = conn.execute(_ANY_TURN, {"tid": thread.id}).first() is None
+    turn = _new_turn(conn, thread.id, addressed[-1].anchor, now)
+    conn.execute(_TAKE_PENDING, {"tid": thread.id, "last": rows[-1].id, "turn": turn.id})
+    return Work(thread, turn, rows, first=first)
 
 
 def _key(key: ThreadKey) -> dict[str, str]:
@@ -749,15 +757,11 @@ class Store:
                 turn = replace(turn, attempts=attempts)
                 return Work(thread, turn, rows, resumed=True, first=earlier is None)
             rows = [_inbound(r) for r in conn.execute(_PENDING, {"tid": thread_id})]
-            addressed = [r for r in rows if not r.ambient]
-            if not addressed:
+            if all(r.ambient for r in rows):
                 return Work(thread)  # context only: it waits for a message to the bot
             if not ready:
                 return Work(thread, rows=rows, waiting=True)
-            first = conn.execute(_ANY_TURN, {"tid": thread_id}).first() is None
-            turn = _new_turn(conn, thread_id, addressed[-1].anchor, now)
-            conn.execute(_TAKE_PENDING, {"tid": thread_id, "last": rows[-1].id, "turn": turn.id})
-            return Work(thread, turn, rows, first=first)
+            return _turn_over_queue(conn, thread, rows, now)
 
         return await self.run(take)
 
