@@ -122,6 +122,7 @@ class SlackOptions:
                 allow_user_mentions=settings.slack_allow_user_mentions,
                 max_file_bytes=settings.max_file_bytes,
                 stop_button=settings.stop_button,
+                stop_after=settings.slack_stop_after,
                 feedback_buttons=settings.feedback_buttons,
                 task_display=settings.slack_task_display,
                 admins=slack_admins(settings.admin_users),

@@ -80,6 +80,13 @@ class SlackSettings(SettingsBase):
         "searches, function calls): task cards in the `timeline`, one `plan`, or only "
         "the thread `status` line.",
     )
+    slack_stop_after: float = Field(
+        2.0,
+        ge=0,
+        alias="THREADBRIDGE_SLACK_STOP_AFTER",
+        description="Slack: seconds a reply must still be running before its Stop button "
+        "is sent (0: at once); a quicker reply leaves no Stop message behind.",
+    )
     slack_streaming: bool = Field(
         True,
         alias="THREADBRIDGE_SLACK_STREAMING",

@@ -103,6 +103,9 @@ class SinkOptions:
     page_limit: int = PAGE_LIMIT
     flush_interval: float = FLUSH_INTERVAL
     stop_button: bool = False
+    # Seconds a reply must still be running before its Stop button is sent: a quick
+    # reply leaves no ephemeral "Stop" behind (and costs one Slack call less).
+    stop_after: float = 0.0
     feedback_buttons: bool = False
     # Slack users (THREADBRIDGE_ADMIN_USERS) who get the Stop button of every reply too.
     admins: tuple[str, ...] = ()
@@ -179,6 +182,8 @@ class SlackSink:
         self._status_showing = False
         self._status_calls = 0  # setStatus calls under way
         self._starting: asyncio.Task[None] | None = None
+        self._stopper: asyncio.Task[None] | None = None  # the Stop button, later
+        self._stop_posting = False  # its wait is over: it is being sent
 
     # --- ReplySink --------------------------------------------------------------------
 
@@ -200,17 +205,31 @@ class SlackSink:
                 )
         await self._set_status(THINKING)
         if self.options.stop_button and self.turn_id is not None and self.anchor.user:
-            # Streaming messages take no buttons: the asker (and each admin) gets Stop
-            # as a message only they see.
-            for user in dict.fromkeys((self.anchor.user, *self.options.admins)):
-                with contextlib.suppress(*FAILURES):
-                    await self.client.chat_postEphemeral(
-                        channel=self.channel,
-                        user=user,
-                        thread_ts=self.thread_ts,
-                        text=STOP_PROMPT,
-                        blocks=stop_blocks(self.turn_id),
-                    )
+            if self.options.stop_after > 0:
+                self._stopper = asyncio.create_task(self._offer_stop(), name="slack-stop")
+            else:
+                await self._post_stop(self.turn_id, self.anchor.user)
+
+    async def _offer_stop(self) -> None:
+        """The Stop button, once the reply has run `stop_after` seconds (`finish`
+        cancels this while it waits)."""
+        await asyncio.sleep(self.options.stop_after)
+        assert self.turn_id is not None and self.anchor.user
+        self._stop_posting = True
+        await self._post_stop(self.turn_id, self.anchor.user)
+
+    async def _post_stop(self, turn_id: int, asker: str) -> None:
+        # Streaming messages take no buttons: the asker (and each admin) gets Stop as a
+        # message only they see.
+        for user in dict.fromkeys((asker, *self.options.admins)):
+            with contextlib.suppress(*FAILURES):
+                await self.client.chat_postEphemeral(
+                    channel=self.channel,
+                    user=user,
+                    thread_ts=self.thread_ts,
+                    text=STOP_PROMPT,
+                    blocks=stop_blocks(turn_id),
+                )
 
     async def progress(self, step: Progress) -> None:
         if self._tasks:
@@ -344,6 +363,11 @@ class SlackSink:
     async def finish(self, *, error: str | None = None) -> PostedRefs:
         if self._starting is not None:
             await self._starting
+        if self._stopper is not None:
+            if not self._stop_posting:
+                self._stopper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._stopper
         if self._flusher is not None:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):

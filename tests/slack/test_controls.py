@@ -83,7 +83,7 @@ def _key(event: dict[str, Any]) -> Any:
 async def test_someone_else_cannot_use_the_askers_stop(
     slack_bot: Any, openai_emulator: Any
 ) -> None:
-    bot = await slack_bot()
+    bot = await slack_bot(THREADBRIDGE_SLACK_STOP_AFTER="0")
     openai_emulator.script(Reply(text=LONG, tokens_per_second=80, chunk_chars=6))
     event = app_mention_event(channel="C0001", text=f"<@{BOT_USER_ID}> write a lot")
     await bot.send(event)
@@ -95,8 +95,20 @@ async def test_someone_else_cannot_use_the_askers_stop(
     assert reply.text.rstrip().endswith("word299")
 
 
-async def test_a_late_stop_changes_nothing(slack_bot: Any, openai_emulator: Any) -> None:
+async def test_a_quick_reply_leaves_no_stop_button_behind(slack_bot: Any) -> None:
+    # Default settings: the Stop button goes out once a reply has run 2 seconds.
     bot = await slack_bot()
+    event = app_mention_event(channel="C0001", text=f"<@{BOT_USER_ID}> hello")
+    await bot.send(event)
+    await bot.settle()
+    (reply,) = bot.emulator.bot_messages("C0001", event["ts"])
+    assert reply.text.startswith("echo:")
+    assert bot.emulator.ephemerals_for(ASKER, "C0001", event["ts"]) == []
+    assert bot.emulator.calls_to("chat.postEphemeral") == []
+
+
+async def test_a_late_stop_changes_nothing(slack_bot: Any, openai_emulator: Any) -> None:
+    bot = await slack_bot(THREADBRIDGE_SLACK_STOP_AFTER="0")
     event = app_mention_event(channel="C0001", text=f"<@{BOT_USER_ID}> hello")
     await bot.send(event)
     await bot.settle()
@@ -124,7 +136,7 @@ async def test_feedback_buttons_under_the_reply(slack_bot: Any, mode: str) -> No
     await emu.click_feedback("C0001", reply.ts, positive=False, user=ASKER, **kwargs)
     await emu.click_feedback("C0001", reply.ts, positive=True, user="U0OTHER", **kwargs)
     for _ in range(200):
-        if len(emu.ephemeral_texts(ASKER, "C0001")) >= 3:  # Stop prompt + two thanks
+        if len(emu.ephemeral_texts(ASKER, "C0001")) >= 2:  # two thanks (a quick reply: no Stop)
             break
         await asyncio.sleep(0.02)
     rows = await bot.store.feedback_rows()
@@ -207,7 +219,9 @@ async def test_task_cards_off_leaves_the_status_line(slack_bot: Any, openai_emul
 async def test_an_admin_gets_the_stop_button_too_and_can_stop(
     slack_bot: Any, openai_emulator: Any
 ) -> None:
-    bot = await slack_bot(THREADBRIDGE_ADMIN_USERS="slack:U0ADMIN, 123456")
+    bot = await slack_bot(
+        THREADBRIDGE_ADMIN_USERS="slack:U0ADMIN, 123456", THREADBRIDGE_SLACK_STOP_AFTER="0"
+    )
     bot.emulator.add_user("U0ADMIN", display_name="Admin")
     openai_emulator.script(Reply(text=LONG, tokens_per_second=40, chunk_chars=6))
     event = app_mention_event(channel="C0001", text=f"<@{BOT_USER_ID}> write a lot")
