@@ -93,6 +93,8 @@ FeedbackOutcome = Literal["recorded", "unknown"]
 DecisionOutcome = Literal["approved", "denied", "decided", "not_allowed", "unknown"]
 NO_APPROVAL_HERE = "A tool call needed approval, which cannot be asked for here: it was denied."
 APPROVAL_POLL_SECONDS = 5.0
+# How often a process looks for Stop clicks another process took for its running turns.
+STOP_POLL_SECONDS = 1.0
 
 
 def _turn_id(work: Work | None) -> int | None:
@@ -148,6 +150,7 @@ class Service:
         self._attachments: dict[int, tuple[Attachment, ...]] = {}
         self._accepting = True
         self._sweeper: asyncio.Task[None] | None = None
+        self._stop_watcher: asyncio.Task[None] | None = None
         # Identifies this process in thread leases.
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._idle = asyncio.Event()
@@ -216,16 +219,42 @@ class Service:
             return "unknown"
         if user_id not in control.askers and not self.is_admin(key.platform, user_id):
             return "not_allowed"
+        if self._stop_running(turn_id):
+            logger.info("turn %s of %s stopped by %s", turn_id, key, user_id)
+            return "stopped"
+        if turn_id not in self._running and await self._store.request_stop(turn_id, user_id):
+            # Another process runs it (or this one has yet to start it): it looks for
+            # such requests every STOP_POLL_SECONDS.
+            logger.info("turn %s of %s: stop by %s passed on", turn_id, key, user_id)
+            return "stopped"
+        return "finished"
+
+    def _stop_running(self, turn_id: int) -> bool:
+        """Stop the turn if this process runs it; False if it does not (any more)."""
         running = self._running.get(turn_id)
         if running is None or running.stopped:
-            return "finished"
+            return False
         running.stopped = True
         if running.in_engine and running.task is not None:
             # Waiting for the model or a function: interrupt that wait. Between events
             # (a sink call in progress) the loop sees the flag after the call.
             running.task.cancel()
-        logger.info("turn %s of %s stopped by %s", turn_id, key, user_id)
-        return "stopped"
+        return True
+
+    async def _watch_stops(self) -> None:
+        """Stop this process's turns whose Stop click another process took."""
+        while True:
+            await asyncio.sleep(STOP_POLL_SECONDS)
+            if not self._running:
+                continue
+            try:
+                asked = await self._store.stop_requests(list(self._running))
+            except Exception:
+                logger.exception("looking for stop requests failed")
+                continue
+            for turn_id, user_id in asked.items():
+                if self._stop_running(turn_id):
+                    logger.info("turn %s stopped by %s (clicked elsewhere)", turn_id, user_id)
 
     async def decide_approval(
         self, approval_id: int, *, key: ThreadKey, user_id: str, approve: bool
@@ -370,6 +399,7 @@ class Service:
         self._engine.start()
         await self.sweep()
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="sweeper")
+        self._stop_watcher = asyncio.create_task(self._watch_stops(), name="stop-watcher")
 
     async def sweep(self) -> None:
         for thread_id in await self._store.threads_with_work():
@@ -394,8 +424,9 @@ class Service:
         Returns True if everything finished. Unfinished work stays in the store.
         """
         self._accepting = False
-        if self._sweeper is not None:
-            self._sweeper.cancel()
+        for task in (self._sweeper, self._stop_watcher):
+            if task is not None:
+                task.cancel()
         tasks = list(self._workers.values())
         if not tasks:
             return True

@@ -372,7 +372,12 @@ _ANY_TURN = sa.select(_tu.c.id).where(_tu.c.thread_id == _p("tid")).limit(1)
 _TURN_BEFORE = (
     sa.select(_tu.c.id).where(_tu.c.thread_id == _p("tid"), _tu.c.id < _p("turn")).limit(1)
 )
-_TURN_INBOUND = sa.select(_ib).where(_ib.c.turn_id == _p("turn")).order_by(_ib.c.id)
+# With the thread: the (thread_id, turn_id) index finds the rows (turn_id alone has none).
+_TURN_INBOUND = (
+    sa.select(_ib)
+    .where(_ib.c.thread_id == _p("tid"), _ib.c.turn_id == _p("turn"))
+    .order_by(_ib.c.id)
+)
 _OPEN_TURN = (
     sa.select(_tu)
     .where(_tu.c.thread_id == _p("tid"), _tu.c.status.in_(OPEN_STATUSES))
@@ -744,7 +749,10 @@ class Store:
             row = conn.execute(_OPEN_TURN, {"tid": thread_id}).first()
             if row is not None:
                 turn = _turn(row)
-                rows = [_inbound(r) for r in conn.execute(_TURN_INBOUND, {"turn": turn.id})]
+                rows = [
+                    _inbound(r)
+                    for r in conn.execute(_TURN_INBOUND, {"tid": thread_id, "turn": turn.id})
+                ]
                 if not ready:
                     return Work(thread, rows=rows, waiting=True)
                 attempts = turn.attempts + 1
@@ -953,6 +961,26 @@ class Store:
 
         return await self.run(finish)
 
+    async def request_stop(self, turn: int, user_id: str) -> bool:
+        """Ask the process running `turn` to stop it (`stop_requests` is how it sees
+        that); False if the turn is over."""
+        query = (
+            t.turns.update()
+            .where(t.turns.c.id == turn, t.turns.c.status.in_(OPEN_STATUSES))
+            .values(stop_requested_by=user_id)
+        )
+        return await self.run(lambda conn: conn.execute(query).rowcount == 1)
+
+    async def stop_requests(self, turns: Sequence[int]) -> dict[int, str]:
+        """Of `turns`, those someone asked to stop in another process: turn -> who."""
+        tu = t.turns
+        query = sa.select(tu.c.id, tu.c.stop_requested_by).where(
+            tu.c.id.in_(list(turns)), tu.c.stop_requested_by.is_not(None)
+        )
+        return await self.run(
+            lambda conn: {int(r.id): str(r.stop_requested_by) for r in conn.execute(query)}
+        )
+
     async def turn_control(self, turn: int) -> TurnControl | None:
         """What a Stop or feedback click needs to know of a turn: its thread, status and
         who asked (the authors of the messages it answers); None for an unknown turn."""
@@ -966,12 +994,15 @@ class Store:
             ).first()
             if row is None:
                 return None
+            thread = _thread(row)
             askers = conn.execute(
-                sa.select(ib.c.user_id).where(ib.c.turn_id == turn, ib.c.ambient.is_(False))
+                sa.select(ib.c.user_id).where(
+                    ib.c.thread_id == thread.id, ib.c.turn_id == turn, ib.c.ambient.is_(False)
+                )
             ).scalars()
             return TurnControl(
                 turn_id=turn,
-                thread=_thread(row),
+                thread=thread,
                 status=row.status,
                 posted=list(row.posted or []),
                 askers=frozenset(askers),

@@ -85,6 +85,8 @@ turns = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
     # Earlier messages of the platform's thread given to the model as context.
     sa.Column("context_messages", sa.Integer),
+    # Who pressed Stop in a process that does not run the turn (the running one polls).
+    sa.Column("stop_requested_by", sa.String(64)),
     sa.Index("ix_turns_status", "status"),
     sa.Index("ix_turns_thread_id", "thread_id"),
 )

@@ -25,7 +25,7 @@ async def open_store(url: str) -> Store:
 async def test_sqlite_migrations_create_schema_in_wal_mode(tmp_path: Path) -> None:
     store = await open_store(f"sqlite:///{tmp_path / 'a.db'}")
     try:
-        assert await store.revision() == "0009"
+        assert await store.revision() == "0010"
         mode = await store.run(lambda conn: conn.execute(sa.text("PRAGMA journal_mode")).scalar())
         tables = await store.run(
             lambda conn: set(
@@ -38,7 +38,7 @@ async def test_sqlite_migrations_create_schema_in_wal_mode(tmp_path: Path) -> No
         await store.close()
     # Opening again is a no-op migration.
     store = await open_store(f"sqlite:///{tmp_path / 'a.db'}")
-    assert await store.revision() == "0009"
+    assert await store.revision() == "0010"
     await store.close()
 
 
@@ -87,9 +87,9 @@ async def test_history_is_bounded_and_ordered(database_url: str) -> None:
 async def test_migrations_and_revision(database_url: str) -> None:
     store = await open_store(database_url)
     try:
-        assert await store.revision() == "0009"
+        assert await store.revision() == "0010"
         await store.migrate()  # idempotent
-        assert await store.revision() == "0009"
+        assert await store.revision() == "0010"
     finally:
         await store.close()
 
@@ -390,6 +390,6 @@ async def test_heroku_url_forms_connect(database_url: str) -> None:
             ).scalar()
         )
         assert used_ssl is True
-        assert await store.revision() == "0009"
+        assert await store.revision() == "0010"
     finally:
         await store.close()

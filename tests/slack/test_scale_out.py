@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 
 from tests.dbs import database_url
 from tests.emulators.openai import Reply
@@ -29,7 +31,7 @@ def question_of(req: Any) -> str:
 
 
 async def serve(
-    tmp_path: Path, openai_emulator: Any, slack: SlackEmulator, database: str
+    tmp_path: Path, openai_emulator: Any, slack: SlackEmulator, database: str, **extra: str
 ) -> tuple[Any, str]:
     port = free_port()
     env = base_env(
@@ -40,6 +42,7 @@ async def serve(
         PORT=str(port),
         DATABASE_URL=database,
         THREADBRIDGE_LEASE_SECONDS="2",
+        **extra,
     )
     proc = await run(["run", "--http"], env, tmp_path)
     base = f"http://127.0.0.1:{port}"
@@ -122,4 +125,70 @@ async def test_two_processes_answer_each_message_once_without_overlap(
     # per turn, each to the newest message it covered.
     shared = slack_emulator.bot_texts("C0001", root["ts"])
     assert shared == sorted(set(shared)) and shared[-1] == "answer to shared-q2", (shared, logs)
+    assert [p.returncode for p in (a, b)] == [0, 0], logs
+
+
+async def lease_owners(database: str) -> list[str]:
+    """The processes holding thread leases, as the `threads` table has them."""
+    query = "SELECT lease_owner FROM threads WHERE lease_owner IS NOT NULL"
+    if database.startswith("sqlite:///"):
+        with sqlite3.connect(database.removeprefix("sqlite:///")) as db:
+            return [str(owner) for (owner,) in db.execute(query)]
+    conn = await asyncpg.connect(database)
+    try:
+        return [str(row[0]) for row in await conn.fetch(query)]
+    finally:
+        await conn.close()
+
+
+async def test_a_stop_clicked_in_the_other_process_stops_the_reply(
+    tmp_path: Path, openai_emulator: Any, slack_emulator: SlackEmulator, database_url: str
+) -> None:
+    """Behind a router, the Stop click lands on any process: the one not running the
+    turn passes it on through the database."""
+    long = " ".join(f"word{i}" for i in range(300))
+    openai_emulator.script(Reply(text=long, tokens_per_second=40, chunk_chars=6))
+    fast = {"THREADBRIDGE_SLACK_STOP_AFTER": "0"}
+    a, url_a = await serve(tmp_path, openai_emulator, slack_emulator, database_url, **fast)
+    b, url_b = await serve(tmp_path, openai_emulator, slack_emulator, database_url, **fast)
+    asker = "U0USER"
+    try:
+        event = app_mention_event(text=f"<@{BOT_USER_ID}> write a lot", user=asker)
+        status, _ = await slack_emulator.http_send_event(url_a, event_callback(event))
+        assert status == 200
+        stop = None
+        for _ in range(500):
+            stop = next(
+                (
+                    e
+                    for e in slack_emulator.ephemerals_for(asker, "C0001", event["ts"])
+                    if e.blocks and "tb_stop" in str(e.blocks)
+                ),
+                None,
+            )
+            if stop is not None and slack_emulator.bot_messages("C0001", event["ts"]):
+                break
+            await asyncio.sleep(0.02)
+        assert stop is not None
+        [owner] = await lease_owners(database_url)
+        running = {a.pid: a, b.pid: b}[int(owner.split(":")[1])]
+        elsewhere = url_b if running is a else url_a
+        await slack_emulator.click("C0001", stop.message_ts, "tb_stop", user=asker, url=elsewhere)
+        for _ in range(500):
+            [reply] = slack_emulator.bot_messages("C0001", event["ts"])
+            if reply.stream_state == "stopped":
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        for proc in (a, b):
+            proc.send_signal(signal.SIGTERM)
+        logs = [(await proc.communicate())[1].decode() for proc in (a, b)]
+    [reply] = slack_emulator.bot_messages("C0001", event["ts"])
+    assert reply.text.startswith("word0"), logs
+    assert reply.text.rstrip().endswith("_(stopped)_"), (reply.text[-200:], logs)
+    assert "word299" not in reply.text
+    [response] = openai_emulator.response_objects.values()
+    assert response["status"] == "cancelled"
+    # The click was answered where it landed, as in one process.
+    assert "Stopped." in slack_emulator.ephemeral_texts(asker, "C0001")
     assert [p.returncode for p in (a, b)] == [0, 0], logs
