@@ -24,11 +24,14 @@ from bot.logs import setup_logging
 from bot.models import CheckResult
 from bot.service import Service
 from bot.store import Store
+from bot.supervisor import CHILD_OPTION
 from bot.tools import ToolRegistry
 
 logger = logging.getLogger(__name__)
 
 EXIT_CONFIG = 2
+# Socket Mode connections Slack allows one app.
+SOCKET_MODE_LIMIT = 10
 
 
 class Settings(SlackAppSettings, DiscordAppSettings):
@@ -164,21 +167,37 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         ]
         if missing:
             raise UsageError(f"--http (Slack HTTP mode) needs {' and '.join(missing)}")
-    if settings.slack_bot_token is not None and (http or settings.slack_app_token is not None):
+    index: int | None = getattr(args, "process_index", None)
+    slack = settings.slack_bot_token is not None and (http or settings.slack_app_token is not None)
+    discord = settings.discord_token is not None and bool(
+        settings.discord_token.get_secret_value().strip()
+    )
+    # Processes with work: every one serves Slack (up to Slack's Socket Mode connection
+    # limit); Discord's gateway connection belongs to the first.
+    useful = (
+        (settings.processes if http else min(settings.processes, SOCKET_MODE_LIMIT)) if slack else 1
+    )
+    if slack and (index is None or index < useful):
         from adapters.slack.runner import run_slack
 
         runners.append(lambda c: run_slack(service=c.service, settings=c.settings, http=http))
-    if settings.discord_token is not None and settings.discord_token.get_secret_value().strip():
+    if discord and not index:
         from adapters.discord.runner import run_discord
 
         runners.append(lambda c: run_discord(service=c.service, settings=c.settings))
-    if not runners:
+    if not runners and index is None:
         raise UsageError(
             "no chat platform is configured: set SLACK_BOT_TOKEN and SLACK_APP_TOKEN "
             "(Socket Mode) or SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (HTTP mode, --http) "
             "for Slack, or DISCORD_TOKEN for Discord. To try the assistant with only "
             "OPENAI_API_KEY set, run: threadbridge console"
         )
+    if index is None and useful > 1:
+        from bot.supervisor import supervise
+
+        # Migrate once, before the processes would race to.
+        await (await open_store(settings)).close()
+        return await supervise(["run", *(["--http"] if http else [])], useful)
     async with core(settings) as c:
         await c.service.start()
         _freeze_startup_objects()
@@ -379,6 +398,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="connect to every configured chat platform")
     run.add_argument("--http", action="store_true", help="Slack over HTTP on $PORT")
+    # Set by the supervisor on its children (WEB_CONCURRENCY > 1): bot/supervisor.py.
+    run.add_argument(CHILD_OPTION, type=int, dest="process_index", help=argparse.SUPPRESS)
     run.set_defaults(handler=cmd_run)
 
     console = sub.add_parser("console", help="chat with the assistant in the terminal")

@@ -293,6 +293,15 @@ class CoreSettings(SettingsBase):
         description="Function tool calls running at once across all turns (the work that "
         "can use CPU or threads); further calls wait for a free one.",
     )
+    processes: int = Field(
+        1,
+        ge=1,
+        le=64,
+        alias="WEB_CONCURRENCY",
+        description="Processes `threadbridge run` starts, one event loop (one core) each; "
+        "Heroku sets it by dyno size. They share the database, Slack's HTTP port "
+        "(SO_REUSEPORT) or open one Socket Mode connection each; Discord runs in the first.",
+    )
     shutdown_budget: float = Field(
         25.0,
         ge=0,

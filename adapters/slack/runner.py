@@ -81,16 +81,20 @@ def http_app(bridge: SlackBridge) -> web.Application:
     return app
 
 
-async def start_http(bridge: SlackBridge, *, host: str, port: int) -> web.AppRunner:
-    """Serve `http_app(bridge)` on host:port (port 0 picks one); returns the runner."""
+async def start_http(
+    bridge: SlackBridge, *, host: str, port: int, shared: bool = False
+) -> web.AppRunner:
+    """Serve `http_app(bridge)` on host:port (port 0 picks one); returns the runner.
+    `shared`: other processes listen on the same port (SO_REUSEPORT: the kernel spreads
+    the connections over them)."""
     runner = web.AppRunner(http_app(bridge), access_log=None, shutdown_timeout=5.0)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    await web.TCPSite(runner, host, port, reuse_port=shared or None).start()
     return runner
 
 
-async def serve_http(bridge: SlackBridge, *, host: str, port: int) -> None:
-    runner = await start_http(bridge, host=host, port=port)
+async def serve_http(bridge: SlackBridge, *, host: str, port: int, shared: bool = False) -> None:
+    runner = await start_http(bridge, host=host, port=port, shared=shared)
     logger.info("Slack HTTP mode: listening on %s:%s%s", host, port, EVENTS_PATH)
     try:
         await asyncio.Event().wait()
@@ -122,7 +126,8 @@ async def run_slack(*, service: Service, settings: SlackAppSettings, http: bool)
     bridge = build_bridge(service=service, settings=settings, http=http)
     try:
         if http:
-            await serve_http(bridge, host=settings.host, port=settings.port)
+            shared = settings.processes > 1
+            await serve_http(bridge, host=settings.host, port=settings.port, shared=shared)
         else:
             assert settings.slack_app_token is not None
             await serve_socket_mode(bridge, app_token=settings.slack_app_token.get_secret_value())

@@ -40,8 +40,9 @@ async def test_heroku_sqlite_override(tmp_path: Path) -> None:
 def test_app_json_and_procfile_name_real_settings() -> None:
     app = json.loads((ROOT / "app.json").read_text())
     known = {name for name, _, _ in all_settings_table()}
-    # Every setting but the two Heroku sets itself (the add-on's DATABASE_URL, PORT).
-    assert set(app["env"]) == known - {"DATABASE_URL", "PORT"}
+    # Every setting but those Heroku sets itself (the add-on's DATABASE_URL, PORT, and
+    # WEB_CONCURRENCY by dyno size: a value here would pin it).
+    assert set(app["env"]) == known - {"DATABASE_URL", "PORT", "WEB_CONCURRENCY"}
     assert all(spec["description"] for spec in app["env"].values())
     assert app["env"]["OPENAI_API_KEY"]["required"] is True
     assert {"plan": "heroku-postgresql"} in app["addons"]

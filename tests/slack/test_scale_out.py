@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -192,3 +193,86 @@ async def test_a_stop_clicked_in_the_other_process_stops_the_reply(
     # The click was answered where it landed, as in one process.
     assert "Stopped." in slack_emulator.ephemeral_texts(asker, "C0001")
     assert [p.returncode for p in (a, b)] == [0, 0], logs
+
+
+def children_of(pid: int) -> list[int]:
+    """Live child processes of `pid` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return sorted(found)
+
+
+def alive(pids: list[int]) -> bool:
+    return any(Path(f"/proc/{pid}").exists() for pid in pids)
+
+
+async def test_web_concurrency_runs_that_many_processes_on_one_port(
+    tmp_path: Path, openai_emulator: Any, slack_emulator: SlackEmulator, database_url: str
+) -> None:
+    openai_emulator.model = lambda req: Reply(text=f"answer to {question_of(req)}", ttft=1.0)
+    proc, url = await serve(
+        tmp_path, openai_emulator, slack_emulator, database_url, WEB_CONCURRENCY="2"
+    )
+    log = b""
+    try:
+        children = children_of(proc.pid)
+        assert len(children) == 2
+        assert proc.stderr is not None
+        while log.count(b"Slack HTTP mode: listening") < 2:  # both took the port
+            log += await asyncio.wait_for(proc.stderr.readline(), 30)
+        events = [app_mention_event(text=f"<@{BOT_USER_ID}> q{i}") for i in range(12)]
+        statuses = await asyncio.gather(
+            *(slack_emulator.http_send_event(url, event_callback(e)) for e in events)
+        )
+        assert [status for status, _ in statuses] == [200] * 12
+        # Turns run in both processes at once: each holds leases of its own.
+        owners: set[int] = set()
+        for _ in range(200):
+            owners |= {int(owner.split(":")[1]) for owner in await lease_owners(database_url)}
+            if len(owners) == 2:
+                break
+            await asyncio.sleep(0.02)
+        assert sorted(owners) == children
+        for _ in range(500):
+            if all(slack_emulator.bot_texts("C0001", e["ts"]) for e in events):
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # a duplicate would show up by now
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, rest = await asyncio.wait_for(proc.communicate(), 60)
+        err = log + rest
+    for i, event in enumerate(events):
+        assert slack_emulator.bot_texts("C0001", event["ts"]) == [f"answer to q{i}"], err
+    assert proc.returncode == 0, err.decode()
+    assert children_of(proc.pid) == [] and not alive(children)
+
+
+async def test_a_process_that_fails_takes_the_others_down(
+    tmp_path: Path, openai_emulator: Any, slack_emulator: SlackEmulator
+) -> None:
+    """The port is taken by someone else: the processes cannot listen, the supervisor
+    exits with their code and leaves none behind (the platform restarts the container)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        env = base_env(
+            tmp_path,
+            openai_emulator,
+            slack_emulator,
+            SLACK_SIGNING_SECRET=slack_emulator.signing_secret,
+            HOST="127.0.0.1",
+            PORT=str(taken.getsockname()[1]),
+            WEB_CONCURRENCY="2",
+        )
+        proc = await run(["run", "--http"], env, tmp_path)
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode not in (0, None), err.decode()
+    assert "stopping the others" in err.decode() or "exited with code" in err.decode()
+    assert children_of(proc.pid) == []
