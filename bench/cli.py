@@ -100,7 +100,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             report["slack"].append(
                 await run_slack_scenario(scenario, results_dir=results_dir, profile=args.profile)
             )
-        if not args.no_core and not scenario.history:
+        if not args.no_core and not scenario.history and not scenario.env:
             print(f"[bench] core   {scenario.name}", flush=True)
             report["core"].append(await run_core_scenario(scenario))
     if not args.no_store:

@@ -30,14 +30,48 @@ def rss_mb(pid: int) -> float | None:
     return None if kb is None else round(kb / 1024, 1)
 
 
-def cpu_times(pid: int) -> tuple[float, float]:
-    """(user, system) CPU seconds of the process so far; zeros if it is gone."""
+def _stat(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat after the command name: state is [0], ppid [1], utime [11],
+    stime [12]."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
-        return 0.0, 0.0
-    # After the command name: state is field 3, utime 14 and stime 15 (1-based).
-    return int(fields[11]) / _TICKS, int(fields[12]) / _TICKS
+        return None
+
+
+def tree(pid: int) -> list[int]:
+    """The process and its descendants (a supervisor's children: WEB_CONCURRENCY)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))) is not None:
+            parents[int(entry.name)] = int(fields[1])
+    found, todo = [pid], [pid]
+    while todo:
+        parent = todo.pop()
+        kids = [child for child, ppid in parents.items() if ppid == parent]
+        found += kids
+        todo += kids
+    return found
+
+
+def tree_peak_rss_mb(pid: int) -> float | None:
+    """Peak RSS of the process and its descendants, added up (an upper bound of what
+    they held at once)."""
+    peaks = [peak_rss_mb(p) for p in tree(pid)]
+    known = [p for p in peaks if p is not None]
+    return round(sum(known), 1) if known else None
+
+
+def cpu_times(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of the process and its descendants so far; zeros if
+    gone."""
+    user = system = 0.0
+    for p in tree(pid):
+        fields = _stat(p)
+        if fields is not None:
+            user += int(fields[11]) / _TICKS
+            system += int(fields[12]) / _TICKS
+    return user, system
 
 
 def cpu_seconds(pid: int) -> float:

@@ -90,6 +90,8 @@ class Scenario:
     # Messages people wrote in each Slack thread before the bot is first mentioned in it
     # (its first turn reads them as context); such a scenario runs on the Slack path only.
     history: int = 0
+    # Settings the scenario changes from the defaults (its name says so).
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def turns(self) -> int:
@@ -105,6 +107,7 @@ class Scenario:
             "model": self.model.to_json(),
             "description": self.description,
             "history": self.history,
+            "env": self.env,
         }
 
 
@@ -154,6 +157,15 @@ def default_scenarios(*, quick: bool) -> list[Scenario]:
             ramp=0.0,
         ),
         Scenario(
+            "burst-200-2p",
+            200,
+            1,
+            LOW,
+            "burst-200 with WEB_CONCURRENCY=2: two bot processes on one port",
+            ramp=0.0,
+            env={"WEB_CONCURRENCY": "2"},
+        ),
+        Scenario(
             "network-150",
             20,
             m(3, 2),
@@ -175,6 +187,14 @@ def default_scenarios(*, quick: bool) -> list[Scenario]:
             m(6, 2),
             ZERO,
             "500 concurrent threads, zero-latency model: throughput",
+        ),
+        Scenario(
+            "threads-500-2p",
+            500,
+            m(6, 2),
+            ZERO,
+            "threads-500 with WEB_CONCURRENCY=2: two bot processes on one port",
+            env={"WEB_CONCURRENCY": "2"},
         ),
         Scenario(
             "inflight-1000",

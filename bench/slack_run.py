@@ -110,14 +110,34 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def bot_env(*, workdir: Path, openai_url: str, slack: SlackEmulator, port: int) -> dict[str, str]:
+def _listening(log_path: Path) -> int:
+    return log_path.read_bytes().count(b"Slack HTTP mode: listening")
+
+
+async def _wait_listening(log_path: Path, processes: int) -> None:
+    """With WEB_CONCURRENCY, until every process listens (one answering is not enough)."""
+    for _ in range(600):
+        if _listening(log_path) >= processes:
+            return
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"{processes} processes did not all listen; see {log_path}")
+
+
+def bot_env(
+    *,
+    workdir: Path,
+    openai_url: str,
+    slack: SlackEmulator,
+    port: int,
+    extra: dict[str, str] | None = None,
+) -> dict[str, str]:
     """The bot's environment: only what it needs, nothing from the developer's .env, and
-    the default settings (what a user gets)."""
+    the default settings (what a user gets) but for the scenario's `extra` ones."""
     base = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("OPENAI_", "SLACK_", "DISCORD_", "THREADBRIDGE_"))
-        and k not in ("DATABASE_URL", "PORT", "DYNO")
+        and k not in ("DATABASE_URL", "PORT", "DYNO", "WEB_CONCURRENCY")
     }
     return {
         **base,
@@ -133,6 +153,7 @@ def bot_env(*, workdir: Path, openai_url: str, slack: SlackEmulator, port: int) 
         "SLACK_SIGNING_SECRET": slack.signing_secret,
         "SLACK_API_URL": slack.api_url,
         "PORT": str(port),
+        **(extra or {}),
     }
 
 
@@ -256,6 +277,7 @@ async def run_slack_scenario(
         openai_url=openai.base_url,
         slack=slack,
         port=port,
+        extra=scenario.env,
     )
     log = log_path.open("wb")
     proc = await asyncio.create_subprocess_exec(
@@ -270,6 +292,7 @@ async def run_slack_scenario(
             connector=connector, timeout=aiohttp.ClientTimeout(total=60)
         ) as session:
             await _wait_healthy(session, base, proc)
+            await _wait_listening(log_path, int(scenario.env.get("WEB_CONCURRENCY", "1")))
             driver = Driver(slack=slack, url=f"{base}/slack/events", session=session)
             # Warm-up: one turn outside the measurement (lazy imports, auth.test).
             await driver.thread(999_999, 1, delay=0, channel=WARMUP_CHANNEL)
@@ -309,7 +332,7 @@ async def run_slack_scenario(
                 result["profile"] = await profiler.stop()
             # Let trailing calls (status clear, DB writes) land before counting.
             await asyncio.sleep(0.5)
-            result["peak_rss_mb"] = procinfo.peak_rss_mb(proc.pid)
+            result["peak_rss_mb"] = procinfo.tree_peak_rss_mb(proc.pid)
             openai_stats = await openai.stats()
     finally:
         with contextlib.suppress(ProcessLookupError):

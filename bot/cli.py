@@ -193,11 +193,16 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
             "OPENAI_API_KEY set, run: threadbridge console"
         )
     if index is None and useful > 1:
-        from bot.supervisor import supervise
+        from bot.supervisor import become_supervisor
 
         # Migrate once, before the processes would race to.
         await (await open_store(settings)).close()
-        return await supervise(["run", *(["--http"] if http else [])], useful)
+        become_supervisor(
+            useful,
+            ["run", *(["--http"] if http else [])],
+            log_level=settings.log_level,
+            json_logs=settings.log_format == "json",
+        )
     async with core(settings) as c:
         await c.service.start()
         _freeze_startup_objects()

@@ -14,6 +14,7 @@ HTTP port (each binds it with SO_REUSEPORT) or a Socket Mode connection each.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
@@ -21,6 +22,9 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
+
+from bot.logs import setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -90,4 +94,43 @@ def _signal_all(children: Sequence[asyncio.subprocess.Process], signum: int) -> 
                 os.kill(child.pid, signum)
 
 
-__all__ = ["CHILD_OPTION", "supervise"]
+def become_supervisor(
+    count: int, args: Sequence[str], *, log_level: str, json_logs: bool
+) -> NoReturn:
+    """Replace this process (same pid: the platform's signals still reach it) by a
+    fresh interpreter that runs only the supervisor: it holds ~20 MB, not the ~100 MB
+    of everything `threadbridge run` imported."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(  # noqa: S606 - this interpreter, fixed arguments
+        sys.executable,
+        [
+            sys.executable,
+            "-m",
+            "bot.supervisor",
+            f"--count={count}",
+            f"--log-level={log_level}",
+            *(["--json-logs"] if json_logs else []),
+            "--",
+            *args,
+        ],
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot.supervisor")
+    parser.add_argument("--count", type=int, required=True)
+    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--json-logs", action="store_true")
+    parser.add_argument("args", nargs=argparse.REMAINDER)
+    options = parser.parse_args(argv)
+    setup_logging(options.log_level, json_lines=options.json_logs)
+    args = [a for a in options.args if a != "--"]
+    return asyncio.run(supervise(args, options.count))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["CHILD_OPTION", "become_supervisor", "main", "supervise"]
