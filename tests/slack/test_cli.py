@@ -26,7 +26,7 @@ def clean_env(**values: str) -> dict[str, str]:
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("OPENAI_", "SLACK_", "DISCORD_", "THREADBRIDGE_"))
-        and k not in ("DATABASE_URL", "PORT", "DYNO")
+        and k not in ("DATABASE_URL", "PORT", "DYNO", "WEB_CONCURRENCY")
     }
     return {**base, **values}
 

@@ -19,10 +19,11 @@ import aiohttp
 import asyncpg
 
 from tests.dbs import database_url
+from tests.emulators.discord import DiscordEmulator
 from tests.emulators.openai import Reply
 from tests.emulators.slack import BOT_USER_ID, SlackEmulator, app_mention_event, event_callback
 from tests.helpers import model_input
-from tests.slack.test_cli import base_env, free_port, run
+from tests.slack.test_cli import base_env, expect_reply, free_port, run
 
 __all__ = ["database_url"]
 
@@ -283,3 +284,41 @@ async def test_a_process_that_fails_takes_the_others_down(
     assert proc.returncode not in (0, None), err.decode()
     assert "stopping the others" in err.decode() or "exited with code" in err.decode()
     assert children_of(proc.pid) == []
+
+
+async def test_socket_mode_processes_connect_each_and_discord_runs_in_the_first(
+    tmp_path: Path,
+    openai_emulator: Any,
+    slack_emulator: SlackEmulator,
+    discord_emulator: DiscordEmulator,
+) -> None:
+    env = base_env(
+        tmp_path,
+        openai_emulator,
+        slack_emulator,
+        SLACK_APP_TOKEN=slack_emulator.app_token,
+        DISCORD_TOKEN=discord_emulator.bot_token,
+        DISCORD_API_URL=discord_emulator.api_base,
+        DISCORD_GUILD_IDS=discord_emulator.guild_id,
+        WEB_CONCURRENCY="3",
+    )
+    proc = await run(["run"], env, tmp_path)
+    try:
+        for _ in range(600):
+            connected = len(slack_emulator.open_socket_connections) == 3
+            if connected and discord_emulator.gateway.sessions:
+                break
+            await asyncio.sleep(0.05)
+        assert len(slack_emulator.open_socket_connections) == 3
+        await asyncio.sleep(1.0)  # a second gateway session would be there by now
+        # One gateway connection per token: two would each receive every event.
+        assert len(discord_emulator.gateway.sessions) == 1
+        event = app_mention_event(channel="C0001", text=f"<@{BOT_USER_ID}> from one of three")
+        envelope = await slack_emulator.socket_send_event(event)
+        await slack_emulator.wait_ack(envelope, 10)
+        await expect_reply(proc, slack_emulator, event, "echo: from one of three")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    assert slack_emulator.open_socket_connections == []
