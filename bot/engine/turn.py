@@ -254,13 +254,13 @@ class Engine:
         caller asks for the next event, that is once it has posted the file: a turn
         resumed after a crash does not post it again.
         """
-        ref = new_ref()
         try:
             async for event in self._turn(
                 thread, messages, context, resume_response, stopped, approve
             ):
                 yield event
         except Exception as exc:
+            ref = new_ref()  # only a failure needs one (an os.urandom call less a turn)
             logger.error(
                 "turn failed ref=%s thread=%s: %s: %s",
                 ref,
