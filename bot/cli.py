@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import gc
 import logging
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -24,7 +25,7 @@ from bot.logs import setup_logging
 from bot.models import CheckResult
 from bot.service import Service
 from bot.store import Store
-from bot.supervisor import CHILD_OPTION
+from bot.supervisor import CHILD_OPTION, become_supervisor, die_with_supervisor
 from bot.tools import ToolRegistry
 
 logger = logging.getLogger(__name__)
@@ -32,6 +33,10 @@ logger = logging.getLogger(__name__)
 EXIT_CONFIG = 2
 # Socket Mode connections Slack allows one app.
 SOCKET_MODE_LIMIT = 10
+# How long past THREADBRIDGE_SHUTDOWN_SECONDS the supervisor waits for a process to exit.
+SUPERVISOR_GRACE_SECONDS = 10.0
+# Database connections of all the processes of one container (PostgreSQL).
+DB_CONNECTIONS = 30
 
 
 class Settings(SlackAppSettings, DiscordAppSettings):
@@ -112,10 +117,18 @@ def _assistants(settings: Settings) -> Assistants:
     )
 
 
+def process_count(settings: CoreSettings) -> int:
+    """How many processes `run` may start: WEB_CONCURRENCY, at most one per CPU (Heroku's
+    value is meant for pre-forking web servers: up to 2 x CPUs + 1)."""
+    return max(1, min(settings.processes, len(os.sched_getaffinity(0))))
+
+
 async def open_store(settings: Settings) -> Store:
     url, connect_args = settings.store_url
     try:
-        return await Store.open(url, connect_args=connect_args)
+        # The processes of one container share the database's connections.
+        connections = max(3, DB_CONNECTIONS // process_count(settings))
+        return await Store.open(url, connect_args=connect_args, connections=connections)
     except OSError as exc:
         raise UsageError(f"DATABASE_URL: cannot open the database: {exc}") from None
 
@@ -174,9 +187,8 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     )
     # Processes with work: every one serves Slack (up to Slack's Socket Mode connection
     # limit); Discord's gateway connection belongs to the first.
-    useful = (
-        (settings.processes if http else min(settings.processes, SOCKET_MODE_LIMIT)) if slack else 1
-    )
+    count = process_count(settings)
+    useful = (count if http else min(count, SOCKET_MODE_LIMIT)) if slack else 1
     if slack and (index is None or index < useful):
         from adapters.slack.runner import run_slack
 
@@ -192,9 +204,9 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
             "for Slack, or DISCORD_TOKEN for Discord. To try the assistant with only "
             "OPENAI_API_KEY set, run: threadbridge console"
         )
-    if index is None and useful > 1:
-        from bot.supervisor import become_supervisor
-
+    if index is not None:
+        die_with_supervisor()
+    elif useful > 1:
         # Migrate once, before the processes would race to.
         await (await open_store(settings)).close()
         become_supervisor(
@@ -202,6 +214,7 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
             ["run", *(["--http"] if http else [])],
             log_level=settings.log_level,
             json_logs=settings.log_format == "json",
+            grace=settings.shutdown_budget + SUPERVISOR_GRACE_SECONDS,
         )
     async with core(settings) as c:
         await c.service.start()
@@ -237,8 +250,10 @@ async def _serve_until_signal(runners: list[Awaitable[None]]) -> None:
         if stopper in done:
             logger.info("signal received: stopping intake, finishing running turns")
     finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
+        # Draining: a repeated SIGTERM (Heroku signals every process of the dyno, a
+        # supervisor passes its own on) changes nothing; a second Ctrl-C quits at once.
+        loop.add_signal_handler(signal.SIGTERM, _already_stopping)
+        loop.remove_signal_handler(signal.SIGINT)
         # Cancelling a runner disconnects it (Socket Mode, gateway, HTTP listener).
         for task in (stopper, *tasks):
             task.cancel()
@@ -441,6 +456,10 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("action", choices=["upgrade", "current"])
     db.set_defaults(handler=cmd_db)
     return parser
+
+
+def _already_stopping() -> None:
+    logger.info("SIGTERM again: still finishing running turns")
 
 
 QUIET_COMMANDS = (cmd_console, cmd_check, cmd_usage, cmd_knowledge, cmd_feedback)

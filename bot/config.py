@@ -296,11 +296,11 @@ class CoreSettings(SettingsBase):
     processes: int = Field(
         1,
         ge=1,
-        le=64,
         alias="WEB_CONCURRENCY",
-        description="Processes `threadbridge run` starts, one event loop (one core) each; "
-        "Heroku sets it by dyno size. They share the database, Slack's HTTP port "
-        "(SO_REUSEPORT) or open one Socket Mode connection each; Discord runs in the first.",
+        description="Slack: processes `threadbridge run` starts, at most one per CPU (one "
+        "event loop each; Heroku sets it by dyno size). They share the database and 30 "
+        "database connections, and Slack's HTTP port (Linux SO_REUSEPORT) or open one "
+        "Socket Mode connection each; Discord runs in the first.",
     )
     shutdown_budget: float = Field(
         25.0,

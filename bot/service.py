@@ -248,12 +248,12 @@ class Service:
             if not self._running:
                 continue
             try:
-                asked = await self._store.stop_requests(list(self._running))
-            except Exception:
-                logger.exception("looking for stop requests failed")
+                asked = await self._store.stop_requests()
+            except Exception as exc:  # the database is away: the sweep logs that
+                logger.debug("looking for stop requests failed: %r", exc)
                 continue
             for turn_id, user_id in asked.items():
-                if self._stop_running(turn_id):
+                if turn_id in self._running and self._stop_running(turn_id):
                     logger.info("turn %s stopped by %s (clicked elsewhere)", turn_id, user_id)
 
     async def decide_approval(
@@ -424,17 +424,21 @@ class Service:
         Returns True if everything finished. Unfinished work stays in the store.
         """
         self._accepting = False
-        for task in (self._sweeper, self._stop_watcher):
-            if task is not None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        try:
+            tasks = list(self._workers.values())
+            if not tasks:
+                return True
+            _, pending = await asyncio.wait(tasks, timeout=budget)
+            for task in pending:
                 task.cancel()
-        tasks = list(self._workers.values())
-        if not tasks:
-            return True
-        _, pending = await asyncio.wait(tasks, timeout=budget)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-        return not pending
+            await asyncio.gather(*pending, return_exceptions=True)
+            return not pending
+        finally:
+            # Only now: a Stop clicked elsewhere still applies to a turn finishing here.
+            if self._stop_watcher is not None:
+                self._stop_watcher.cancel()
 
     # --- workers ------------------------------------------------------------------
 

@@ -384,6 +384,9 @@ _OPEN_TURN = (
     .order_by(_tu.c.id)
     .limit(1)
 )
+_STOP_REQUESTS = sa.select(_tu.c.id, _tu.c.stop_requested_by).where(
+    _tu.c.status.in_(OPEN_STATUSES), _tu.c.stop_requested_by.is_not(None)
+)
 _INSERT_TURN = _tu.insert()
 # The SET clause comes from the parameters' keys.
 _UPDATE_TURN = _tu.update().where(_tu.c.id == _p("turn"))
@@ -541,12 +544,18 @@ class Store:
 
     @classmethod
     async def open(
-        cls, url: str, *, connect_args: dict[str, Any] | None = None, migrate: bool = True
+        cls,
+        url: str,
+        *,
+        connect_args: dict[str, Any] | None = None,
+        migrate: bool = True,
+        connections: int = 30,
     ) -> Store:
         """Connect to `url` and apply migrations.
 
         `sqlite:///path` (`sqlite+aiosqlite://` means the same), or an async
-        PostgreSQL URL (`postgresql+asyncpg://...`, see `normalize_database_url`).
+        PostgreSQL URL (`postgresql+asyncpg://...`, see `normalize_database_url`), with
+        at most `connections` connections (a third kept open).
         """
         backend: _SqliteThread | _AsyncEngine
         if url.startswith("sqlite"):
@@ -559,8 +568,8 @@ class Store:
             engine = create_async_engine(
                 url,
                 connect_args=connect_args or {},
-                pool_size=10,
-                max_overflow=20,
+                pool_size=max(1, connections // 3),
+                max_overflow=max(0, connections - max(1, connections // 3)),
                 pool_pre_ping=True,
             )
             backend, dialect = _AsyncEngine(engine), engine.dialect.name
@@ -971,14 +980,11 @@ class Store:
         )
         return await self.run(lambda conn: conn.execute(query).rowcount == 1)
 
-    async def stop_requests(self, turns: Sequence[int]) -> dict[int, str]:
-        """Of `turns`, those someone asked to stop in another process: turn -> who."""
-        tu = t.turns
-        query = sa.select(tu.c.id, tu.c.stop_requested_by).where(
-            tu.c.id.in_(list(turns)), tu.c.stop_requested_by.is_not(None)
-        )
+    async def stop_requests(self) -> dict[int, str]:
+        """Open turns someone asked to stop in a process not running them: turn -> who.
+        (The status index finds the open turns; the statement never changes.)"""
         return await self.run(
-            lambda conn: {int(r.id): str(r.stop_requested_by) for r in conn.execute(query)}
+            lambda conn: {int(r.id): str(r.stop_requested_by) for r in conn.execute(_STOP_REQUESTS)}
         )
 
     async def turn_control(self, turn: int) -> TurnControl | None:

@@ -24,7 +24,7 @@ async def stop_ephemeral(bot: Any, channel: str, thread_ts: str) -> Any:
                 return e
         return None
 
-    for _ in range(200):
+    for _ in range(500):
         found = find()
         if found is not None:
             return found
@@ -96,8 +96,9 @@ async def test_someone_else_cannot_use_the_askers_stop(
 
 
 async def test_a_quick_reply_leaves_no_stop_button_behind(slack_bot: Any) -> None:
-    # Default settings: the Stop button goes out once a reply has run 2 seconds.
-    bot = await slack_bot()
+    # The Stop button goes out once a reply has run THREADBRIDGE_SLACK_STOP_AFTER
+    # seconds (2 by default; more here, so that a slow CI machine cannot reach it).
+    bot = await slack_bot(THREADBRIDGE_SLACK_STOP_AFTER="30")
     event = app_mention_event(channel="C0001", text=f"<@{BOT_USER_ID}> hello")
     await bot.send(event)
     await bot.settle()

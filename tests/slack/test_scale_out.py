@@ -9,6 +9,7 @@ and on PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import socket
 import sqlite3
@@ -259,7 +260,7 @@ async def test_web_concurrency_runs_that_many_processes_on_one_port(
     for i, event in enumerate(events):
         assert slack_emulator.bot_texts("C0001", event["ts"]) == [f"answer to q{i}"], err
     assert proc.returncode == 0, err.decode()
-    assert children_of(proc.pid) == [] and not alive(children)
+    assert not alive(children)
 
 
 async def test_a_process_that_fails_takes_the_others_down(
@@ -303,13 +304,15 @@ async def test_socket_mode_processes_connect_each_and_discord_runs_in_the_first(
         WEB_CONCURRENCY="3",
     )
     proc = await run(["run"], env, tmp_path)
+    expected = min(3, len(os.sched_getaffinity(0)))  # one process per CPU at most
     try:
         for _ in range(600):
-            connected = len(slack_emulator.open_socket_connections) == 3
+            connected = len(slack_emulator.open_socket_connections) == expected
             if connected and discord_emulator.gateway.sessions:
                 break
             await asyncio.sleep(0.05)
-        assert len(slack_emulator.open_socket_connections) == 3
+        assert len(slack_emulator.open_socket_connections) == expected
+        assert len(children_of(proc.pid)) == expected
         await asyncio.sleep(1.0)  # a second gateway session would be there by now
         # One gateway connection per token: two would each receive every event.
         assert len(discord_emulator.gateway.sessions) == 1
@@ -322,3 +325,60 @@ async def test_socket_mode_processes_connect_each_and_discord_runs_in_the_first(
         _, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, err.decode()
     assert slack_emulator.open_socket_connections == []
+
+
+async def wait_for_children(proc: Any, count: int) -> list[int]:
+    for _ in range(300):
+        children = children_of(proc.pid)
+        if len(children) == count:
+            return children
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"expected {count} processes, found {children_of(proc.pid)}")
+
+
+async def test_sigterm_to_every_process_lets_running_replies_finish(
+    tmp_path: Path, openai_emulator: Any, slack_emulator: SlackEmulator, database_url: str
+) -> None:
+    """As Heroku stops a dyno: SIGTERM to each of its processes, the supervisor's
+    passed on as well. The children drain once; the second SIGTERM changes nothing."""
+    openai_emulator.model = lambda req: Reply(text=f"answer to {question_of(req)}", ttft=1.5)
+    proc, url = await serve(
+        tmp_path, openai_emulator, slack_emulator, database_url, WEB_CONCURRENCY="2"
+    )
+    events = [app_mention_event(text=f"<@{BOT_USER_ID}> q{i}") for i in range(6)]
+    try:
+        children = await wait_for_children(proc, 2)
+        for event in events:
+            status, _ = await slack_emulator.http_send_event(url, event_callback(event))
+            assert status == 200
+        for _ in range(200):
+            if len(openai_emulator.responses_requests()) == len(events):
+                break
+            await asyncio.sleep(0.02)
+        for pid in (proc.pid, *children):
+            os.kill(pid, signal.SIGTERM)
+        await asyncio.sleep(0.3)
+        for pid in children:  # and once more, as a supervisor or the platform may
+            os.kill(pid, signal.SIGTERM)
+    finally:
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    for i, event in enumerate(events):
+        assert slack_emulator.bot_texts("C0001", event["ts"]) == [f"answer to q{i}"], err
+    assert not alive(children)
+
+
+async def test_the_processes_die_with_a_killed_supervisor(
+    tmp_path: Path, openai_emulator: Any, slack_emulator: SlackEmulator
+) -> None:
+    """Nothing is left to keep serving the port (a new container binds it too)."""
+    database = f"sqlite:///{tmp_path / 'threadbridge.db'}"
+    proc, _ = await serve(tmp_path, openai_emulator, slack_emulator, database, WEB_CONCURRENCY="2")
+    children = await wait_for_children(proc, 2)
+    proc.kill()
+    await proc.communicate()
+    for _ in range(200):
+        if not alive(children):
+            break
+        await asyncio.sleep(0.05)
+    assert not alive(children)
