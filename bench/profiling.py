@@ -140,7 +140,8 @@ class Profiler:
         self.note = note
 
     @classmethod
-    async def start(cls, pid: int, stem: Path) -> Profiler:
+    async def start(cls, pid: int, stem: Path, *, subprocesses: bool = False) -> Profiler:
+        """Sample `pid` (with `subprocesses`, its children too: WEB_CONCURRENCY)."""
         out = stem.with_suffix(".txt")
         exe = shutil.which("py-spy")
         if exe is None:
@@ -153,6 +154,7 @@ class Profiler:
             "--rate",
             str(RATE),
             "--nonblocking",
+            *(["--subprocesses"] if subprocesses else []),
             "--format",
             "raw",
             "--output",

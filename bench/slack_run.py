@@ -304,7 +304,11 @@ async def run_slack_scenario(
             driver.turns.clear()
 
             if profile:
-                profiler = await Profiler.start(proc.pid, results_dir / f"profile-{scenario.name}")
+                profiler = await Profiler.start(
+                    proc.pid,
+                    results_dir / f"profile-{scenario.name}",
+                    subprocesses="WEB_CONCURRENCY" in scenario.env,
+                )
             rng = random.Random(7)
             user0, sys0 = procinfo.cpu_times(proc.pid)
             busy0 = procinfo.machine_busy_seconds()
