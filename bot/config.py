@@ -166,7 +166,7 @@ class CoreSettings(SettingsBase):
         "ends with a message (the response is cancelled so the thread stays usable).",
     )
     conversation_pool: int = Field(
-        8,
+        64,
         ge=0,
         alias="THREADBRIDGE_CONVERSATION_POOL",
         description="Conversations mode: Conversations created ahead (kept in the database, "

@@ -3,10 +3,11 @@
 Every new thread needs a Conversation before its first `responses.create`; creating it
 then would put a second model round trip before the first words. The pool keeps a few
 created in advance, in the store (so every process shares them), refilled in the
-background after each one is taken (so a burst of new threads beyond the pool's size
-creates the rest as before). Pooled ones carry no thread metadata: the store maps
-threads to conversations. Pooled ones older than a day are dropped: a
-conversation nobody used is cheap, one that outlived its project's settings is not.
+background once takes pause for QUIET_SECONDS, or at once when a quarter or less is
+left (a burst of new threads beyond the pool's size creates the rest as before).
+Pooled ones carry no thread metadata: the store maps threads to conversations. Pooled
+ones older than a day are dropped: a conversation nobody used is cheap, one that
+outlived its project's settings is not.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from bot.store import Store
 logger = logging.getLogger(__name__)
 
 MAX_AGE_SECONDS = 24 * 3600
+# While more than a quarter is left, the refill waits for this long without a take: a
+# burst of new threads does not pay for it (its creates would compete with the turns).
+QUIET_SECONDS = 2.0
 POOL_METADATA = {"purpose": "threadbridge pool"}
 
 
@@ -36,6 +40,7 @@ class ConversationPool:
         self.store = store
         self.size = size
         self._filling: asyncio.Task[None] | None = None
+        self._last_take = -float("inf")  # time.monotonic() of the last take
 
     def cutoff(self) -> float | None:
         """Pooled conversations created after this time are fresh enough to take; None
@@ -48,6 +53,11 @@ class ConversationPool:
         if cutoff is None:
             return None
         return await self.store.pool_take(created_after=cutoff, thread_id=thread_id)
+
+    def taken(self) -> None:
+        """A new thread took one (or had to create its own): refill, in a quiet moment."""
+        self._last_take = time.monotonic()
+        self.fill()
 
     def fill(self) -> None:
         """Top the pool up in the background (one filler at a time per process)."""
@@ -64,6 +74,11 @@ class ConversationPool:
             # One transaction to learn the size, one per conversation added.
             size = await self.store.pool_prune(created_after=time.time() - MAX_AGE_SECONDS)
             while size < self.size:
+                wait = self._last_take + QUIET_SECONDS - time.monotonic()
+                if wait > 0 and size > self.size // 4:
+                    await asyncio.sleep(wait)
+                    size = await self.store.pool_size()
+                    continue
                 conversation = await self.client.conversations.create(metadata=POOL_METADATA)
                 size = await self.store.pool_add(conversation.id)
         except openai.APIError as exc:

@@ -212,7 +212,7 @@ class Engine:
 
     def pool_taken(self) -> None:
         """A new thread's claim took a pooled conversation (`Store.claim`)."""
-        self.pool.fill()
+        self.pool.taken()
 
     def describe(self, name: str | None = None) -> list[str]:
         """An assistant's tools (the default's), one short line each."""
@@ -401,7 +401,7 @@ class Engine:
         if self.stateless:
             await self.store.append_history(thread.id, _portable(transcript))
         if new_thread:
-            self.pool.fill()
+            self.pool.taken()
         usage = usage + Usage(audio_seconds=state.audio_seconds, images=images)
         if state.voice_asked and self.settings.spoken_replies:
             spoken = await self._speak(said.text)

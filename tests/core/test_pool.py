@@ -72,3 +72,31 @@ async def test_stateless_mode_has_no_pool(make_core: Any, openai_emulator: Any) 
     await core.service.drain()
     assert await core.store.pool_size() == 0
     assert core.replier.replies[0].error is None
+
+
+async def test_the_refill_waits_for_a_pause_in_new_threads_unless_the_pool_runs_low(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    """A burst does not pay for the refill: its creates would compete with its turns."""
+    core = await make_core(THREADBRIDGE_CONVERSATION_POOL=8)
+    await core.service.start()
+    await wait_pool(core, 8)
+    await asyncio.gather(*(core.service.submit(inbound(f"q{i}", thread=f"a{i}")) for i in range(4)))
+    await core.service.drain()
+    # Half the pool is left: nothing created yet, within the quiet time.
+    assert len(openai_emulator.conversations) == 8
+    assert await core.store.pool_size() == 4
+    await wait_pool(core, 8)  # the pause came: refilled
+    assert len(openai_emulator.conversations) == 12
+
+    # A quarter or less left (1 of 8): refilled at once above that, burst or not; the
+    # rest after the pause.
+    await asyncio.gather(*(core.service.submit(inbound(f"q{i}", thread=f"b{i}")) for i in range(7)))
+    await core.service.drain()
+    for _ in range(100):
+        if await core.store.pool_size() == 3:
+            break
+        await asyncio.sleep(0.01)
+    assert await core.store.pool_size() == 3  # well before the 2 s pause ends
+    assert len(openai_emulator.conversations) == 14  # the 7 took pooled ones; 2 more made
+    await wait_pool(core, 8)
