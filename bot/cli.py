@@ -35,6 +35,8 @@ EXIT_CONFIG = 2
 SOCKET_MODE_LIMIT = 10
 # How long past THREADBRIDGE_SHUTDOWN_SECONDS the supervisor waits for a process to exit.
 SUPERVISOR_GRACE_SECONDS = 10.0
+# Conversations the console keeps created ahead (`threadbridge run`: the setting).
+CONSOLE_POOL = 1
 # Database connections of all the processes of one container (PostgreSQL).
 DB_CONNECTIONS = 30
 
@@ -160,6 +162,10 @@ async def core(settings: Settings) -> AsyncIterator[Core]:
 async def cmd_console(settings: Settings, args: argparse.Namespace) -> int:
     from adapters.console import Console
 
+    # One person, one thread at a time: a pool of Conversations ahead is for bursts.
+    settings = settings.model_copy(
+        update={"conversation_pool": min(settings.conversation_pool, CONSOLE_POOL)}
+    )
     async with core(settings) as c:
         console = Console(service=c.service, thread=args.thread, output_dir=settings.output_dir)
         await c.service.start()

@@ -71,3 +71,16 @@ async def test_console_failure_prints_error_with_ref(openai_emulator: Any, tmp_p
     lines = out.splitlines()
     assert lines[0].startswith("  [error] ") and "(ref " in lines[0]
     assert lines[1] == "assistant> echo: b"
+
+
+async def test_the_console_keeps_at_most_one_conversation_ahead(
+    openai_emulator: Any, tmp_path: Path
+) -> None:
+    """The default pool (64, for bursts of new threads) is not for one person."""
+    env = env_for(openai_emulator, tmp_path)
+    del env["THREADBRIDGE_CONVERSATION_POOL"]
+    code, out, err = await run_cli("console", env=env, cwd=tmp_path, stdin=b"hi\n")
+    assert code == 0, err
+    assert out.splitlines() == ["assistant> echo: hi"]
+    # The thread's own and at most one ahead (the refill may or may not have run).
+    assert [r.path for r in openai_emulator.requests].count("/v1/conversations") <= 2
