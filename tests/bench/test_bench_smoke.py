@@ -35,9 +35,10 @@ async def test_slack_run_answers_every_turn(tmp_path: Path) -> None:
     assert result["added_complete_ms"]["count"] == 6
     openai = result["openai_requests"]
     assert openai["by_route"]["POST /v1/responses"] == 6
-    # One per thread, some of them created ahead by the pool (and refills under way).
+    # At most one per thread plus the pool's refills; the threads' own may all have come
+    # from the pool, created before the measured turns (the refill waits for a pause).
     pool = CoreSettings.model_fields["conversation_pool"].default
-    assert 3 <= openai["by_route"]["POST /v1/conversations"] <= 3 + pool
+    assert openai["by_route"].get("POST /v1/conversations", 0) <= 3 + pool
     assert openai["polling_requests"] == 0
     slack = result["slack_requests"]
     assert slack["by_method_per_turn"]["chat.startStream"] == 1.0

@@ -211,9 +211,8 @@ def children_of(pid: int) -> list[int]:
     return sorted(found)
 
 
-def rss_mb(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(status.split("VmRSS:", 1)[1].split()[0]) / 1024
+def command_line(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
 
 
 def alive(pids: list[int]) -> bool:
@@ -231,8 +230,8 @@ async def test_web_concurrency_runs_that_many_processes_on_one_port(
     try:
         children = children_of(proc.pid)
         assert len(children) == 2
-        # The supervisor is a fresh interpreter without the bot's libraries.
-        assert rss_mb(proc.pid) < 50
+        # The supervisor is a fresh interpreter that runs only bot/supervisor.py.
+        assert command_line(proc.pid)[1:3] == ["-m", "bot.supervisor"]
         assert proc.stderr is not None
         while log.count(b"Slack HTTP mode: listening") < 2:  # both took the port
             log += await asyncio.wait_for(proc.stderr.readline(), 30)
