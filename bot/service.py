@@ -253,7 +253,7 @@ class Service:
                 logger.debug("looking for stop requests failed: %r", exc)
                 continue
             for turn_id, user_id in asked.items():
-                if turn_id in self._running and self._stop_running(turn_id):
+                if self._stop_running(turn_id):  # False for another process's turns
                     logger.info("turn %s stopped by %s (clicked elsewhere)", turn_id, user_id)
 
     async def decide_approval(

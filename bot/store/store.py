@@ -565,11 +565,12 @@ class Store:
                 await asyncio.to_thread(_make_parent, path)
             backend, dialect = _SqliteThread(sync_url, connect_args or {}), "sqlite"
         else:
+            kept = max(1, connections // 3)
             engine = create_async_engine(
                 url,
                 connect_args=connect_args or {},
-                pool_size=max(1, connections // 3),
-                max_overflow=max(0, connections - max(1, connections // 3)),
+                pool_size=kept,
+                max_overflow=max(0, connections - kept),
                 pool_pre_ping=True,
             )
             backend, dialect = _AsyncEngine(engine), engine.dialect.name
