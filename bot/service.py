@@ -569,7 +569,7 @@ class Service:
                 await sink.notice(over)
                 refs = await sink.finish()
                 delivered, status, error = list(refs.message_ids), "done", "over budget"
-                return await self._finish(turn.id, status, delivered, error, None, None)
+                return await self._finish(turn, status, delivered, error, None, None)
             if response_id is not None:
                 # The model has these messages already; they are only needed again if
                 # its response cannot be found, and their files are gone with the process.
@@ -637,7 +637,7 @@ class Service:
                 self._attachments.pop(row.id, None)
         usage = self._usage(thread, rows, done)
         response = done.response_id if done else None
-        return await self._finish(turn.id, status, delivered, error, ref, response, usage)
+        return await self._finish(turn, status, delivered, error, ref, response, usage)
 
     async def _until_stopped(
         self, events: AsyncGenerator[EngineEvent, None], running: _Running
@@ -668,7 +668,7 @@ class Service:
 
     async def _finish(
         self,
-        turn_id: int,
+        turn: TurnRow,
         status: TurnStatus,
         posted: list[str] | None,
         error: str | None,
@@ -678,7 +678,7 @@ class Service:
     ) -> bool:
         """Close the turn; True if more messages wait (else the lease is let go)."""
         return await self._store.finish_turn(
-            turn_id,
+            turn.id,
             status=status,
             posted=posted,
             error=error,
@@ -686,6 +686,7 @@ class Service:
             response_id=response_id,
             usage=usage,
             owner=self.owner,
+            thread_id=turn.thread_id,
         )
 
     def _recorder(self, turn_id: int) -> OnPosted:
@@ -706,7 +707,7 @@ class Service:
             logger.exception("could not tell %s that turn %s was given up", thread.key, turn.id)
             posted = turn.posted
         return await self._finish(
-            turn.id, "failed", posted, "interrupted too often", None, turn.response_id
+            turn, "failed", posted, "interrupted too often", None, turn.response_id
         )
 
     async def _over_budget(self, thread: ThreadRow, user_id: str) -> str | None:

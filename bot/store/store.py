@@ -363,6 +363,13 @@ _ANY_PENDING = (
     .where(_ib.c.thread_id == _p("tid"), _ib.c.turn_id.is_(None), _ib.c.ambient.is_(False))
     .limit(1)
 )
+# Let the lease go unless a message that starts a turn waits (one statement for the
+# common case: nothing waits).
+_RELEASE_IF_IDLE = _RELEASE.where(
+    ~sa.exists().where(
+        _ib.c.thread_id == _p("tid"), _ib.c.turn_id.is_(None), _ib.c.ambient.is_(False)
+    )
+)
 _TAKE_PENDING = (
     _ib.update()
     .where(_ib.c.thread_id == _p("tid"), _ib.c.turn_id.is_(None), _ib.c.id <= _p("last"))
@@ -378,14 +385,16 @@ _TURN_INBOUND = (
     .where(_ib.c.thread_id == _p("tid"), _ib.c.turn_id == _p("turn"))
     .order_by(_ib.c.id)
 )
+# Spelled out, not `status.in_(...)`: SQLAlchemy expands an IN list on every execution
+# (about 40 us a statement).
+_IS_OPEN = sa.or_(*(_tu.c.status == status for status in OPEN_STATUSES))
 _OPEN_TURN = (
-    sa.select(_tu)
-    .where(_tu.c.thread_id == _p("tid"), _tu.c.status.in_(OPEN_STATUSES))
-    .order_by(_tu.c.id)
-    .limit(1)
+    sa.select(_tu).where(_tu.c.thread_id == _p("tid"), _IS_OPEN).order_by(_tu.c.id).limit(1)
 )
+# `_LEASE_FREE` for a thread without an open turn.
+_LEASE_FREE_IDLE = _LEASE_FREE.where(~sa.exists().where(_tu.c.thread_id == _p("tid"), _IS_OPEN))
 _STOP_REQUESTS = sa.select(_tu.c.id, _tu.c.stop_requested_by).where(
-    _tu.c.status.in_(OPEN_STATUSES), _tu.c.stop_requested_by.is_not(None)
+    _IS_OPEN, _tu.c.stop_requested_by.is_not(None)
 )
 _INSERT_TURN = _tu.insert()
 # The SET clause comes from the parameters' keys.
@@ -446,10 +455,8 @@ def _new_turn(conn: Connection, thread_id: int, anchor: str, now: float) -> Turn
 def _start_idle(conn: Connection, thread_id: int, start: Start, now: float) -> Work | None:
     """An idle known thread's next turn, over its queue, started by a claim; None if a
     turn is open (a dead process's is `take_work`'s to resume) or the lease is held."""
-    if conn.execute(_OPEN_TURN, {"tid": thread_id}).first() is not None:
-        return None
     row = conn.execute(
-        _LEASE_FREE,
+        _LEASE_FREE_IDLE,
         {"tid": thread_id, "owner": start.owner, "now": now, "until": now + start.ttl},
     ).first()
     if row is None:
@@ -488,7 +495,8 @@ def _lease(thread_id: int, owner: str, ttl: float) -> dict[str, Any]:
 
 
 class _SqliteThread:
-    """One SQLite connection, used only from one thread of its own."""
+    """One SQLite connection, used only from one thread of its own, and kept open: each
+    operation is a transaction on it (no checkout, reset and checkin around each)."""
 
     def __init__(self, url: str, connect_args: dict[str, Any]) -> None:
         self.engine = sa.create_engine(
@@ -498,16 +506,25 @@ class _SqliteThread:
         )
         event.listen(self.engine, "connect", _sqlite_pragmas)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="threadbridge-store")
+        self._conn: Connection | None = None
 
     async def run(self, fn: Callable[[Connection], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._thread, self._call, fn)
 
     def _call(self, fn: Callable[[Connection], T]) -> T:
-        with self.engine.begin() as conn:
-            return fn(conn)
+        if self._conn is None or self._conn.invalidated:
+            self._conn = self.engine.connect()
+        with self._conn.begin():
+            return fn(self._conn)
+
+    def _dispose(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        self.engine.dispose()
 
     async def close(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._thread, self.engine.dispose)
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._dispose)
         self._thread.shutdown(wait=False)
 
 
@@ -891,7 +908,7 @@ class Store:
         """Threads that have queued messages or unfinished turns (for start-up)."""
         ib, tu = t.inbound, t.turns
         queued = sa.select(ib.c.thread_id).where(ib.c.turn_id.is_(None), ib.c.ambient.is_(False))
-        open_turns = sa.select(tu.c.thread_id).where(tu.c.status.in_(OPEN_STATUSES))
+        open_turns = sa.select(tu.c.thread_id).where(_IS_OPEN)
         rows = await self.run(lambda conn: conn.execute(sa.union(queued, open_turns)).all())
         return sorted({int(r[0]) for r in rows})
 
@@ -917,15 +934,16 @@ class Store:
         response_id: str | None,
         usage: TurnUsage | None,
         owner: str | None = None,
+        thread_id: int | None = None,
     ) -> bool:
         """Close a turn and record its token usage in one transaction.
 
         `posted=None` keeps the message ids recorded while posting (a reply that broke
         off); `response_id=None` keeps the one recorded when the model started.
 
-        With `owner` (the thread's lease holder), the same transaction looks at the
-        thread's queue: True if messages wait (the lease is kept for them), else the
-        lease is released and False returned.
+        With `owner` (the lease holder of the turn's thread, `thread_id` if the caller
+        knows it), the same transaction looks at the thread's queue: True if messages
+        wait (the lease is kept for them), else the lease is released and False returned.
         """
 
         def finish(conn: Connection) -> bool:
@@ -963,11 +981,13 @@ class Store:
                 )
             if owner is None:
                 return False
-            thread_id = conn.execute(_TURN_THREAD, {"turn": turn}).scalar_one()
-            if conn.execute(_ANY_PENDING, {"tid": thread_id}).first() is not None:
-                return True
-            conn.execute(_RELEASE, {"tid": thread_id, "owner": owner})
-            return False
+            tid = thread_id
+            if tid is None:
+                tid = conn.execute(_TURN_THREAD, {"turn": turn}).scalar_one()
+            if conn.execute(_RELEASE_IF_IDLE, {"tid": tid, "owner": owner}).rowcount == 1:
+                return False
+            # Not released: messages wait, or the lease is no longer ours.
+            return conn.execute(_ANY_PENDING, {"tid": tid}).first() is not None
 
         return await self.run(finish)
 
@@ -975,9 +995,7 @@ class Store:
         """Ask the process running `turn` to stop it (`stop_requests` is how it sees
         that); False if the turn is over."""
         query = (
-            t.turns.update()
-            .where(t.turns.c.id == turn, t.turns.c.status.in_(OPEN_STATUSES))
-            .values(stop_requested_by=user_id)
+            t.turns.update().where(t.turns.c.id == turn, _IS_OPEN).values(stop_requested_by=user_id)
         )
         return await self.run(lambda conn: conn.execute(query).rowcount == 1)
 
