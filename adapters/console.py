@@ -90,6 +90,9 @@ class ConsoleSink:
         await self.finished.put(error)
         return PostedRefs()
 
+    async def close(self) -> None:
+        pass
+
 
 class ConsoleReplier:
     def __init__(self, out: TextIO, output_dir: Path) -> None:

@@ -65,6 +65,9 @@ class TimingSink:
             self.turn.finish(time.monotonic(), error="error reply" if error else None)
         return PostedRefs()
 
+    async def close(self) -> None:
+        return None
+
 
 class TimingReplier:
     """One turn in flight per thread: the sink belongs to the thread's current turn."""

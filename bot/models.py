@@ -278,6 +278,12 @@ class ReplySink(Protocol):
 
     async def finish(self, *, error: str | None = None) -> PostedRefs: ...
 
+    async def close(self) -> None:
+        """End the reply's background work (typing, a pending Stop button, a timed
+        edit) without posting more. Called after every turn: after `finish` it has
+        nothing left to do; after a delivery failure it keeps a dead reply quiet."""
+        ...
+
 
 ApprovalKind = Literal["function", "mcp"]
 ApprovalOutcome = Literal["approved", "denied", "expired"]

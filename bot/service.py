@@ -633,6 +633,7 @@ class Service:
         finally:
             keeper.cancel()
             self._running.pop(turn.id, None)
+            await self._close(sink, turn.id)
             for row in rows:
                 self._attachments.pop(row.id, None)
         usage = self._usage(thread, rows, done)
@@ -688,6 +689,13 @@ class Service:
             owner=self.owner,
             thread_id=turn.thread_id,
         )
+
+    @staticmethod
+    async def _close(sink: ReplySink, turn_id: int) -> None:
+        try:
+            await sink.close()
+        except Exception:
+            logger.exception("turn %s: its reply's background work did not end cleanly", turn_id)
 
     def _recorder(self, turn_id: int) -> OnPosted:
         async def record(refs: PostedRefs) -> None:

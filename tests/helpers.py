@@ -41,6 +41,7 @@ class RecordedReply:
     notices: list[str] = field(default_factory=list)
     error: str | None = None
     finished: bool = False
+    closed: bool = False
     posted_id: str = ""
     resumed: int = 0
     asked: list[ApprovalRequest] = field(default_factory=list)
@@ -82,6 +83,9 @@ class RecordingSink:
         self.reply.error = error
         self.reply.finished = True
         return PostedRefs((self.reply.posted_id,))
+
+    async def close(self) -> None:
+        self.reply.closed = True
 
 
 class RecordingReplier:

@@ -218,6 +218,13 @@ class DiscordSink:
             await self._post_file(out)
         return self._refs()
 
+    async def close(self) -> None:
+        self._closing.set()
+        tasks = [t for t in (self._render_task, self._typing_task) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     def _refs(self) -> PostedRefs:
         return PostedRefs(tuple(str(p.id) for p in self._posted) + tuple(self._file_messages))
 

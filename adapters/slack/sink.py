@@ -385,6 +385,15 @@ class SlackSink:
             await self._set_status("")
         return PostedRefs(tuple(self._refs.ids))
 
+    async def close(self) -> None:
+        tasks = [t for t in (self._starting, self._stopper, self._flusher) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._starting = self._stopper = self._flusher = None
+        if self._status_showing:  # a reply that broke off: its "thinking" goes too
+            await self._set_status("")
+
     # --- text pipeline --------------------------------------------------------------------
 
     async def _flush_later(self, delay: float) -> None:

@@ -172,3 +172,4 @@ async def test_a_reply_that_breaks_off_keeps_what_was_posted_on_record(
     assert turn.status == "failed"
     assert turn.posted == [replier.replies[0].posted_id]  # the message the user has
     assert turn.response_id is not None
+    assert replier.replies[0].closed  # the sink was told to end what it had running

@@ -3,6 +3,7 @@ dropped connection, a Slack error): the user still gets the reply, or a short er
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from typing import Any
 
@@ -18,6 +19,9 @@ FAILURES = {
     "dropped": {"drop": True},
     "slack-error": {"error": "internal_error"},
 }
+
+
+LONG_SLOW = " ".join(f"word{i}" for i in range(100))
 
 
 def fast(bot: Any) -> None:
@@ -89,3 +93,27 @@ async def test_a_failed_upload_becomes_a_note(slack_bot: Any, openai_emulator: A
 
 def _key(ts: str) -> ThreadKey:
     return ThreadKey("slack", "T0001", "C0001", ts)
+
+
+async def test_a_reply_slack_refuses_leaves_nothing_running(
+    slack_bot: Any, openai_emulator: Any
+) -> None:
+    # Slack refuses every message of the reply (the channel went away): the turn fails,
+    # and what the reply had under way ends with it: no Stop button shows up later and
+    # the "thinking" status is taken down.
+    bot = await slack_bot(THREADBRIDGE_SLACK_STOP_AFTER="1")
+    fast(bot)
+    emu = bot.emulator
+    for method in ("chat.startStream", "chat.postMessage"):
+        emu.fail_next(method, error="channel_not_found", times=50)
+    openai_emulator.script(Reply(text=LONG_SLOW, chunk_chars=5, tokens_per_second=50))
+    event = ask()
+    await bot.send(event)
+    await bot.settle()
+    thread = await bot.store.find_thread(_key(event["ts"]))
+    (turn,) = await bot.store.turns_of(thread.id)
+    assert turn.status == "failed"
+    await asyncio.sleep(1.5)  # past THREADBRIDGE_SLACK_STOP_AFTER
+    assert emu.calls_to("chat.postEphemeral") == []
+    statuses = [c.params.get("status") for c in emu.calls_to("assistant.threads.setStatus")]
+    assert statuses and statuses[0] and statuses[-1] == ""
