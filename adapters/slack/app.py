@@ -78,7 +78,8 @@ SCOPES: Mapping[str, str] = {
     "chat:write": "post, stream (chat.startStream/appendStream/stopStream) and edit replies",
     "files:read": "download files users share with a question (`url_private`)",
     "files:write": "upload generated files into the thread (files_upload_v2)",
-    "assistant:write": "AI app pane: suggested prompts, thread titles, `is working…` status",
+    "assistant:write": "AI app pane: suggested prompts, thread titles (the `is working…` "
+    "status needs only `chat:write` since 2026-03)",
     "users:read": "look up a user's display name for the assistant's context",
     "commands": "the “Ask threadbridge” message shortcut (a question about any message, "
     "answered in its thread)",

@@ -21,8 +21,9 @@ Progress steps become the thread's status (``assistant.threads.setStatus``: the
 alike). Slack clears the status when the app posts a reply, so the sink clears it
 itself only when a status was set after its last posted message (a step after the
 reply's first words, say): a plain turn is one status call, not two. Status is best
-effort: a workspace that refuses it (no ``assistant:write``, or an app without the agent
-feature) just shows no status.
+effort: a workspace that refuses it (an app without the agent feature, or on Slack's
+rules before 2026-03 without ``assistant:write``) just shows no status. A refusal for
+good (a missing scope, say) turns status off for the process, not a call per reply.
 
 Notices and errors are short separate messages in the thread; files are uploaded with
 ``files_upload_v2`` into the same thread.
@@ -91,6 +92,11 @@ FLUSH_INTERVAL = 1.0
 THINKING = "is thinking…"
 WORKING = "is working…"
 EMPTY_REPLY = "_(The assistant returned an empty reply.)_"
+# Slack errors that will not change while the process runs (the app's scopes, token,
+# features): the call is not worth making again.
+REFUSED_FOR_GOOD = frozenset(
+    {"missing_scope", "not_allowed_token_type", "unknown_method", "method_deprecated"}
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -152,9 +158,12 @@ class SlackSink:
         posted: Sequence[str] = (),
         on_posted: OnPosted | None = None,
         turn_id: int | None = None,
+        features_off: set[str] | None = None,
     ) -> None:
         self.client = client
         self.channel = key.channel
+        # Shared by the replier's sinks: what Slack refused for good ("status").
+        self._features_off = set() if features_off is None else features_off
         self.anchor = anchor
         self.turn_id = turn_id
         # Blocks the last streamed page gets when it stops (the feedback buttons).
@@ -177,7 +186,7 @@ class SlackSink:
         self._last_flush = 0.0
         self._called = False  # a Slack call showed text during this sync
         self._failure: BaseException | None = None
-        self._status_ok = self.thread_ts is not None
+        self._status_ok = self.thread_ts is not None and "status" not in self._features_off
         # A status may be showing: set, and no message posted after it was.
         self._status_showing = False
         self._status_calls = 0  # setStatus calls under way
@@ -614,8 +623,13 @@ class SlackSink:
             await self.client.assistant_threads_setStatus(**kwargs)
             self._status_showing = bool(status)
         except FAILURES as exc:
-            # Not an AI app, or no assistant:write: go on without status.
-            logger.debug("thread status unavailable: %s", error_code(exc))
+            # Not an AI app, or a scope missing: go on without status.
+            code = error_code(exc)
+            if code in REFUSED_FOR_GOOD and "status" not in self._features_off:
+                self._features_off.add("status")
+                logger.info("thread status off until restart: Slack says %s", code)
+            else:
+                logger.debug("thread status unavailable for this reply: %s", code)
             self._status_ok = False
         finally:
             self._status_calls -= 1
@@ -675,6 +689,7 @@ class SlackReplier:
         self.client = client
         self.options = options
         self.context = context
+        self._features_off: set[str] = set()
 
     async def read_context(self, *, key: ThreadKey, anchor: str, before: str | None) -> Context:
         if self.context is None:
@@ -698,6 +713,7 @@ class SlackReplier:
             posted=posted,
             on_posted=on_posted,
             turn_id=turn_id,
+            features_off=self._features_off,
         )
         await sink.start()
         return sink

@@ -117,3 +117,36 @@ async def test_a_reply_slack_refuses_leaves_nothing_running(
     assert emu.calls_to("chat.postEphemeral") == []
     statuses = [c.params.get("status") for c in emu.calls_to("assistant.threads.setStatus")]
     assert statuses and statuses[0] and statuses[-1] == ""
+
+
+@pytest.mark.parametrize(
+    ("error", "asked_again"), [("missing_scope", False), ("internal_error", True)]
+)
+async def test_status_refused_for_good_is_not_asked_again(
+    slack_bot: Any, error: str, asked_again: bool
+) -> None:
+    bot = await slack_bot()
+    emu = bot.emulator
+    emu.fail_next("assistant.threads.setStatus", error=error)
+    first = ask()
+    await bot.send(first)
+    await bot.settle()
+    assert emu.bot_texts("C0001", first["ts"])[0].endswith("say it")
+    assert len(emu.calls_to("assistant.threads.setStatus")) == 1
+    second = ask()
+    await bot.send(second)
+    await bot.settle()
+    assert emu.bot_texts("C0001", second["ts"])[0].endswith("say it")
+    calls = emu.calls_to("assistant.threads.setStatus")
+    assert (len(calls) > 1) == asked_again
+
+
+async def test_status_needs_no_assistant_scope(slack_bot: Any) -> None:
+    # Since 2026-03 chat:write is enough for a channel app's "thinking" status.
+    bot = await slack_bot()
+    bot.emulator.scopes.remove("assistant:write")
+    event = ask()
+    await bot.send(event)
+    await bot.settle()
+    (call, *_) = bot.emulator.calls_to("assistant.threads.setStatus")
+    assert call.fault is None and call.params["status"]

@@ -124,7 +124,8 @@ _JSON_FIELDS = frozenset(
     }
 )
 
-#: Bot scope each method needs (conversations.* depend on the channel type, see below).
+#: Bot scope each method needs (conversations.* depend on the channel type, see below);
+#: "a,b": either will do (Slack's ``x-accepted-oauth-scopes`` lists them so).
 _METHOD_SCOPES: dict[str, str] = {
     "chat.postMessage": "chat:write",
     "chat.update": "chat:write",
@@ -133,7 +134,8 @@ _METHOD_SCOPES: dict[str, str] = {
     "chat.startStream": "chat:write",
     "chat.appendStream": "chat:write",
     "chat.stopStream": "chat:write",
-    "assistant.threads.setStatus": "assistant:write",
+    # Since 2026-03-05 chat:write will do too (channel apps show loading states).
+    "assistant.threads.setStatus": "assistant:write,chat:write",
     "assistant.threads.setSuggestedPrompts": "assistant:write",
     "assistant.threads.setTitle": "assistant:write",
     "users.info": "users:read",
@@ -1695,7 +1697,7 @@ class SlackEmulator:
                 needed = self._required_scope(call)
                 if needed is not None:
                     headers["x-accepted-oauth-scopes"] = needed
-                    if self.enforce_scopes and needed not in self.scopes:
+                    if self.enforce_scopes and not set(needed.split(",")) & set(self.scopes):
                         raise ApiError(
                             "missing_scope", needed=needed, provided=",".join(self.scopes)
                         )
