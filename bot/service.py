@@ -109,12 +109,14 @@ def _same_channel(a: ThreadKey, b: ThreadKey) -> bool:
 class _Running:
     """A turn this process is running, as a Stop click finds it."""
 
-    __slots__ = ("in_engine", "response_id", "stopped", "task")
+    __slots__ = ("ending", "in_engine", "response_id", "stopped", "task")
 
     def __init__(self, task: asyncio.Task[object] | None) -> None:
         self.task = task
         self.in_engine = False  # awaiting the engine's next event (not a sink call)
         self.stopped = False
+        # The answer is complete (being posted, then recorded): too late for a Stop.
+        self.ending = False
         self.response_id: str | None = None
 
 
@@ -232,7 +234,7 @@ class Service:
     def _stop_running(self, turn_id: int) -> bool:
         """Stop the turn if this process runs it; False if it does not (any more)."""
         running = self._running.get(turn_id)
-        if running is None or running.stopped:
+        if running is None or running.stopped or running.ending:
             return False
         running.stopped = True
         if running.in_engine and running.task is not None:
@@ -616,6 +618,7 @@ class Service:
                     elif isinstance(event, Failed):
                         error = f"{event.message} (ref {event.ref})"
                         ref = event.ref
+            running.ending = True
             if running.stopped:
                 await self._engine.cancel(running.response_id)
                 await sink.text(STOPPED_MARK)
@@ -630,15 +633,24 @@ class Service:
         except Exception as exc:
             logger.exception("turn %s of %s could not be delivered", turn.id, thread.key)
             error = f"delivery failed: {exc.__class__.__name__}"
+        except BaseException:  # cancelled: a shutdown, the turn is resumed later
+            self._running.pop(turn.id, None)
+            raise
         finally:
             keeper.cancel()
-            self._running.pop(turn.id, None)
+            if (ending := self._running.get(turn.id)) is not None:
+                ending.ending = True
             await self._close(sink, turn.id)
             for row in rows:
                 self._attachments.pop(row.id, None)
         usage = self._usage(thread, rows, done)
         response = done.response_id if done else None
-        return await self._finish(turn, status, delivered, error, ref, response, usage)
+        try:
+            return await self._finish(turn, status, delivered, error, ref, response, usage)
+        finally:
+            # Only now: a Stop click until the turn is recorded must find it here, or it
+            # would be stored as a request for an open turn and answered "Stopped.".
+            self._running.pop(turn.id, None)
 
     async def _until_stopped(
         self, events: AsyncGenerator[EngineEvent, None], running: _Running

@@ -16,6 +16,7 @@ from bot.models import (
     FileReady,
     Notice,
     OutFile,
+    PostedRefs,
     Progress,
     Started,
     TextDelta,
@@ -26,7 +27,7 @@ from bot.models import (
 from bot.service import Service
 from bot.store import Store, ThreadRow
 from bot.tools import ToolContext
-from tests.helpers import RecordingReplier, inbound, key
+from tests.helpers import RecordingReplier, RecordingSink, inbound, key
 
 
 class ScriptedEngine:
@@ -213,6 +214,53 @@ async def test_an_approval_is_decided_once_by_the_asker_in_its_channel(tmp_path:
         assert reply.decided == [(approval, "denied", "U1")]
         row = await store.approval(approval)
         assert row is not None and (row.status, row.decided_by) == ("denied", "U1")
+    finally:
+        await service.stop(budget=1)
+        await store.close()
+
+
+class SlowFinishSink(RecordingSink):
+    """Holds the reply's last post until `release` is set."""
+
+    def __init__(self, inner: RecordingSink, posting: asyncio.Event, release: asyncio.Event):
+        super().__init__(inner.reply, inner.on_posted)
+        self.posting, self.release = posting, release
+
+    async def finish(self, *, error: str | None = None) -> PostedRefs:
+        self.posting.set()
+        await self.release.wait()
+        return await super().finish(error=error)
+
+
+class SlowFinishReplier(RecordingReplier):
+    def __init__(self) -> None:
+        super().__init__()
+        self.posting, self.release = asyncio.Event(), asyncio.Event()
+
+    async def open_reply(self, **kwargs: Any) -> SlowFinishSink:
+        return SlowFinishSink(await super().open_reply(**kwargs), self.posting, self.release)
+
+
+async def test_a_stop_while_the_whole_answer_is_posted_is_too_late(tmp_path: Path) -> None:
+    engine = ScriptedEngine(
+        [Started("resp_1"), TextDelta("The whole answer."), Done(usage=Usage(3, 4), model="m1")]
+    )
+    service, _, store = await make_service(tmp_path, engine)
+    replier = SlowFinishReplier()
+    service.register("test", replier)
+    try:
+        await service.submit(inbound("hi"))
+        await asyncio.wait_for(replier.posting.wait(), 5)
+        thread = await store.find_thread(key())
+        assert thread is not None
+        [turn] = await store.turns_of(thread.id)
+        assert await service.stop_turn(turn.id, key=key(), user_id="U1") == "finished"
+        replier.release.set()
+        await service.drain()
+        [reply] = replier.replies
+        assert reply.text == "The whole answer." and reply.error is None
+        assert [t.status for t in await store.turns_of(thread.id)] == ["done"]
+        assert engine.cancelled == []
     finally:
         await service.stop(budget=1)
         await store.close()
