@@ -172,6 +172,48 @@ class _Said:
         return events
 
 
+class _IdleWatch:
+    """Cancels the reading task once it has waited `idle` seconds for the next stream
+    event (time spent with an event, in the sink, does not count). One timer per
+    stream, moved only when it fires, where `asyncio.timeout` per event would set and
+    cancel one for every delta."""
+
+    def __init__(self, idle: float) -> None:
+        self._loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        self._task = task
+        self._cancelling = task.cancelling()  # cancellations asked before ours
+        self._idle = idle
+        self._since: float | None = None  # waiting since (loop time), None: not waiting
+        self._fired = False
+        self._timer = self._loop.call_later(idle, self._check)
+
+    def waiting(self) -> None:
+        self._since = self._loop.time()
+
+    def got_one(self) -> None:
+        self._since = None
+
+    def _check(self) -> None:
+        now, since = self._loop.time(), self._since
+        if since is not None and now - since >= self._idle:
+            self._fired = True
+            self._task.cancel()
+        else:
+            self._timer = self._loop.call_at(
+                (now if since is None else since) + self._idle, self._check
+            )
+
+    def expired(self) -> bool:
+        """For a CancelledError while waiting: True if it is this watch's own (and then
+        it is taken back), False if someone else cancelled too (a Stop, a shutdown)."""
+        return self._fired and self._task.uncancel() <= self._cancelling
+
+    def close(self) -> None:
+        self._timer.cancel()
+
+
 class Engine:
     """Runs turns against the Responses API. One instance per process."""
 
@@ -556,21 +598,28 @@ class Engine:
         seconds (a stalled server that keeps the connection open) ends the turn.
         """
         idle = self.settings.stream_idle_timeout
+        watch = _IdleWatch(idle)
         async with stream:
-            while True:
-                try:
-                    async with asyncio.timeout(idle):
+            try:
+                while True:
+                    watch.waiting()
+                    try:
                         event = await anext(stream)
-                except StopAsyncIteration:
-                    return
-                except TimeoutError:
-                    await self._abandon(result)
-                    raise TurnFailed(
-                        f"The model stopped answering (nothing for {idle:g} seconds). "
-                        "Please try again."
-                    ) from None
-                for out in map_event(event, result):
-                    yield out
+                    except StopAsyncIteration:
+                        return
+                    except asyncio.CancelledError:
+                        if not watch.expired():
+                            raise
+                        await self._abandon(result)
+                        raise TurnFailed(
+                            f"The model stopped answering (nothing for {idle:g} seconds). "
+                            "Please try again."
+                        ) from None
+                    watch.got_one()
+                    for out in map_event(event, result):
+                        yield out
+            finally:
+                watch.close()
 
     async def _run_calls(
         self,

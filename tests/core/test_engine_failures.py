@@ -3,6 +3,7 @@ pointless retries, and a thread that keeps working."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 
 from bot.models import Attachment
 from tests.emulators.openai import Reply
-from tests.helpers import inbound, key
+from tests.helpers import RecordingReplier, RecordingSink, inbound, key
 
 
 async def turn_statuses(core: Any) -> list[str]:
@@ -171,3 +172,33 @@ async def test_an_image_a_compatible_server_cannot_read_shows_its_reason(
     await core.service.submit(inbound("just text then"))
     await core.service.drain()
     assert core.replier.replies[1].error is None
+
+
+class SlowSink(RecordingSink):
+    """A platform that takes its time with every delta (slower than the idle timeout)."""
+
+    async def text(self, delta: str) -> None:
+        await asyncio.sleep(0.25)
+        await super().text(delta)
+
+
+class SlowReplier(RecordingReplier):
+    async def open_reply(self, **kwargs: Any) -> SlowSink:
+        inner = await super().open_reply(**kwargs)
+        return SlowSink(inner.reply, inner.on_posted)
+
+
+async def test_the_idle_timeout_counts_only_the_wait_for_the_model(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    # Deltas come every 0.1 s; each takes the sink 0.25 s: the stream waits in its
+    # socket meanwhile. Time in the sink is not the model going quiet.
+    core = await make_core(THREADBRIDGE_STREAM_IDLE_TIMEOUT=0.2)
+    replier = SlowReplier()
+    core.service.register("test", replier)
+    openai_emulator.script(Reply(text="one two three four", chunk_chars=4, tokens_per_second=10))
+    await core.service.submit(inbound("hi"))
+    await core.service.drain()
+    [reply] = replier.replies
+    assert (reply.text, reply.error) == ("one two three four", None)
+    assert await turn_statuses(core) == ["done"]
