@@ -95,6 +95,8 @@ NO_APPROVAL_HERE = "A tool call needed approval, which cannot be asked for here:
 APPROVAL_POLL_SECONDS = 5.0
 # How often a process looks for Stop clicks another process took for its running turns.
 STOP_POLL_SECONDS = 1.0
+# How long a reply may take to end its background work after its turn (`ReplySink.close`).
+CLOSE_SECONDS = 3.0
 
 
 def _turn_id(work: Work | None) -> int | None:
@@ -532,6 +534,16 @@ class Service:
         Returns True if more messages wait in the thread's queue (the lease is kept).
         """
         assert work.turn is not None
+        try:
+            return await self._play_turn(work)
+        finally:
+            # Only now, however it ended: a Stop click until the turn is recorded must
+            # find it here, or it would be stored as a request for an open turn (and
+            # answered "Stopped.").
+            self._running.pop(work.turn.id, None)
+
+    async def _play_turn(self, work: Work) -> bool:
+        assert work.turn is not None
         thread, turn, resumed = work.thread, work.turn, work.resumed
         rows = in_platform_order(work.rows or [])
         replier = self.repliers[thread.key.platform]
@@ -633,24 +645,16 @@ class Service:
         except Exception as exc:
             logger.exception("turn %s of %s could not be delivered", turn.id, thread.key)
             error = f"delivery failed: {exc.__class__.__name__}"
-        except BaseException:  # cancelled: a shutdown, the turn is resumed later
-            self._running.pop(turn.id, None)
-            raise
         finally:
-            keeper.cancel()
             if (ending := self._running.get(turn.id)) is not None:
                 ending.ending = True
-            await self._close(sink, turn.id)
             for row in rows:
                 self._attachments.pop(row.id, None)
+            await self._close(sink, turn.id)
+            keeper.cancel()
         usage = self._usage(thread, rows, done)
         response = done.response_id if done else None
-        try:
-            return await self._finish(turn, status, delivered, error, ref, response, usage)
-        finally:
-            # Only now: a Stop click until the turn is recorded must find it here, or it
-            # would be stored as a request for an open turn and answered "Stopped.".
-            self._running.pop(turn.id, None)
+        return await self._finish(turn, status, delivered, error, ref, response, usage)
 
     async def _until_stopped(
         self, events: AsyncGenerator[EngineEvent, None], running: _Running
@@ -704,8 +708,13 @@ class Service:
 
     @staticmethod
     async def _close(sink: ReplySink, turn_id: int) -> None:
+        """`sink.close()`, for at most CLOSE_SECONDS (a platform that hangs must not hold
+        up the turn's record, or a shutdown)."""
         try:
-            await sink.close()
+            async with asyncio.timeout(CLOSE_SECONDS):
+                await sink.close()
+        except TimeoutError:
+            logger.warning("turn %s: its reply did not close within %gs", turn_id, CLOSE_SECONDS)
         except Exception:
             logger.exception("turn %s: its reply's background work did not end cleanly", turn_id)
 
@@ -726,6 +735,8 @@ class Service:
         except Exception:
             logger.exception("could not tell %s that turn %s was given up", thread.key, turn.id)
             posted = turn.posted
+        finally:
+            await self._close(sink, turn.id)
         return await self._finish(
             turn, "failed", posted, "interrupted too often", None, turn.response_id
         )

@@ -220,10 +220,16 @@ class DiscordSink:
 
     async def close(self) -> None:
         self._closing.set()
-        tasks = [t for t in (self._render_task, self._typing_task) if t is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        self._typing_wake.set()
+        if self._typing_task is not None:
+            self._typing_task.cancel()
+            await asyncio.gather(self._typing_task, return_exceptions=True)
+        if self._render_task is not None:
+            # Not cancelled: an edit under way finishes and is recorded (a resumed turn
+            # would post it again otherwise); `_closing` ends the loop after it.
+            await asyncio.wait([self._render_task])
+            if not self._render_task.cancelled() and self._render_task.exception():
+                logger.info("reply update failed: %r", self._render_task.exception())
 
     def _refs(self) -> PostedRefs:
         return PostedRefs(tuple(str(p.id) for p in self._posted) + tuple(self._file_messages))

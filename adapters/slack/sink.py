@@ -619,6 +619,10 @@ class SlackSink:
         if detail:
             kwargs["loading_messages"] = [inert(detail)[:200]]
         self._status_calls += 1
+        if status:
+            # Counted as showing from the moment it is asked for: a call cut short
+            # (close() during it) may have reached Slack.
+            self._status_showing = True
         try:
             await self.client.assistant_threads_setStatus(**kwargs)
             self._status_showing = bool(status)

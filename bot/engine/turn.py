@@ -187,31 +187,42 @@ class _IdleWatch:
         self._idle = idle
         self._since: float | None = None  # waiting since (loop time), None: not waiting
         self._fired = False
-        self._timer = self._loop.call_later(idle, self._check)
+        self._timer: asyncio.TimerHandle | None = None
 
     def waiting(self) -> None:
-        self._since = self._loop.time()
+        self._since = now = self._loop.time()
+        if self._timer is None:
+            self._timer = self._loop.call_at(now + self._idle, self._check)
 
     def got_one(self) -> None:
         self._since = None
+        if self._fired:  # the stream swallowed our cancellation: take it back
+            self._task.uncancel()
+            self._fired = False
 
     def _check(self) -> None:
-        now, since = self._loop.time(), self._since
-        if since is not None and now - since >= self._idle:
+        self._timer = None
+        since = self._since
+        if since is None:
+            return  # not waiting: the next wait sets the timer again
+        if self._loop.time() - since >= self._idle:
             self._fired = True
             self._task.cancel()
         else:
-            self._timer = self._loop.call_at(
-                (now if since is None else since) + self._idle, self._check
-            )
+            self._timer = self._loop.call_at(since + self._idle, self._check)
 
     def expired(self) -> bool:
         """For a CancelledError while waiting: True if it is this watch's own (and then
         it is taken back), False if someone else cancelled too (a Stop, a shutdown)."""
-        return self._fired and self._task.uncancel() <= self._cancelling
+        if not self._fired:
+            return False
+        self._fired = False
+        return self._task.uncancel() <= self._cancelling
 
     def close(self) -> None:
-        self._timer.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
 
 class Engine:
@@ -598,8 +609,8 @@ class Engine:
         seconds (a stalled server that keeps the connection open) ends the turn.
         """
         idle = self.settings.stream_idle_timeout
-        watch = _IdleWatch(idle)
         async with stream:
+            watch = _IdleWatch(idle)
             try:
                 while True:
                     watch.waiting()
@@ -607,8 +618,8 @@ class Engine:
                         event = await anext(stream)
                     except StopAsyncIteration:
                         return
-                    except asyncio.CancelledError:
-                        if not watch.expired():
+                    except (asyncio.CancelledError, TimeoutError) as exc:
+                        if isinstance(exc, asyncio.CancelledError) and not watch.expired():
                             raise
                         await self._abandon(result)
                         raise TurnFailed(

@@ -513,6 +513,8 @@ class _SqliteThread:
 
     def _call(self, fn: Callable[[Connection], T]) -> T:
         if self._conn is None or self._conn.invalidated:
+            if self._conn is not None:
+                self._conn.close()
             self._conn = self.engine.connect()
         with self._conn.begin():
             return fn(self._conn)
