@@ -190,6 +190,10 @@ class _IdleWatch:
         self._timer: asyncio.TimerHandle | None = None
 
     def waiting(self) -> None:
+        task = asyncio.current_task()
+        if task is not self._task and task is not None:
+            # Read from another task (each `anext` wrapped in a task of its own, say).
+            self._task, self._cancelling = task, task.cancelling()
         self._since = now = self._loop.time()
         if self._timer is None:
             self._timer = self._loop.call_at(now + self._idle, self._check)

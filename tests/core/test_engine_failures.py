@@ -4,13 +4,15 @@ pointless retries, and a thread that keeps working."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 from typing import Any
 
 import pytest
 
-from bot.models import Attachment
+from bot.models import Attachment, Failed, TextDelta, UserMessage
+from bot.tools import ToolContext
 from tests.emulators.openai import Reply
 from tests.helpers import RecordingReplier, RecordingSink, inbound, key
 
@@ -202,3 +204,31 @@ async def test_the_idle_timeout_counts_only_the_wait_for_the_model(
     [reply] = replier.replies
     assert (reply.text, reply.error) == ("one two three four", None)
     assert await turn_statuses(core) == ["done"]
+
+
+async def test_a_stall_is_seen_when_each_event_is_awaited_in_a_task_of_its_own(
+    make_core: Any, openai_emulator: Any
+) -> None:
+    # On Python 3.11 `asyncio.wait_for` runs what it waits for in a new task: the idle
+    # watch must follow the task that waits, not the first one.
+    core = await make_core(THREADBRIDGE_STREAM_IDLE_TIMEOUT=0.3, OPENAI_MAX_RETRIES=0)
+    openai_emulator.script(Reply(text="one two", chunk_chars=4, tokens_per_second=0.1))
+    thread = await core.store.ensure_thread(key())
+    events = core.engine.turn(
+        thread=thread,
+        messages=[UserMessage("hi", "U1")],
+        context=ToolContext(thread=key(), user_id="U1", user_name=None),
+    )
+    seen: list[Any] = []
+    async with contextlib.aclosing(events):
+        while True:
+            try:
+                seen.append(await asyncio.wait_for(anext(events), 20))
+            except StopAsyncIteration:
+                break
+    texts = [e.text for e in seen if isinstance(e, TextDelta)]
+    failures = [e for e in seen if isinstance(e, Failed)]
+    assert texts == ["one "]
+    assert [f.message for f in failures] == [
+        "The model stopped answering (nothing for 0.3 seconds). Please try again."
+    ]
