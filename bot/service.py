@@ -92,7 +92,8 @@ StopOutcome = Literal["stopped", "finished", "not_allowed", "unknown"]
 FeedbackOutcome = Literal["recorded", "unknown"]
 DecisionOutcome = Literal["approved", "denied", "decided", "not_allowed", "unknown"]
 NO_APPROVAL_HERE = "A tool call needed approval, which cannot be asked for here: it was denied."
-APPROVAL_POLL_SECONDS = 5.0
+# How often a waiting approval looks for a decision another process took.
+APPROVAL_POLL_SECONDS = 1.0
 # How often a process looks for Stop clicks another process took for its running turns.
 STOP_POLL_SECONDS = 1.0
 # How long a reply may take to end its background work after its turn (`ReplySink.close`).

@@ -4,6 +4,7 @@ engine event, and what the store keeps. The scenario tier is test_service.py."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -264,3 +265,35 @@ async def test_a_stop_while_the_whole_answer_is_posted_is_too_late(tmp_path: Pat
     finally:
         await service.stop(budget=1)
         await store.close()
+
+
+async def test_an_approval_clicked_on_another_process_is_seen_within_a_second(
+    tmp_path: Path,
+) -> None:
+    # Two processes on one database: the click lands on the one not running the turn.
+    engine = ScriptedEngine([TextDelta("Let me check.")])
+    engine.ask = ("call_1", "delete_file", '{"name": "a"}')
+    running, replier, store = await make_service(tmp_path, engine)
+    other, _, other_store = await make_service(tmp_path, ScriptedEngine([]))
+    try:
+        await running.submit(inbound("hi"))
+        for _ in range(200):
+            if replier.replies and replier.replies[0].asked:
+                break
+            await asyncio.sleep(0.01)
+        [reply] = replier.replies
+        [request] = reply.asked
+        clicked = time.monotonic()
+        decided = await other.decide_approval(
+            request.approval_id, key=key(), user_id="U1", approve=True
+        )
+        assert decided == "approved"
+        await running.drain()
+        assert engine.decisions == ["approved"]
+        assert reply.decided == [(request.approval_id, "approved", "U1")]
+        # Polled once a second (every 5 s before): well within 4 s even on a slow machine.
+        assert time.monotonic() - clicked < 4.0
+    finally:
+        for service, db in ((running, store), (other, other_store)):
+            await service.stop(budget=1)
+            await db.close()
