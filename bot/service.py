@@ -651,8 +651,10 @@ class Service:
                 ending.ending = True
             for row in rows:
                 self._attachments.pop(row.id, None)
-            await self._close(sink, turn.id)
-            keeper.cancel()
+            try:
+                await self._close(sink, turn.id)
+            finally:
+                keeper.cancel()  # even if a second cancellation cuts the close short
         usage = self._usage(thread, rows, done)
         response = done.response_id if done else None
         return await self._finish(turn, status, delivered, error, ref, response, usage)
