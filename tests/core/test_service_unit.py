@@ -4,7 +4,6 @@ engine event, and what the store keeps. The scenario tier is test_service.py."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -267,7 +266,7 @@ async def test_a_stop_while_the_whole_answer_is_posted_is_too_late(tmp_path: Pat
         await store.close()
 
 
-async def test_an_approval_clicked_on_another_process_is_seen_within_a_second(
+async def test_an_approval_clicked_on_another_process_reaches_the_turn(
     tmp_path: Path,
 ) -> None:
     # Two processes on one database: the click lands on the one not running the turn.
@@ -283,7 +282,6 @@ async def test_an_approval_clicked_on_another_process_is_seen_within_a_second(
             await asyncio.sleep(0.01)
         [reply] = replier.replies
         [request] = reply.asked
-        clicked = time.monotonic()
         decided = await other.decide_approval(
             request.approval_id, key=key(), user_id="U1", approve=True
         )
@@ -291,8 +289,6 @@ async def test_an_approval_clicked_on_another_process_is_seen_within_a_second(
         await running.drain()
         assert engine.decisions == ["approved"]
         assert reply.decided == [(request.approval_id, "approved", "U1")]
-        # Polled once a second (every 5 s before): well within 4 s even on a slow machine.
-        assert time.monotonic() - clicked < 4.0
     finally:
         for service, db in ((running, store), (other, other_store)):
             await service.stop(budget=1)
