@@ -97,7 +97,7 @@ def summarise(raw: str, *, top: int = 25) -> dict[str, Any]:
             self_func[f"{leaf} ({_short(leaf_file)})"] += count
             for name in {f"{f} ({_short(p)})" for f, p in frames}:
                 inclusive[name] += count
-        elif "_SqliteThread._call" in funcs:
+        elif "_SqliteInline._call" in funcs:  # on the store thread: a fallback, a checkpoint
             sql_busy += count
         elif "_worker" in funcs and ("get" in leaf or "wait" in leaf):
             sql_idle += count  # an idle executor thread (the store's, or DNS lookups')

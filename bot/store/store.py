@@ -3,11 +3,12 @@
 SQLAlchemy Core, with every store operation one function of a connection that runs
 in one transaction (`Store.run`):
 
-* SQLite (the default, WAL mode): on the store's own thread, over one connection.
-  An operation is one hop from the event loop to that thread and back, however many
-  statements it has (one hop per statement, as an async driver does it, cost more:
-  bench/RESULTS.md). One thread also means one writer, which is
-  all SQLite allows anyway.
+* SQLite (the default, WAL mode): over one connection, kept open, on the event loop
+  itself: an operation on a local file costs microseconds, less than a hop to another
+  thread and back (bench/RESULTS.md). What could make the loop wait runs on the
+  store's own thread instead: an operation that meets another writer's lock, the WAL
+  checkpoints, migrations (`_SqliteInline`). One connection also means one writer,
+  which is all SQLite allows anyway.
 * PostgreSQL: asyncpg through SQLAlchemy's async engine, a connection per operation.
 
 Nothing above this package sees SQL.
@@ -272,13 +273,34 @@ def _new_id(result: sa.CursorResult[Any]) -> int:
     return int(key[0])
 
 
+# SQLite on the event loop (`_SqliteInline`): how long an operation that meets another
+# writer waits on the store's thread, and how many commits go between WAL checkpoints.
+BUSY_SECONDS = 10.0
+CHECKPOINT_EVERY = 200
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={int(BUSY_SECONDS * 1000)}")
     cursor.close()
+
+
+def _sqlite_inline_pragmas(dbapi_connection: Any, record: Any) -> None:
+    """The loop's connection never waits for a lock, nor checkpoints (see `_SqliteInline`)."""
+    _sqlite_pragmas(dbapi_connection, record)
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=0")
+    cursor.execute("PRAGMA wal_autocheckpoint=0")
+    cursor.close()
+
+
+def _is_busy(exc: sa.exc.OperationalError) -> bool:
+    """SQLITE_BUSY / SQLITE_LOCKED: another connection holds the lock."""
+    text = str(exc.orig).lower()
+    return "database is locked" in text or "database table is locked" in text
 
 
 def _run_migrations(connection: Connection, revision: str = "head") -> None:
@@ -494,9 +516,21 @@ def _lease(thread_id: int, owner: str, ttl: float) -> dict[str, Any]:
 # --- where operations run -------------------------------------------------------------
 
 
-class _SqliteThread:
-    """One SQLite connection, used only from one thread of its own, and kept open: each
-    operation is a transaction on it (no checkout, reset and checkin around each)."""
+class _SqliteInline:
+    """One SQLite connection, kept open, each operation a transaction on it, run on the
+    event loop's own thread: a statement on a local file takes microseconds, and a hop
+    to another thread (and the two threads' contention for the interpreter lock) cost
+    more than the work, about 1.3 ms a turn.
+
+    What could make the loop wait never runs on it:
+    - the connection does not wait for a lock (`busy_timeout=0`): an operation that
+      meets another writer (another process, a CLI command) is rolled back and run
+      again on the store's thread, which waits for the lock as `busy_timeout` would;
+    - WAL checkpoints (their fsync) are not done by commits (`wal_autocheckpoint=0`)
+      but by the store's thread, on a connection of its own, once enough was written;
+    - migrations run on the store's thread.
+    An asyncio lock keeps the connection to one operation at a time, wherever it runs.
+    """
 
     def __init__(self, url: str, connect_args: dict[str, Any]) -> None:
         self.engine = sa.create_engine(
@@ -504,12 +538,37 @@ class _SqliteThread:
             connect_args={**connect_args, "check_same_thread": False},
             poolclass=sa.pool.StaticPool,
         )
-        event.listen(self.engine, "connect", _sqlite_pragmas)
+        event.listen(self.engine, "connect", _sqlite_inline_pragmas)
+        self._url, self._connect_args = url, connect_args
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="threadbridge-store")
         self._conn: Connection | None = None
+        self._lock: asyncio.Lock | None = None
+        self._commits = 0  # since the last checkpoint
+        self._checkpointer: sa.Engine | None = None
+        self._checkpointing: asyncio.Future[None] | None = None
 
-    async def run(self, fn: Callable[[Connection], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._thread, self._call, fn)
+    async def run(self, fn: Callable[[Connection], T], *, inline: bool = True) -> T:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        loop = asyncio.get_running_loop()
+        async with self._lock:
+            if inline:
+                try:
+                    result = self._call(fn)
+                except sa.exc.OperationalError as exc:
+                    if not _is_busy(exc):
+                        raise
+                    # Rolled back: run again where waiting for the lock is harmless.
+                    result = await loop.run_in_executor(self._thread, self._call_waiting, fn)
+            else:
+                result = await loop.run_in_executor(self._thread, self._call_waiting, fn)
+        self._commits += 1
+        if self._commits >= CHECKPOINT_EVERY and (
+            self._checkpointing is None or self._checkpointing.done()
+        ):
+            self._commits = 0
+            self._checkpointing = loop.run_in_executor(self._thread, self._checkpoint)
+        return result
 
     def _call(self, fn: Callable[[Connection], T]) -> T:
         if self._conn is None or self._conn.invalidated:
@@ -519,13 +578,45 @@ class _SqliteThread:
         with self._conn.begin():
             return fn(self._conn)
 
+    def _call_waiting(self, fn: Callable[[Connection], T]) -> T:
+        """`_call` on the store's thread, retried while another writer holds the lock
+        (for up to BUSY_SECONDS, as `busy_timeout` would)."""
+        deadline = time.monotonic() + BUSY_SECONDS
+        delay = 0.001
+        while True:
+            try:
+                return self._call(fn)
+            except sa.exc.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+
+    def _checkpoint(self) -> None:
+        """Move the WAL's pages into the database file (PASSIVE: it waits for no one)."""
+        try:
+            if self._checkpointer is None:
+                self._checkpointer = sa.create_engine(
+                    self._url, connect_args=self._connect_args, poolclass=sa.pool.StaticPool
+                )
+                event.listen(self._checkpointer, "connect", _sqlite_pragmas)
+            with self._checkpointer.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        except sa.exc.DBAPIError as exc:
+            logger.info("WAL checkpoint skipped: %s", exc.orig)
+
     def _dispose(self) -> None:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
         self.engine.dispose()
+        if self._checkpointer is not None:
+            self._checkpoint()  # what is left of the WAL
+            self._checkpointer.dispose()
 
     async def close(self) -> None:
+        if self._checkpointing is not None:
+            await asyncio.gather(self._checkpointing, return_exceptions=True)
         await asyncio.get_running_loop().run_in_executor(self._thread, self._dispose)
         self._thread.shutdown(wait=False)
 
@@ -536,7 +627,7 @@ class _AsyncEngine:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    async def run(self, fn: Callable[[Connection], T]) -> T:
+    async def run(self, fn: Callable[[Connection], T], *, inline: bool = True) -> T:
         async with self.engine.begin() as conn:
             return await conn.run_sync(fn)
 
@@ -557,7 +648,7 @@ def _sqlite_path(url: str) -> str | None:
 class Store:
     """Async access to the database. Create with :meth:`open`, close with :meth:`close`."""
 
-    def __init__(self, backend: _SqliteThread | _AsyncEngine, dialect: str) -> None:
+    def __init__(self, backend: _SqliteInline | _AsyncEngine, dialect: str) -> None:
         self._backend = backend
         self.dialect = dialect
 
@@ -576,13 +667,13 @@ class Store:
         PostgreSQL URL (`postgresql+asyncpg://...`, see `normalize_database_url`), with
         at most `connections` connections (a third kept open).
         """
-        backend: _SqliteThread | _AsyncEngine
+        backend: _SqliteInline | _AsyncEngine
         if url.startswith("sqlite"):
             sync_url = "sqlite:" + url.split(":", 1)[1]
             path = _sqlite_path(sync_url)
             if path is not None:
                 await asyncio.to_thread(_make_parent, path)
-            backend, dialect = _SqliteThread(sync_url, connect_args or {}), "sqlite"
+            backend, dialect = _SqliteInline(sync_url, connect_args or {}), "sqlite"
         else:
             kept = max(1, connections // 3)
             engine = create_async_engine(
@@ -601,12 +692,13 @@ class Store:
     async def close(self) -> None:
         await self._backend.close()
 
-    async def run(self, fn: Callable[[Connection], T]) -> T:
-        """Run `fn(connection)` in one transaction (committed if it returns)."""
-        return await self._backend.run(fn)
+    async def run(self, fn: Callable[[Connection], T], *, inline: bool = True) -> T:
+        """Run `fn(connection)` in one transaction (committed if it returns). SQLite
+        runs it on the event loop unless `inline=False` (long work: migrations)."""
+        return await self._backend.run(fn, inline=inline)
 
     async def migrate(self, revision: str = "head") -> None:
-        await self.run(lambda conn: _run_migrations(conn, revision))
+        await self.run(lambda conn: _run_migrations(conn, revision), inline=False)
 
     async def revision(self) -> str | None:
         def read(conn: Connection) -> str | None:

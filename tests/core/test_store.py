@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 from pathlib import Path
 
 import pytest
@@ -391,5 +392,57 @@ async def test_heroku_url_forms_connect(database_url: str) -> None:
         )
         assert used_ssl is True
         assert await store.revision() == "0010"
+    finally:
+        await store.close()
+
+
+async def test_sqlite_waits_for_another_writer_off_the_event_loop(tmp_path: Path) -> None:
+    # Another process (here: a plain connection) holds the write lock for a while. The
+    # store's write waits for it without stopping the event loop, then goes through.
+    import sqlite3
+
+    path = tmp_path / "busy.db"
+    store = await open_store(f"sqlite:///{path}")
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        writing = asyncio.create_task(store.ensure_thread(key("busy")))
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        for _ in range(30):  # 0.3 s of other work on the loop meanwhile
+            await asyncio.sleep(0.01)
+        # Not held up for the 10 s a waiting write on the loop would have taken.
+        assert loop.time() - began < 5
+        assert not writing.done()  # still waiting for the lock
+        other.execute("COMMIT")
+        thread = await asyncio.wait_for(writing, 15)
+        assert await store.find_thread(key("busy")) == thread
+    finally:
+        other.close()
+        await store.close()
+
+
+async def test_sqlite_wal_is_checkpointed_by_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Commits on the loop do not checkpoint; the store's thread does, every
+    # CHECKPOINT_EVERY operations: the WAL file stops growing once it is reused.
+    import bot.store.store as store_module
+
+    monkeypatch.setattr(store_module, "CHECKPOINT_EVERY", 10)
+    path = tmp_path / "wal.db"
+    store = await open_store(f"sqlite:///{path}")
+    wal = Path(f"{path}-wal")
+
+    async def write(count: int, start: int) -> int:
+        for n in range(start, start + count):
+            await store.ensure_thread(key(f"t{n}"))
+            await asyncio.sleep(0.002)  # the checkpoints get their turns
+        return await asyncio.to_thread(os.path.getsize, wal)
+
+    try:
+        first = await write(300, 0)
+        second = await write(300, 300)
+        assert second < first * 1.5  # without checkpoints it would double
     finally:
         await store.close()
