@@ -17,6 +17,7 @@ Nothing above this package sees SQL.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
@@ -546,12 +547,14 @@ class _SqliteInline:
         self._commits = 0  # since the last checkpoint
         self._checkpointer: sa.Engine | None = None
         self._checkpointing: asyncio.Future[None] | None = None
+        self._closed = False
 
     async def run(self, fn: Callable[[Connection], T], *, inline: bool = True) -> T:
         if self._lock is None:
             self._lock = asyncio.Lock()
-        loop = asyncio.get_running_loop()
         async with self._lock:
+            if self._closed:
+                raise RuntimeError("the store is closed")
             if inline:
                 try:
                     result = self._call(fn)
@@ -559,16 +562,31 @@ class _SqliteInline:
                     if not _is_busy(exc):
                         raise
                     # Rolled back: run again where waiting for the lock is harmless.
-                    result = await loop.run_in_executor(self._thread, self._call_waiting, fn)
+                    result = await self._on_thread(fn)
             else:
-                result = await loop.run_in_executor(self._thread, self._call_waiting, fn)
+                result = await self._on_thread(fn)
         self._commits += 1
         if self._commits >= CHECKPOINT_EVERY and (
             self._checkpointing is None or self._checkpointing.done()
         ):
             self._commits = 0
-            self._checkpointing = loop.run_in_executor(self._thread, self._checkpoint)
+            self._checkpointing = asyncio.get_running_loop().run_in_executor(
+                self._thread, self._checkpoint
+            )
         return result
+
+    async def _on_thread(self, fn: Callable[[Connection], T]) -> T:
+        """`fn` on the store's thread. The lock is held until the thread is done with
+        the connection, even if the caller is cancelled meanwhile (a Stop, a shutdown):
+        the next operation must not use it on the loop at the same time."""
+        future = asyncio.get_running_loop().run_in_executor(self._thread, self._call_waiting, fn)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            while not future.done():  # however often it is cancelled meanwhile
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(future)
+            raise
 
     def _call(self, fn: Callable[[Connection], T]) -> T:
         if self._conn is None or self._conn.invalidated:
@@ -615,9 +633,15 @@ class _SqliteInline:
             self._checkpointer.dispose()
 
     async def close(self) -> None:
-        if self._checkpointing is not None:
-            await asyncio.gather(self._checkpointing, return_exceptions=True)
-        await asyncio.get_running_loop().run_in_executor(self._thread, self._dispose)
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:  # after the operation under way, before any other
+            if self._closed:
+                return
+            self._closed = True
+            if self._checkpointing is not None:
+                await asyncio.gather(self._checkpointing, return_exceptions=True)
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._dispose)
         self._thread.shutdown(wait=False)
 
 
@@ -1309,7 +1333,8 @@ class Store:
             query = query.where(us.c.user_id == user_id)
         if scope is not None:
             query = query.where(us.c.scope == scope)
-        return await self.run(lambda conn: int(conn.execute(query).scalar() or 0))
+        # A sum over the day's rows: on the store's thread, not the loop.
+        return await self.run(lambda conn: int(conn.execute(query).scalar() or 0), inline=False)
 
     async def usage_summary(self, *, since: float, by: str) -> list[UsageLine]:
         """Usage grouped by user, thread or assistant ("default" for turns of the default

@@ -433,6 +433,10 @@ async def test_sqlite_wal_is_checkpointed_by_the_store(
     path = tmp_path / "wal.db"
     store = await open_store(f"sqlite:///{path}")
     wal = Path(f"{path}-wal")
+    autocheckpoint = await store.run(
+        lambda conn: conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+    )
+    assert autocheckpoint == 0  # the loop's commits leave checkpoints to the store
 
     async def write(count: int, start: int) -> int:
         for n in range(start, start + count):
@@ -445,4 +449,32 @@ async def test_sqlite_wal_is_checkpointed_by_the_store(
         second = await write(300, 300)
         assert second < first * 1.5  # without checkpoints it would double
     finally:
+        await store.close()
+
+
+async def test_a_cancelled_wait_for_the_lock_keeps_the_connection_to_itself(
+    tmp_path: Path,
+) -> None:
+    # A write waiting for another writer's lock is cancelled (a Stop, a shutdown): the
+    # store's thread still has the connection until it gives up or gets through, so the
+    # next operation waits for it rather than use the connection at the same time.
+    import sqlite3
+
+    path = tmp_path / "cancel.db"
+    store = await open_store(f"sqlite:///{path}")
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        writing = asyncio.create_task(store.ensure_thread(key("a")))
+        await asyncio.sleep(0.1)
+        writing.cancel()
+        reading = asyncio.create_task(store.find_thread(key("b")))
+        await asyncio.sleep(0.2)
+        assert not reading.done()
+        other.execute("COMMIT")
+        assert await asyncio.wait_for(reading, 15) is None
+        with pytest.raises(asyncio.CancelledError):
+            await writing
+    finally:
+        other.close()
         await store.close()
