@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.config import CoreSettings, load_settings
 from bot.models import (
+    ApprovalRequest,
     Done,
     EngineEvent,
     Failed,
@@ -183,18 +184,24 @@ async def test_stop_checks_the_channel_and_the_user_then_interrupts_the_wait(
         await store.close()
 
 
+async def approval_asked(replier: RecordingReplier) -> tuple[Any, ApprovalRequest]:
+    """The one reply, once it shows its approval request (and that request)."""
+    for _ in range(200):
+        if replier.replies and replier.replies[0].asked:
+            break
+        await asyncio.sleep(0.01)
+    [reply] = replier.replies
+    [request] = reply.asked
+    return reply, request
+
+
 async def test_an_approval_is_decided_once_by_the_asker_in_its_channel(tmp_path: Path) -> None:
     engine = ScriptedEngine([TextDelta("Let me check.")])
     engine.ask = ("call_1", "delete_file", '{"name": "a"}')
     service, replier, store = await make_service(tmp_path, engine)
     try:
         await service.submit(inbound("hi"))
-        for _ in range(200):
-            if replier.replies and replier.replies[0].asked:
-                break
-            await asyncio.sleep(0.01)
-        [reply] = replier.replies
-        [request] = reply.asked
+        reply, request = await approval_asked(replier)
         assert (request.kind, request.name, request.arguments) == (
             "function",
             "delete_file",
@@ -276,12 +283,7 @@ async def test_an_approval_clicked_on_another_process_reaches_the_turn(
     other, _, other_store = await make_service(tmp_path, ScriptedEngine([]))
     try:
         await running.submit(inbound("hi"))
-        for _ in range(200):
-            if replier.replies and replier.replies[0].asked:
-                break
-            await asyncio.sleep(0.01)
-        [reply] = replier.replies
-        [request] = reply.asked
+        reply, request = await approval_asked(replier)
         decided = await other.decide_approval(
             request.approval_id, key=key(), user_id="U1", approve=True
         )
