@@ -10,7 +10,9 @@ Slack Web API calls the bot makes, so a turn's times are:
 * first text: arrival of the first Slack call that carries reply text
   (``chat.startStream`` with text, ``chat.appendStream``, ``chat.postMessage``,
   ``chat.update``);
-* done: arrival of the ``chat.stopStream`` that closes the reply (or the error post).
+* done: arrival of the ``chat.stopStream`` that closes the reply, of the
+  ``chat.postMessage`` of a reply complete before its first words (posted whole, in
+  Markdown), or of the error post.
 """
 
 from __future__ import annotations
@@ -95,7 +97,12 @@ class BenchSlack(SlackEmulator):
             self.error_posts += 1
             self._note(call, text=False, done=True, error=True)
         elif not text.startswith(":information_source:"):
-            self._note(call, text=True, done=False)
+            # A reply complete before its first words is posted whole, in Markdown.
+            blocks = call.params.get("blocks") or []
+            whole = bool(call.params.get("markdown_text")) or any(
+                isinstance(b, dict) and b.get("type") == "markdown" for b in blocks
+            )
+            self._note(call, text=True, done=whole)
         return result
 
     async def _chat_update(self, call: Call) -> dict[str, Any]:

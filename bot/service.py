@@ -98,6 +98,8 @@ APPROVAL_POLL_SECONDS = 1.0
 STOP_POLL_SECONDS = 1.0
 # How long a reply may take to end its background work after its turn (`ReplySink.close`).
 CLOSE_SECONDS = 3.0
+# Platform threads remembered as known conversations (a set of keys, cleared when full).
+KNOWN_THREADS = 10_000
 
 
 def _turn_id(work: Work | None) -> int | None:
@@ -161,6 +163,9 @@ class Service:
         self._idle = asyncio.Event()
         self._idle.set()
         self._running: dict[int, _Running] = {}
+        # Platform threads known to be conversations (a thread row, once there, stays):
+        # a message in one needs no lookup. Bounded; forgetting costs a lookup.
+        self._known: set[ThreadKey] = set()
         self._decisions: dict[int, asyncio.Event] = {}  # approval id -> decided here
         self._admins = frozenset(settings.admin_users)
 
@@ -171,7 +176,17 @@ class Service:
 
     async def knows_thread(self, key: ThreadKey) -> bool:
         """Whether the platform thread `key` is a conversation already."""
-        return await self._store.find_thread(key) is not None
+        if key in self._known:
+            return True
+        known = await self._store.find_thread(key) is not None
+        if known:
+            self._remember(key)
+        return known
+
+    def _remember(self, key: ThreadKey) -> None:
+        if len(self._known) >= KNOWN_THREADS:
+            self._known.clear()
+        self._known.add(key)
 
     async def reset_thread(self, key: ThreadKey) -> None:
         """The next message in `key` starts a new conversation (the old one stays as
@@ -380,6 +395,7 @@ class Service:
             logger.debug("duplicate delivery ignored: %s", inbound.key)
             return False
         failpoint("after_claim")
+        self._remember(inbound.key)
         if inbound.attachments:
             self._attachments[claimed.inbound_id] = inbound.attachments
         if claimed.work is not None:

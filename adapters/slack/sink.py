@@ -370,6 +370,12 @@ class SlackSink:
         await self._post_extra(f":information_source: {self._plain(text)}")
 
     async def finish(self, *, error: str | None = None) -> PostedRefs:
+        # First the flush that has not gone out yet: the final sync sends its text, so a
+        # reply complete before its first words is posted whole, not streamed.
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
         if self._starting is not None:
             await self._starting
         if self._stopper is not None:
@@ -377,10 +383,6 @@ class SlackSink:
                 self._stopper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._stopper
-        if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
         self._raise_failure()
         if not error and self.options.feedback_buttons and self.turn_id is not None:
             self._final_blocks = feedback_blocks(self.turn_id)
@@ -472,6 +474,11 @@ class SlackSink:
             if not chunk.strip():
                 return
             self._called = True
+            if final:
+                # The whole page is here before its first words went out: one message,
+                # no stream to start and stop (one Slack call, not two).
+                await self._post_whole(page, text, upto)
+                return
             clears = self._clears_status()
             response = await self.client.chat_startStream(
                 channel=self.channel,
@@ -487,12 +494,6 @@ class SlackSink:
             self._posted_anything = True
             await self._refs.add(page.ts)
             page.sent = upto
-            if final:
-                await self.client.chat_stopStream(
-                    channel=self.channel, ts=page.ts, blocks=self._final_blocks
-                )
-                page.open_stream = False
-                self._feedback_shown = self._final_blocks is not None
             return
         if final:
             self._called = True
@@ -510,6 +511,28 @@ class SlackSink:
                 channel=self.channel, ts=page.ts, markdown_text=text
             )
         page.sent = upto
+
+    async def _post_whole(self, page: _Page, markdown: str, upto: int) -> None:
+        """Post a complete page in Markdown, as a stream would show it: `markdown_text`,
+        or a ``markdown`` block above the final blocks (Slack takes `markdown_text`
+        without blocks only; `text` is then the notification's fallback)."""
+        kwargs: dict[str, Any] = {"channel": self.channel, "thread_ts": self.thread_ts}
+        blocks = self._final_blocks
+        if blocks is None:
+            kwargs["markdown_text"] = markdown
+        else:
+            kwargs["text"] = to_mrkdwn(
+                page.raw[:upto], allow_user_mentions=self.options.allow_user_mentions
+            )
+            kwargs["blocks"] = [{"type": "markdown", "text": markdown}, *blocks]
+        clears = self._clears_status()
+        response = await self.client.chat_postMessage(**kwargs)
+        self._posted(clears)
+        page.ts = str(response["ts"])
+        page.sent = upto
+        self._posted_anything = True
+        self._feedback_shown = blocks is not None
+        await self._refs.add(page.ts)
 
     async def _abandon_stream(self, page: _Page) -> None:
         """Leave streaming for this reply; the page continues as an edited message."""

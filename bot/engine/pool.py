@@ -27,6 +27,10 @@ MAX_AGE_SECONDS = 24 * 3600
 # While more than a quarter is left, the refill waits for this long without a take: a
 # burst of new threads does not pay for it (its creates would compete with the turns).
 QUIET_SECONDS = 2.0
+# After a take found the pool empty, new threads create their own for this long (or
+# until this process adds one) without asking the store again: a burst beyond the pool
+# does not pay two lookups a thread for nothing. Another process's refill shows after it.
+EMPTY_SECONDS = 1.0
 POOL_METADATA = {"purpose": "threadbridge pool"}
 
 
@@ -41,18 +45,25 @@ class ConversationPool:
         self.size = size
         self._filling: asyncio.Task[None] | None = None
         self._last_take = -float("inf")  # time.monotonic() of the last take
+        self._empty_until = -float("inf")  # time.monotonic() until which it is empty
 
     def cutoff(self) -> float | None:
         """Pooled conversations created after this time are fresh enough to take; None
-        without a pool. (A new thread's claim takes one in its own transaction.)"""
-        return time.time() - MAX_AGE_SECONDS if self.size > 0 else None
+        without a pool, or while it is known to be empty. (A new thread's claim takes
+        one in its own transaction.)"""
+        if self.size <= 0 or time.monotonic() < self._empty_until:
+            return None
+        return time.time() - MAX_AGE_SECONDS
 
     async def take(self, thread_id: int) -> str | None:
         """A pooled conversation, already recorded as the thread's."""
         cutoff = self.cutoff()
         if cutoff is None:
             return None
-        return await self.store.pool_take(created_after=cutoff, thread_id=thread_id)
+        taken = await self.store.pool_take(created_after=cutoff, thread_id=thread_id)
+        if taken is None:
+            self._empty_until = time.monotonic() + EMPTY_SECONDS
+        return taken
 
     def taken(self) -> None:
         """A new thread took one (or had to create its own): refill, in a quiet moment."""
@@ -81,6 +92,7 @@ class ConversationPool:
                     continue
                 conversation = await self.client.conversations.create(metadata=POOL_METADATA)
                 size = await self.store.pool_add(conversation.id)
+                self._empty_until = -float("inf")
         except openai.APIError as exc:
             # Not fatal: new threads create their conversation themselves meanwhile.
             logger.info("conversation pool not filled: %s", exc.message)

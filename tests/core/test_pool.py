@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from bot.engine import pool as pool_module
 from tests.helpers import conversation_of, inbound, key
 
 
@@ -100,3 +101,30 @@ async def test_the_refill_waits_for_a_pause_in_new_threads_unless_the_pool_runs_
     assert await core.store.pool_size() == 3  # well before the 2 s pause ends
     assert len(openai_emulator.conversations) == 14  # the 7 took pooled ones; 2 more made
     await wait_pool(core, 8)
+
+
+async def test_a_pool_found_empty_is_not_asked_again_for_a_moment(
+    make_core: Any, openai_emulator: Any, monkeypatch: Any
+) -> None:
+    """A burst beyond the pool creates its conversations without two store lookups a
+    thread; one pooled meanwhile (by another process, say) is taken after the moment,
+    and one this process adds at once."""
+    monkeypatch.setattr(pool_module, "EMPTY_SECONDS", 0.3)
+    core = await make_core(THREADBRIDGE_CONVERSATION_POOL=4)  # not started: empty
+    pool = core.engine.pool
+    thread = await core.store.ensure_thread(key("t1"))
+    assert await pool.take(thread.id) is None
+    await core.store.pool_add("conv_from_elsewhere")
+    assert pool.cutoff() is None and await pool.take(thread.id) is None
+    await asyncio.sleep(0.35)
+    assert await pool.take(thread.id) == "conv_from_elsewhere"
+
+    assert await pool.take(thread.id) is None  # empty again
+    pool.fill()  # this process's own refill: taken as soon as it is there
+    for _ in range(500):
+        if await core.store.pool_size() > 0:
+            break
+        await asyncio.sleep(0.01)
+    taken = await pool.take(thread.id)
+    assert taken is not None and taken in openai_emulator.conversations
+    await pool.close()

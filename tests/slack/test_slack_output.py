@@ -43,6 +43,9 @@ def received(emulator: Any) -> str:
                         parts.append(str(call.params[name]))
             for chunk in call.params.get("chunks") or []:
                 parts.append(str(chunk.get("text", "")))
+            for block in call.params.get("blocks") or []:
+                if isinstance(block, dict) and block.get("type") == "markdown":
+                    parts.append(str(block.get("text", "")))
     return "\n".join(parts)
 
 
@@ -277,6 +280,36 @@ async def test_reply_after_restart_goes_to_the_stored_thread(slack_bot: Any) -> 
     assert Anchor.loads("not json") == Anchor(thread_ts="", user="", team="")
 
 
+@pytest.mark.parametrize("feedback", [True, False])
+async def test_a_reply_complete_before_its_first_words_is_posted_once(
+    slack_bot: Any, feedback: bool
+) -> None:
+    """No stream to start and stop: one chat.postMessage, in Markdown as a stream shows it,
+    with the feedback buttons under it (then the Markdown is a block, `text` its fallback)."""
+    bot = await slack_bot(THREADBRIDGE_FEEDBACK_BUTTONS=str(feedback).lower())
+    emu = bot.emulator
+    parent = emu.user_message("C0001", f"<@{BOT_USER_ID}> question")
+    key = ThreadKey("slack", "T0001", "C0001", parent.ts)
+    anchor = Anchor(thread_ts=parent.ts, user="U0USER", team="T0001").dumps()
+    sink = await bot.bridge.replier.open_reply(key=key, anchor=anchor, turn_id=7)
+    await sink.text("**Yes**, see `x` <!channel>.")  # the flush has not run yet
+    refs = await sink.finish()
+    await sink.close()
+    assert [c for c in emu.call_names() if c.startswith("chat.")] == ["chat.postMessage"]
+    [call] = emu.calls_to("chat.postMessage")
+    [reply] = emu.bot_messages("C0001", parent.ts)
+    assert refs.message_ids == (reply.ts,) and reply.stream_state is None
+    shown = "**Yes**, see `x` <\u200b!channel>."  # the broadcast broken up
+    if feedback:
+        markdown, buttons = reply.blocks
+        assert markdown == {"type": "markdown", "text": shown}
+        assert buttons["type"] == "context_actions"
+        assert reply.text.startswith("*Yes*, see `x`") and "<!channel" not in reply.text
+    else:
+        assert call.params["markdown_text"] == shown and "blocks" not in call.params
+        assert reply.text == shown
+
+
 async def test_resumed_reply_rewrites_its_pages_and_removes_what_it_no_longer_needs(
     slack_bot: Any,
 ) -> None:
@@ -297,7 +330,8 @@ async def test_resumed_reply_rewrites_its_pages_and_removes_what_it_no_longer_ne
     await asyncio.sleep(0.3)  # the first flush ran; the sink is never finished
     pages = [m.ts for m in emu.bot_messages("C0001", parent.ts) if m.text.startswith("x")]
     assert len(pages) == 2 and recorded[-1][1:] == tuple(pages)
-    assert [emu.message("C0001", ts).stream_state for ts in pages] == ["stopped", "streaming"]
+    # The full first page went out whole (no stream); the second is still streaming.
+    assert [emu.message("C0001", ts).stream_state for ts in pages] == [None, "streaming"]
     assert recorded[-1][0].startswith("note:")
 
     resumed = await bot.bridge.replier.open_reply(key=key, anchor=anchor, posted=recorded[-1])
