@@ -55,7 +55,7 @@ from .events import (
 from .shortcut import AskShortcut
 from .sink import SinkOptions, SlackReplier
 from .text import inert
-from .users import BACKGROUND_SECONDS, UserNames
+from .users import UserNames
 
 logger = logging.getLogger(__name__)
 
@@ -367,9 +367,7 @@ class SlackBridge:
             return await self.names.get(incoming.user)
         known, name = self.names.cached(incoming.user)
         if not known and self.names.looking_up(incoming.user):
-            self._background(
-                self.names.get(incoming.user, seconds=BACKGROUND_SECONDS), "users.info"
-            )
+            self._background(self.names.get_later(incoming.user), "users.info")
         return name
 
     def _refuse(self, incoming: Incoming) -> None:

@@ -22,6 +22,9 @@ FINAL_ERRORS = frozenset({"user_not_found", "missing_scope", "not_allowed_token_
 # this long, then it is asked again.
 RETRY_SECONDS = 60.0
 CACHE_SIZE = 10_000
+# Lookups nobody waits for, at once: a burst of new authors looks their names up one
+# after another behind the turns, not between each turn and its first words.
+BACKGROUND_AT_ONCE = 4
 
 
 class UserNames:
@@ -32,6 +35,7 @@ class UserNames:
         self._names: dict[str, str | None] = {}
         self._retry_at: dict[str, float] = {}  # names that failed, by when to ask again
         self._looking: set[str] = set()
+        self._later = asyncio.Semaphore(BACKGROUND_AT_ONCE)
 
     def _known(self, user_id: str) -> bool:
         retry = self._retry_at.get(user_id)
@@ -52,6 +56,14 @@ class UserNames:
             return False
         self._looking.add(user_id)
         return True
+
+    async def get_later(self, user_id: str) -> str | None:
+        """`get` for nobody waiting (claimed with `looking_up`): a few at a time."""
+        try:
+            async with self._later:
+                return await self.get(user_id, seconds=BACKGROUND_SECONDS)
+        finally:
+            self._looking.discard(user_id)
 
     async def get(self, user_id: str, *, seconds: float = LOOKUP_SECONDS) -> str | None:
         if self._known(user_id):

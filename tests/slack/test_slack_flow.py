@@ -124,6 +124,31 @@ async def test_a_new_users_first_message_does_not_wait_for_their_name(
     assert len(emu.calls_to("users.info")) == 1
 
 
+async def test_a_burst_of_new_authors_looks_their_names_up_a_few_at_a_time(
+    slack_bot: Any, openai_emulator: Any
+) -> None:
+    """Nobody waits for these lookups: they queue behind the turns, four at once, and
+    every author's next message still carries the name."""
+    bot = await slack_bot()
+    emu = bot.emulator
+    emu.latency["users.info"] = 0.2
+    users_ = [f"U{i:04d}" for i in range(10)]
+    firsts = [mention(f"hi {i}", channel="C0001", user=u) for i, u in enumerate(users_)]
+    await asyncio.gather(*(bot.send(m) for m in firsts))
+    await bot.settle()
+    assert all(emu.bot_texts("C0001", m["ts"]) == [f"echo: hi {i}"] for i, m in enumerate(firsts))
+    await wait_for(lambda: len(emu.calls_to("users.info")) == 10, seconds=10)
+    await wait_for(lambda: all(c.answered for c in emu.calls_to("users.info")))
+    lookups = sorted(emu.calls_to("users.info"), key=lambda c: c.time)
+    assert sorted(c.params["user"] for c in lookups) == users_  # each once
+    # Each held 0.2 s: with at most four at once, the fifth began after the first ended.
+    assert lookups[4].time - lookups[0].time >= 0.2
+    follow = message_event(channel="C0001", text="again", thread_ts=firsts[3]["ts"], user=users_[3])
+    await bot.send(follow)
+    await bot.settle()
+    assert emu.bot_texts("C0001", firsts[3]["ts"])[-1] == "echo: [u0003] again"
+
+
 async def test_a_failed_name_lookup_is_asked_again_later_not_for_every_message(
     slack_bot: Any, openai_emulator: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
