@@ -11,8 +11,8 @@ Slack Web API calls the bot makes, so a turn's times are:
   (``chat.startStream`` with text, ``chat.appendStream``, ``chat.postMessage``,
   ``chat.update``);
 * done: arrival of the ``chat.stopStream`` that closes the reply, of the
-  ``chat.postMessage`` of a reply complete before its first words (posted whole, in
-  Markdown), or of the error post.
+  ``chat.postMessage`` of a reply's last page when it was complete before its first
+  words (posted whole, in Markdown, with the feedback buttons), or of the error post.
 """
 
 from __future__ import annotations
@@ -59,8 +59,11 @@ TURN_TIMEOUT = 60.0
 class BenchSlack(SlackEmulator):
     """The Slack emulator, telling the driver when a turn's reply shows and ends."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, feedback_buttons: bool = True) -> None:
         super().__init__()
+        # A reply's last page carries the feedback buttons (on by default): a page posted
+        # whole ends the reply if it has them, or if there are none to carry.
+        self.feedback_buttons = feedback_buttons
         #: channel -> the turn in flight there (one bench thread per channel).
         self.current: dict[str, Turn] = {}
         self.error_posts = 0
@@ -97,12 +100,13 @@ class BenchSlack(SlackEmulator):
             self.error_posts += 1
             self._note(call, text=False, done=True, error=True)
         elif not text.startswith(":information_source:"):
-            # A reply complete before its first words is posted whole, in Markdown.
+            # A page complete before its first words is posted whole, in Markdown; the
+            # last one with the feedback buttons under it (a Markdown block then).
             blocks = call.params.get("blocks") or []
-            whole = bool(call.params.get("markdown_text")) or any(
-                isinstance(b, dict) and b.get("type") == "markdown" for b in blocks
-            )
-            self._note(call, text=True, done=whole)
+            last = any(isinstance(b, dict) and b.get("type") == "markdown" for b in blocks)
+            if not self.feedback_buttons:
+                last = bool(call.params.get("markdown_text"))  # one page assumed
+            self._note(call, text=True, done=last)
         return result
 
     async def _chat_update(self, call: Call) -> dict[str, Any]:
@@ -276,7 +280,8 @@ async def run_slack_scenario(
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-{scenario.name}-"))
     log_path = results_dir / f"bot-{scenario.name}.log"
     openai = await OpenAIProcess.start(scenario.model)
-    slack = BenchSlack()
+    feedback = scenario.env.get("THREADBRIDGE_FEEDBACK_BUTTONS", "true").lower() != "false"
+    slack = BenchSlack(feedback_buttons=feedback)
     await slack.start()
     port = free_port()
     env = bot_env(

@@ -94,6 +94,7 @@ PROMPTS_TITLE = "How can I help?"
 REFUSAL = "Sorry, I'm not set up to answer here."
 EMPTY_QUESTION = "(The user mentioned you without writing anything else.)"
 WEB_API_TIMEOUT = 30
+NAME_LOOKUP = "users.info"  # what a background name lookup is called (its task's name)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -241,7 +242,11 @@ class SlackBridge:
 
     async def close(self) -> None:
         """Wait briefly for background posts (refusals, prompts), then cancel them, and
-        close the client's shared session (later calls get a session of their own)."""
+        close the client's shared session (later calls get a session of their own).
+        Name lookups are cancelled at once: nobody needs a name after the last turn."""
+        for task in self._tasks:
+            if task.get_name() == f"slack-{NAME_LOOKUP}":
+                task.cancel()
         if self._tasks:
             _, pending = await asyncio.wait(self._tasks, timeout=5)
             for task in pending:
@@ -367,7 +372,7 @@ class SlackBridge:
             return await self.names.get(incoming.user)
         known, name = self.names.cached(incoming.user)
         if not known and self.names.looking_up(incoming.user):
-            self._background(self.names.get_later(incoming.user), "users.info")
+            self._background(self.names.get_later(incoming.user), NAME_LOOKUP)
         return name
 
     def _refuse(self, incoming: Incoming) -> None:

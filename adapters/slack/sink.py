@@ -374,15 +374,15 @@ class SlackSink:
         # reply complete before its first words is posted whole, not streamed.
         if self._flusher is not None:
             self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
+            await asyncio.wait([self._flusher])
+            async with self._lock:
+                pass  # a sync the flusher had under way ends first (its failure counts)
         if self._starting is not None:
             await self._starting
         if self._stopper is not None:
             if not self._stop_posting:
                 self._stopper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._stopper
+            await asyncio.wait([self._stopper])
         self._raise_failure()
         if not error and self.options.feedback_buttons and self.turn_id is not None:
             self._final_blocks = feedback_blocks(self.turn_id)
@@ -446,27 +446,31 @@ class SlackSink:
                     break  # the line the user sees is still coming: it stays on this page
                 head, tail = seal(page.raw[:cut], page.raw[cut:])
                 page.raw = head
-                await self._show(page, final=True)
+                await self._show(page, final=True, last=False)
                 page = self._page = self._new_page(tail)
-            await self._show(page, final=final)
+            await self._show(page, final=final, last=final)
             if self._called:
                 # The interval counts from the last call. Text held back (a first word
                 # that could still become a mention) goes out with the very next delta.
                 self._last_flush = time.monotonic()
 
-    async def _show(self, page: _Page, *, final: bool) -> None:
+    async def _show(self, page: _Page, *, final: bool, last: bool) -> None:
+        """Show `page`; `final`: its text is complete; `last`: it is the reply's last
+        page, complete, and takes the final blocks (the feedback buttons)."""
+        blocks = self._final_blocks if last else None
         if page.stream:
             try:
-                await self._show_stream(page, final=final)
+                await self._show_stream(page, final=final, blocks=blocks)
                 return
             except FAILURES as exc:
                 error = error_code(exc)
                 logger.info("streaming stopped (%s); editing the message instead", error)
                 await self._abandon_stream(page)
-        last = final and page is self._page and not self._feedback_shown
-        await self._show_edit(page, extra=self._final_blocks if last else None)
+        await self._show_edit(page, extra=None if self._feedback_shown else blocks)
 
-    async def _show_stream(self, page: _Page, *, final: bool) -> None:
+    async def _show_stream(
+        self, page: _Page, *, final: bool, blocks: list[dict[str, Any]] | None
+    ) -> None:
         upto = len(page.raw) if final else _stream_end(page.raw, page.sent)
         chunk = page.raw[page.sent : upto]
         text = safe_markdown(chunk, allow_user_mentions=self.options.allow_user_mentions)
@@ -477,7 +481,7 @@ class SlackSink:
             if final:
                 # The whole page is here before its first words went out: one message,
                 # no stream to start and stop (one Slack call, not two).
-                await self._post_whole(page, text, upto)
+                await self._post_whole(page, text, upto, blocks)
                 return
             clears = self._clears_status()
             response = await self.client.chat_startStream(
@@ -501,9 +505,9 @@ class SlackSink:
                 channel=self.channel,
                 ts=page.ts,
                 markdown_text=text if chunk else None,
-                blocks=self._final_blocks,
+                blocks=blocks,
             )
-            self._feedback_shown = self._final_blocks is not None
+            self._feedback_shown = self._feedback_shown or blocks is not None
             page.open_stream = False
         elif chunk:
             self._called = True
@@ -512,12 +516,13 @@ class SlackSink:
             )
         page.sent = upto
 
-    async def _post_whole(self, page: _Page, markdown: str, upto: int) -> None:
+    async def _post_whole(
+        self, page: _Page, markdown: str, upto: int, blocks: list[dict[str, Any]] | None
+    ) -> None:
         """Post a complete page in Markdown, as a stream would show it: `markdown_text`,
-        or a ``markdown`` block above the final blocks (Slack takes `markdown_text`
+        or a ``markdown`` block above the final `blocks` (Slack takes `markdown_text`
         without blocks only; `text` is then the notification's fallback)."""
         kwargs: dict[str, Any] = {"channel": self.channel, "thread_ts": self.thread_ts}
-        blocks = self._final_blocks
         if blocks is None:
             kwargs["markdown_text"] = markdown
         else:
@@ -531,7 +536,7 @@ class SlackSink:
         page.ts = str(response["ts"])
         page.sent = upto
         self._posted_anything = True
-        self._feedback_shown = blocks is not None
+        self._feedback_shown = self._feedback_shown or blocks is not None
         await self._refs.add(page.ts)
 
     async def _abandon_stream(self, page: _Page) -> None:
@@ -547,13 +552,16 @@ class SlackSink:
 
     async def _show_edit(self, page: _Page, *, extra: list[dict[str, Any]] | None = None) -> None:
         """Post or edit the page; with `extra` blocks (the feedback buttons under the
-        last page), the text goes in section blocks above them."""
+        last page), the text goes in section blocks above them. A page an interrupted
+        attempt posted is rewritten with blocks too: it may have blocks of its own (a
+        Markdown block, the buttons), which an edit of its text alone would leave."""
         if not page.raw.strip():
             return
         text = to_mrkdwn(page.raw, allow_user_mentions=self.options.allow_user_mentions)
         if text == page.shown and not extra:
             return
-        blocks = [*text_sections(text), *extra] if extra else None
+        reused = page.reused and page.ts is not None
+        blocks = [*text_sections(text), *(extra or ())] if extra or reused else None
         if page.reused and page.ts is not None:
             page.reused = False
             # It may have been left streaming; Slack refuses chat.update until stopped.
@@ -569,7 +577,7 @@ class SlackSink:
                         channel=self.channel, ts=page.ts, text=text, blocks=blocks
                     )
                 page.shown = text
-                self._feedback_shown = self._feedback_shown or blocks is not None
+                self._feedback_shown = self._feedback_shown or bool(extra)
                 return
             except FAILURES as exc:
                 # The message is gone or frozen: continue in a new one.
@@ -577,7 +585,7 @@ class SlackSink:
                 page.ts = None
         page.ts = await self._post(text, blocks=blocks)
         page.shown = text
-        self._feedback_shown = self._feedback_shown or blocks is not None
+        self._feedback_shown = self._feedback_shown or bool(extra)
 
     def _new_page(self, raw: str = "") -> _Page:
         """The next page: a message an interrupted attempt posted, or a new one."""

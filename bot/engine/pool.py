@@ -46,6 +46,7 @@ class ConversationPool:
         self._filling: asyncio.Task[None] | None = None
         self._last_take = -float("inf")  # time.monotonic() of the last take
         self._empty_until = -float("inf")  # time.monotonic() until which it is empty
+        self._adds = 0  # conversations this process pooled
 
     def cutoff(self) -> float | None:
         """Pooled conversations created after this time are fresh enough to take; None
@@ -60,8 +61,9 @@ class ConversationPool:
         cutoff = self.cutoff()
         if cutoff is None:
             return None
+        adds = self._adds
         taken = await self.store.pool_take(created_after=cutoff, thread_id=thread_id)
-        if taken is None:
+        if taken is None and self._adds == adds:  # (one added meanwhile is there)
             self._empty_until = time.monotonic() + EMPTY_SECONDS
         return taken
 
@@ -92,6 +94,7 @@ class ConversationPool:
                     continue
                 conversation = await self.client.conversations.create(metadata=POOL_METADATA)
                 size = await self.store.pool_add(conversation.id)
+                self._adds += 1
                 self._empty_until = -float("inf")
         except openai.APIError as exc:
             # Not fatal: new threads create their conversation themselves meanwhile.

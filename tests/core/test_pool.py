@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from bot.engine import pool as pool_module
@@ -103,20 +104,36 @@ async def test_the_refill_waits_for_a_pause_in_new_threads_unless_the_pool_runs_
     await wait_pool(core, 8)
 
 
+class Clock:
+    """The pool's `time`: wall time as it is, the monotonic clock moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    @staticmethod
+    def time() -> float:
+        return time.time()
+
+
 async def test_a_pool_found_empty_is_not_asked_again_for_a_moment(
     make_core: Any, openai_emulator: Any, monkeypatch: Any
 ) -> None:
     """A burst beyond the pool creates its conversations without two store lookups a
     thread; one pooled meanwhile (by another process, say) is taken after the moment,
     and one this process adds at once."""
-    monkeypatch.setattr(pool_module, "EMPTY_SECONDS", 0.3)
+    clock = Clock()
+    monkeypatch.setattr(pool_module, "time", clock)
     core = await make_core(THREADBRIDGE_CONVERSATION_POOL=4)  # not started: empty
     pool = core.engine.pool
     thread = await core.store.ensure_thread(key("t1"))
     assert await pool.take(thread.id) is None
     await core.store.pool_add("conv_from_elsewhere")
+    clock.now += pool_module.EMPTY_SECONDS - 0.01
     assert pool.cutoff() is None and await pool.take(thread.id) is None
-    await asyncio.sleep(0.35)
+    clock.now += 0.02
     assert await pool.take(thread.id) == "conv_from_elsewhere"
 
     assert await pool.take(thread.id) is None  # empty again

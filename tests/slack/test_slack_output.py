@@ -310,6 +310,52 @@ async def test_a_reply_complete_before_its_first_words_is_posted_once(
         assert reply.text == shown
 
 
+async def test_a_long_reply_complete_before_its_first_words_has_one_set_of_buttons(
+    slack_bot: Any,
+) -> None:
+    """Two pages, both posted whole: the feedback buttons go under the last one only."""
+    bot = await slack_bot()
+    emu = bot.emulator
+    parent = emu.user_message("C0001", f"<@{BOT_USER_ID}> question")
+    key = ThreadKey("slack", "T0001", "C0001", parent.ts)
+    anchor = Anchor(thread_ts=parent.ts, user="U0USER", team="T0001").dumps()
+    sink = await bot.bridge.replier.open_reply(key=key, anchor=anchor, turn_id=7)
+    await sink.text("x " * 3000)
+    await sink.finish()
+    await sink.close()
+    assert [c for c in emu.call_names() if c.startswith("chat.")] == ["chat.postMessage"] * 2
+    first, last = emu.bot_messages("C0001", parent.ts)
+    assert first.blocks is None and first.text.startswith("x x")
+    assert [b["type"] for b in last.blocks] == ["markdown", "context_actions"]
+    assert (first.text + last.blocks[0]["text"]).split() == ["x"] * 3000
+
+
+async def test_a_resumed_reply_rewrites_a_page_posted_whole_blocks_and_all(
+    slack_bot: Any,
+) -> None:
+    """The interrupted attempt posted its page whole, in a Markdown block with buttons;
+    the resumed one fails halfway: the page shows the new text, not the old block."""
+    bot = await slack_bot()
+    emu = bot.emulator
+    parent = emu.user_message("C0001", f"<@{BOT_USER_ID}> question")
+    key = ThreadKey("slack", "T0001", "C0001", parent.ts)
+    anchor = Anchor(thread_ts=parent.ts, user="U0USER", team="T0001").dumps()
+    first = await bot.bridge.replier.open_reply(key=key, anchor=anchor, turn_id=7)
+    await first.text("The old answer.")
+    refs = await first.finish()
+    [page] = emu.bot_messages("C0001", parent.ts)
+    assert page.blocks is not None and page.blocks[0]["type"] == "markdown"
+
+    resumed = await bot.bridge.replier.open_reply(
+        key=key, anchor=anchor, posted=refs.message_ids, turn_id=7
+    )
+    await resumed.text("The new answer, half")
+    await resumed.finish(error="The model failed.")
+    page = emu.message("C0001", page.ts)
+    assert page is not None and page.text == "The new answer, half"
+    assert page.blocks == [{"type": "section", "text": {"type": "mrkdwn", "text": page.text}}]
+
+
 async def test_resumed_reply_rewrites_its_pages_and_removes_what_it_no_longer_needs(
     slack_bot: Any,
 ) -> None:
