@@ -3,8 +3,9 @@
 Every new thread needs a Conversation before its first `responses.create`; creating it
 then would put a second model round trip before the first words. The pool keeps a few
 created in advance, in the store (so every process shares them), refilled in the
-background once takes pause for QUIET_SECONDS, or at once when a quarter or less is
-left (a burst of new threads beyond the pool's size creates the rest as before).
+background once takes pause for QUIET_SECONDS (FILL_AT_ONCE at a time), or at once,
+one at a time, when a quarter or less is left (a burst of new threads beyond the
+pool's size creates the rest as before).
 Pooled ones carry no thread metadata: the store maps threads to conversations. Pooled
 ones older than a day are dropped: a conversation nobody used is cheap, one that
 outlived its project's settings is not.
@@ -27,6 +28,8 @@ MAX_AGE_SECONDS = 24 * 3600
 # While more than a quarter is left, the refill waits for this long without a take: a
 # burst of new threads does not pay for it (its creates would compete with the turns).
 QUIET_SECONDS = 2.0
+# Conversations created at once when the pool fills in a quiet moment.
+FILL_AT_ONCE = 8
 # After a take found the pool empty, new threads create their own for this long (or
 # until this process adds one) without asking the store again: a burst beyond the pool
 # does not pay two lookups a thread for nothing. Another process's refill shows after it.
@@ -92,10 +95,24 @@ class ConversationPool:
                     await asyncio.sleep(wait)
                     size = await self.store.pool_size()
                     continue
-                conversation = await self.client.conversations.create(metadata=POOL_METADATA)
-                size = await self.store.pool_add(conversation.id)
-                self._adds += 1
-                self._empty_until = -float("inf")
+                # In a quiet moment (a start, say) several at once: the pool is full in a
+                # few round trips. While new threads come, one at a time.
+                at_once = 1 if wait > 0 else min(FILL_AT_ONCE, self.size - size)
+                created = await asyncio.gather(
+                    *(
+                        self.client.conversations.create(metadata=POOL_METADATA)
+                        for _ in range(at_once)
+                    ),
+                    return_exceptions=True,
+                )
+                for conversation in created:
+                    if not isinstance(conversation, BaseException):
+                        size = await self.store.pool_add(conversation.id)
+                        self._adds += 1
+                        self._empty_until = -float("inf")
+                for failure in created:
+                    if isinstance(failure, BaseException):
+                        raise failure
         except openai.APIError as exc:
             # Not fatal: new threads create their conversation themselves meanwhile.
             logger.info("conversation pool not filled: %s", exc.message)

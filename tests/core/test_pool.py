@@ -34,9 +34,10 @@ async def test_a_new_thread_takes_a_conversation_created_ahead(
     first_calls = [(r.method, r.path) for r in openai_emulator.requests]
     assert first_calls[0] == ("POST", "/v1/responses")
     [response] = openai_emulator.responses_requests()
-    assert conversation_of(response.body) == created[0]
+    pooled = conversation_of(response.body)
+    assert pooled in created
     thread = await core.store.find_thread(key("new-1"))
-    assert thread is not None and thread.conversation_id == created[0]
+    assert thread is not None and thread.conversation_id == pooled
     assert core.replier.replies[0].text == "echo: hello"
     # Refilled behind it.
     await wait_pool(core, 2)
@@ -145,3 +146,17 @@ async def test_a_pool_found_empty_is_not_asked_again_for_a_moment(
     taken = await pool.take(thread.id)
     assert taken is not None and taken in openai_emulator.conversations
     await pool.close()
+
+
+async def test_a_quiet_pool_fills_several_at_a_time(make_core: Any, openai_emulator: Any) -> None:
+    """At a start nothing is being taken: the pool fills a few round trips after it, not
+    one round trip a conversation (a deploy's first new threads find it full)."""
+    openai_emulator.request_delay = 0.2
+    core = await make_core(THREADBRIDGE_CONVERSATION_POOL=8)
+    await core.service.start()
+    await wait_pool(core, 8)
+    creates = [r for r in openai_emulator.requests if r.path == "/v1/conversations"]
+    assert len(creates) == 8
+    first = min(r.t_start for r in creates)
+    # Each create is held 0.2 s: those begun within 0.1 s of the first ran together.
+    assert len([r for r in creates if r.t_start < first + 0.1]) == pool_module.FILL_AT_ONCE
