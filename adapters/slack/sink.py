@@ -193,6 +193,7 @@ class SlackSink:
         self._starting: asyncio.Task[None] | None = None
         self._stopper: asyncio.Task[None] | None = None  # the Stop button, later
         self._stop_posting = False  # its wait is over: it is being sent
+        self._finishing = False  # finish() began: no Stop button any more
 
     # --- ReplySink --------------------------------------------------------------------
 
@@ -212,7 +213,11 @@ class SlackSink:
                     thread_ts=self.thread_ts,
                     title=inert(self.anchor.title),
                 )
+        if self._finishing:  # the reply was done before this task ran
+            return
         await self._set_status(THINKING)
+        if self._finishing:
+            return
         if self.options.stop_button and self.turn_id is not None and self.anchor.user:
             if self.options.stop_after > 0:
                 self._stopper = asyncio.create_task(self._offer_stop(), name="slack-stop")
@@ -370,6 +375,7 @@ class SlackSink:
         await self._post_extra(f":information_source: {self._plain(text)}")
 
     async def finish(self, *, error: str | None = None) -> PostedRefs:
+        self._finishing = True
         # First the flush that has not gone out yet: the final sync sends its text, so a
         # reply complete before its first words is posted whole, not streamed.
         if self._flusher is not None:
@@ -377,16 +383,18 @@ class SlackSink:
             await asyncio.wait([self._flusher])
             async with self._lock:
                 pass  # a sync the flusher had under way ends first (its failure counts)
+        self._raise_failure()
+        if not error and self.options.feedback_buttons and self.turn_id is not None:
+            self._final_blocks = feedback_blocks(self.turn_id)
+        # The text before anything else: it does not wait for the status call (a status
+        # that lands after it is cleared below) nor for the Stop button.
+        await self._sync(final=True)
         if self._starting is not None:
             await self._starting
         if self._stopper is not None:
             if not self._stop_posting:
                 self._stopper.cancel()
             await asyncio.wait([self._stopper])
-        self._raise_failure()
-        if not error and self.options.feedback_buttons and self.turn_id is not None:
-            self._final_blocks = feedback_blocks(self.turn_id)
-        await self._sync(final=True)
         await self._drop_unused_pages()
         if error:
             await self._post_extra(f":warning: {self._plain(error)}")

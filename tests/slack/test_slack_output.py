@@ -310,6 +310,32 @@ async def test_a_reply_complete_before_its_first_words_is_posted_once(
         assert reply.text == shown
 
 
+async def test_the_last_words_do_not_wait_for_the_status_call(slack_bot: Any) -> None:
+    """A slow setStatus ("is thinking...") does not hold up the reply: it is posted while
+    the status call is under way, and the status is cleared after it (a setStatus that
+    lands after the post would otherwise stay). No Stop button for a reply already done."""
+    bot = await slack_bot(THREADBRIDGE_SLACK_STOP_AFTER="0")
+    emu = bot.emulator
+    emu.latency["assistant.threads.setStatus"] = 0.5
+    parent = emu.user_message("C0001", f"<@{BOT_USER_ID}> question")
+    key = ThreadKey("slack", "T0001", "C0001", parent.ts)
+    anchor = Anchor(thread_ts=parent.ts, user="U0USER", team="T0001").dumps()
+    sink = await bot.bridge.replier.open_reply(key=key, anchor=anchor, turn_id=7)
+    for _ in range(100):
+        if emu.calls_to("assistant.threads.setStatus"):
+            break
+        await asyncio.sleep(0.01)
+    await sink.text("Done already.")
+    await sink.finish()
+    await sink.close()
+    [thinking, cleared] = emu.calls_to("assistant.threads.setStatus")
+    [post] = emu.calls_to("chat.postMessage")
+    assert thinking.params["status"] and cleared.params["status"] == ""
+    assert thinking.time < post.time < thinking.time + 0.5 < cleared.time
+    assert emu.assistant_status("C0001", parent.ts) == ""
+    assert emu.calls_to("chat.postEphemeral") == []
+
+
 async def test_a_long_reply_complete_before_its_first_words_has_one_set_of_buttons(
     slack_bot: Any,
 ) -> None:
