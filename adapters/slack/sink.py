@@ -229,6 +229,8 @@ class SlackSink:
         cancels this while it waits)."""
         await asyncio.sleep(self.options.stop_after)
         assert self.turn_id is not None and self.anchor.user
+        if self._finishing:  # its last words are on their way: too late to stop
+            return
         self._stop_posting = True
         await self._post_stop(self.turn_id, self.anchor.user)
 

@@ -336,6 +336,27 @@ async def test_the_last_words_do_not_wait_for_the_status_call(slack_bot: Any) ->
     assert emu.calls_to("chat.postEphemeral") == []
 
 
+async def test_no_stop_button_once_the_last_words_are_on_their_way(slack_bot: Any) -> None:
+    """The Stop button's wait ends while the reply's last post is still under way (a slow
+    Slack): a reply that is ending gets no Stop."""
+    bot = await slack_bot(THREADBRIDGE_SLACK_STOP_AFTER="0.3")
+    emu = bot.emulator
+    emu.latency["chat.postMessage"] = 0.6
+    parent = emu.user_message("C0001", f"<@{BOT_USER_ID}> question")
+    key = ThreadKey("slack", "T0001", "C0001", parent.ts)
+    anchor = Anchor(thread_ts=parent.ts, user="U0USER", team="T0001").dumps()
+    sink = await bot.bridge.replier.open_reply(key=key, anchor=anchor, turn_id=7)
+    for _ in range(100):  # "is thinking..." is set: the Stop button's wait has begun
+        if any(c.answered for c in emu.calls_to("assistant.threads.setStatus")):
+            break
+        await asyncio.sleep(0.01)
+    await sink.text("Done.")
+    await sink.finish()
+    await sink.close()
+    assert emu.bot_texts("C0001", parent.ts)[-1].startswith("Done.")
+    assert emu.calls_to("chat.postEphemeral") == []
+
+
 async def test_a_long_reply_complete_before_its_first_words_has_one_set_of_buttons(
     slack_bot: Any,
 ) -> None:
