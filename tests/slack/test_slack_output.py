@@ -280,6 +280,26 @@ async def test_reply_after_restart_goes_to_the_stored_thread(slack_bot: Any) -> 
     assert Anchor.loads("not json") == Anchor(thread_ts="", user="", team="")
 
 
+@dataclasses.dataclass
+class Asked:
+    """A question in a channel thread, and reply sinks opened in that thread."""
+
+    bot: Any
+    parent: Any
+    key: ThreadKey
+    anchor: str
+
+    async def reply(self, **kwargs: Any) -> Any:
+        return await self.bot.bridge.replier.open_reply(key=self.key, anchor=self.anchor, **kwargs)
+
+
+def asked(bot: Any) -> Asked:
+    parent = bot.emulator.user_message("C0001", f"<@{BOT_USER_ID}> question")
+    key = ThreadKey("slack", "T0001", "C0001", parent.ts)
+    anchor = Anchor(thread_ts=parent.ts, user="U0USER", team="T0001").dumps()
+    return Asked(bot, parent, key, anchor)
+
+
 @pytest.mark.parametrize("feedback", [True, False])
 async def test_a_reply_complete_before_its_first_words_is_posted_once(
     slack_bot: Any, feedback: bool
@@ -288,10 +308,9 @@ async def test_a_reply_complete_before_its_first_words_is_posted_once(
     with the feedback buttons under it (then the Markdown is a block, `text` its fallback)."""
     bot = await slack_bot(THREADBRIDGE_FEEDBACK_BUTTONS=str(feedback).lower())
     emu = bot.emulator
-    parent = emu.user_message("C0001", f"<@{BOT_USER_ID}> question")
-    key = ThreadKey("slack", "T0001", "C0001", parent.ts)
-    anchor = Anchor(thread_ts=parent.ts, user="U0USER", team="T0001").dumps()
-    sink = await bot.bridge.replier.open_reply(key=key, anchor=anchor, turn_id=7)
+    thread = asked(bot)
+    parent = thread.parent
+    sink = await thread.reply(turn_id=7)
     await sink.text("**Yes**, see `x` <!channel>.")  # the flush has not run yet
     refs = await sink.finish()
     await sink.close()
@@ -317,10 +336,9 @@ async def test_the_last_words_do_not_wait_for_the_status_call(slack_bot: Any) ->
     bot = await slack_bot(THREADBRIDGE_SLACK_STOP_AFTER="0")
     emu = bot.emulator
     emu.latency["assistant.threads.setStatus"] = 0.5
-    parent = emu.user_message("C0001", f"<@{BOT_USER_ID}> question")
-    key = ThreadKey("slack", "T0001", "C0001", parent.ts)
-    anchor = Anchor(thread_ts=parent.ts, user="U0USER", team="T0001").dumps()
-    sink = await bot.bridge.replier.open_reply(key=key, anchor=anchor, turn_id=7)
+    thread = asked(bot)
+    parent = thread.parent
+    sink = await thread.reply(turn_id=7)
     for _ in range(100):
         if emu.calls_to("assistant.threads.setStatus"):
             break
@@ -342,10 +360,9 @@ async def test_no_stop_button_once_the_last_words_are_on_their_way(slack_bot: An
     bot = await slack_bot(THREADBRIDGE_SLACK_STOP_AFTER="0.3")
     emu = bot.emulator
     emu.latency["chat.postMessage"] = 0.6
-    parent = emu.user_message("C0001", f"<@{BOT_USER_ID}> question")
-    key = ThreadKey("slack", "T0001", "C0001", parent.ts)
-    anchor = Anchor(thread_ts=parent.ts, user="U0USER", team="T0001").dumps()
-    sink = await bot.bridge.replier.open_reply(key=key, anchor=anchor, turn_id=7)
+    thread = asked(bot)
+    parent = thread.parent
+    sink = await thread.reply(turn_id=7)
     for _ in range(100):  # "is thinking..." is set: the Stop button's wait has begun
         if any(c.answered for c in emu.calls_to("assistant.threads.setStatus")):
             break
@@ -363,10 +380,9 @@ async def test_a_long_reply_complete_before_its_first_words_has_one_set_of_butto
     """Two pages, both posted whole: the feedback buttons go under the last one only."""
     bot = await slack_bot()
     emu = bot.emulator
-    parent = emu.user_message("C0001", f"<@{BOT_USER_ID}> question")
-    key = ThreadKey("slack", "T0001", "C0001", parent.ts)
-    anchor = Anchor(thread_ts=parent.ts, user="U0USER", team="T0001").dumps()
-    sink = await bot.bridge.replier.open_reply(key=key, anchor=anchor, turn_id=7)
+    thread = asked(bot)
+    parent = thread.parent
+    sink = await thread.reply(turn_id=7)
     await sink.text("x " * 3000)
     await sink.finish()
     await sink.close()
@@ -384,18 +400,15 @@ async def test_a_resumed_reply_rewrites_a_page_posted_whole_blocks_and_all(
     the resumed one fails halfway: the page shows the new text, not the old block."""
     bot = await slack_bot()
     emu = bot.emulator
-    parent = emu.user_message("C0001", f"<@{BOT_USER_ID}> question")
-    key = ThreadKey("slack", "T0001", "C0001", parent.ts)
-    anchor = Anchor(thread_ts=parent.ts, user="U0USER", team="T0001").dumps()
-    first = await bot.bridge.replier.open_reply(key=key, anchor=anchor, turn_id=7)
+    thread = asked(bot)
+    parent = thread.parent
+    first = await thread.reply(turn_id=7)
     await first.text("The old answer.")
     refs = await first.finish()
     [page] = emu.bot_messages("C0001", parent.ts)
     assert page.blocks is not None and page.blocks[0]["type"] == "markdown"
 
-    resumed = await bot.bridge.replier.open_reply(
-        key=key, anchor=anchor, posted=refs.message_ids, turn_id=7
-    )
+    resumed = await thread.reply(posted=refs.message_ids, turn_id=7)
     await resumed.text("The new answer, half")
     await resumed.finish(error="The model failed.")
     page = emu.message("C0001", page.ts)
@@ -409,15 +422,14 @@ async def test_resumed_reply_rewrites_its_pages_and_removes_what_it_no_longer_ne
     """A dead process had posted two pages and a note; the resumed answer fits in one."""
     bot = await slack_bot()
     emu = bot.emulator
-    parent = emu.user_message("C0001", f"<@{BOT_USER_ID}> question")
-    key = ThreadKey("slack", "T0001", "C0001", parent.ts)
-    anchor = Anchor(thread_ts=parent.ts, user="U0USER", team="T0001").dumps()
+    thread = asked(bot)
+    parent = thread.parent
     recorded: list[tuple[str, ...]] = []
 
     async def on_posted(refs: PostedRefs) -> None:
         recorded.append(refs.message_ids)
 
-    first = await bot.bridge.replier.open_reply(key=key, anchor=anchor, on_posted=on_posted)
+    first = await thread.reply(on_posted=on_posted)
     await first.notice("Skipped big.zip: too large.")
     await first.text("x " * 3000)  # two pages, the second still streaming when "killed"
     await asyncio.sleep(0.3)  # the first flush ran; the sink is never finished
@@ -427,7 +439,7 @@ async def test_resumed_reply_rewrites_its_pages_and_removes_what_it_no_longer_ne
     assert [emu.message("C0001", ts).stream_state for ts in pages] == [None, "streaming"]
     assert recorded[-1][0].startswith("note:")
 
-    resumed = await bot.bridge.replier.open_reply(key=key, anchor=anchor, posted=recorded[-1])
+    resumed = await thread.reply(posted=recorded[-1])
     await resumed.text("The short, complete answer.")
     refs = await resumed.finish()
     texts = emu.bot_texts("C0001", parent.ts)
