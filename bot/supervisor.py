@@ -7,7 +7,8 @@ HTTP port (each binds it with SO_REUSEPORT) or a Socket Mode connection each.
 
 - SIGTERM or SIGINT is passed on to every child once; each drains as a single process
   does (repeated SIGTERMs change nothing there). The supervisor exits 0 once all of
-  them exited 0. A child still running `grace` seconds later is killed.
+  them exited 0 (or died of that signal while starting, before they could take it up).
+  A child still running `grace` seconds later is killed.
 - A child that exits on its own (a bad token, a crash) takes the others down, and the
   supervisor exits with its code: the platform then restarts the whole container, as
   it would a single process.
@@ -105,10 +106,22 @@ async def supervise(args: Sequence[str], count: int, *, grace: float = 35.0) -> 
                 with contextlib.suppress(ProcessLookupError):
                     child.kill()
                 await child.wait()
+    return exit_code(
+        [child.returncode for child in children],
+        crashed=None if crashed is None else crashed.returncode,
+    )
+
+
+def exit_code(returncodes: Sequence[int | None], *, crashed: int | None) -> int:
+    """The supervisor's exit code: a child's that exited on its own (`crashed`; 1 if
+    that was 0, as it was not asked to), else the first failed child's after a signal.
+    A child the signal ended before it could take it up (still starting: no handler
+    yet, no turn either) stopped cleanly."""
     if crashed is not None:
-        # It says why; 1 if it exited 0 without being asked to.
-        return _code(crashed.returncode) or 1
-    return next((_code(c.returncode) for c in children if c.returncode), 0)
+        return _code(crashed) or 1
+    signalled = (-signal.SIGTERM, -signal.SIGINT)
+    failed = (code for code in returncodes if code and code not in signalled)
+    return next((_code(code) for code in failed), 0)
 
 
 def _code(returncode: int | None) -> int:
@@ -183,6 +196,7 @@ __all__ = [
     "SUPERVISOR_PID",
     "become_supervisor",
     "die_with_supervisor",
+    "exit_code",
     "main",
     "supervise",
 ]
