@@ -26,7 +26,8 @@ Shapes and limits, from Slack's Block Kit reference (docs.slack.dev):
 - reference/block-kit/blocks/{section,context,header,image,divider,markdown,
   rich_text,input,file,video}-block: section text up to 3000, fields up to 10 of up
   to 2000; context 1..10 elements; header plain_text up to 150; image ``alt_text``
-  up to 2000, ``image_url`` up to 3000; markdown ``text`` up to 12000;
+  up to 2000, ``image_url`` up to 3000; markdown ``text`` up to 12000, all the
+  markdown blocks of one payload together too;
 - every ``block_id`` up to 255 characters and unique in the message; at most 50
   blocks in a message.
 
@@ -408,11 +409,18 @@ def block_problems(blocks: Any, pointer: str = "/blocks") -> list[str]:
         problems.append(_err(f"must have no more than {MAX_BLOCKS} items", pointer))
     block_ids: set[str] = set()
     action_ids: set[str] = set()
+    markdown = 0  # characters of all markdown blocks: 12,000 at most in one payload
     for i, block in enumerate(blocks):
         where = f"{pointer}/{i}"
         problems += _block(block, where)
         if not isinstance(block, Mapping):
             continue
+        if block.get("type") == "markdown" and isinstance(block.get("text"), str):
+            markdown += len(block["text"])
+            if markdown > MAX_MARKDOWN_TEXT and len(block["text"]) <= MAX_MARKDOWN_TEXT:
+                problems.append(
+                    _err(f"markdown blocks must total no more than {MAX_MARKDOWN_TEXT}", where)
+                )
         block_id = block.get("block_id")
         if isinstance(block_id, str):
             if block_id in block_ids:

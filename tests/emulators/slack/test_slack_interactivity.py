@@ -385,6 +385,12 @@ async def test_invalid_blocks_are_refused_like_slack(slack_emulator: SlackEmulat
         "missing required field: value [json-pointer:/blocks/0/elements/0/negative_button]"
     ]
     assert await refused([{"type": "header", "text": {"type": "plain_text", "text": "h" * 151}}])
+    # Markdown blocks: 12,000 characters at most, all of one payload's together.
+    halves = [{"type": "markdown", "text": "m" * 6000}, {"type": "markdown", "text": "m" * 6001}]
+    assert await refused(halves) == [
+        "markdown blocks must total no more than 12000 [json-pointer:/blocks/1]"
+    ]
+    await client.chat_postMessage(channel="C0001", text="t", blocks=halves[:1] * 2)
 
     # Every method that takes blocks holds them to the same rules.
     ok = await client.chat_postMessage(channel="C0001", text="t", blocks=[*BUTTONS, FEEDBACK])
